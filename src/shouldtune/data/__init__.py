@@ -1,0 +1,18 @@
+"""Loading and validating the user's labelled data."""
+
+from shouldtune.data.checks import (
+    check_labels,
+    check_test_labels,
+    duplicate_warnings,
+    overlap_warnings,
+)
+from shouldtune.data.load import Examples, read_examples
+
+__all__ = [
+    "Examples",
+    "check_labels",
+    "check_test_labels",
+    "duplicate_warnings",
+    "overlap_warnings",
+    "read_examples",
+]

@@ -1,0 +1,76 @@
+"""Hold-out splits and the per-class subsets a learning curve is drawn from."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from shouldtune.data.load import Examples
+from shouldtune.errors import DataError
+
+#: Below this many rows a single hold-out split is too noisy: use one split per seed.
+SMALL_DATA_ROWS = 1000
+
+
+@dataclass(frozen=True)
+class Split:
+    """A training pool and the test set every trial on it is scored on."""
+
+    pool: Examples
+    test: Examples
+    test_id: str  # identifies the test set: trials sharing it are paired
+
+
+def _test_id(test: Examples) -> str:
+    digest = hashlib.sha256()
+    for row, text in zip(test.rows, test.texts):
+        digest.update(f"{row}\x1f{text}\x1e".encode())
+    return digest.hexdigest()[:12]
+
+
+def holdout(examples: Examples, test_fraction: float, seed: int) -> Split:
+    """Return a stratified split of `examples` into a training pool and a test set."""
+    from sklearn.model_selection import train_test_split
+
+    indices = np.arange(len(examples))
+    try:
+        pool, test = train_test_split(
+            indices, test_size=test_fraction, random_state=seed, stratify=list(examples.labels)
+        )
+    except ValueError as err:
+        raise DataError(
+            f"cannot hold out a stratified test set ({err})",
+            file=examples.source,
+            fix="add examples, raise --test-fraction, or pass a separate test file with --test FILE",
+        ) from None
+    test_part = examples.subset(sorted(test))
+    return Split(examples.subset(sorted(pool)), test_part, _test_id(test_part))
+
+
+def make_splits(train: Examples, test: Examples | None, seeds: list[int], test_fraction: float) -> list[Split]:
+    """Return one split per seed: the given test set, one hold-out, or (small data) one hold-out per seed."""
+    if test is not None:
+        return [Split(train, test, _test_id(test))] * len(seeds)
+    if len(train) < SMALL_DATA_ROWS:
+        return [holdout(train, test_fraction, seed) for seed in seeds]
+    return [holdout(train, test_fraction, seeds[0])] * len(seeds)
+
+
+def per_class_subset(pool: Examples, label_set: tuple[str, ...], n_per_class: int, seed: int) -> Examples:
+    """Return n examples of every label, drawn with `seed`; subsets for growing n are nested."""
+    rng = np.random.default_rng(seed)
+    chosen: list[int] = []
+    labels = np.array(pool.labels)
+    for label in label_set:
+        members = np.flatnonzero(labels == label)
+        chosen += rng.permutation(members)[:n_per_class].tolist()
+    return pool.subset(sorted(chosen))
+
+
+def largest_size(splits: list[Split], label_set: tuple[str, ...]) -> int:
+    """Return the most examples per class every split's pool can give."""
+    return min(
+        min(split.pool.labels.count(label) for label in label_set) for split in splits
+    )

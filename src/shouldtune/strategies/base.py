@@ -1,0 +1,82 @@
+"""What every strategy is: hyperparameters in `__init__`, learning in `fit`, state in `_`."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from shouldtune.errors import InputError
+
+Track = Literal["prompt", "finetune", "baseline"]
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """The labelled examples a strategy may learn from, and every label of the task."""
+
+    texts: tuple[str, ...]
+    labels: tuple[str, ...]
+    label_set: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.texts) != len(self.labels):
+            raise ValueError(f"{len(self.texts)} texts but {len(self.labels)} labels")
+        unknown = set(self.labels) - set(self.label_set)
+        if unknown:
+            raise ValueError(f"labels {sorted(unknown)} are not in the label set")
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def by_label(self) -> dict[str, list[str]]:
+        """Return the texts of each label, every label present (possibly empty)."""
+        grouped: dict[str, list[str]] = {label: [] for label in self.label_set}
+        for text, label in zip(self.texts, self.labels):
+            grouped[label].append(text)
+        return grouped
+
+
+@dataclass(frozen=True)
+class StrategyContext:
+    """What the experiment hands every strategy: the backend and the task's prompt settings."""
+
+    encoder: Any
+    template: str = "{text}"
+    label_descriptions: dict[str, str] = field(default_factory=dict)
+    prompt_variants: tuple[dict[str, Any], ...] = ()
+    seed: int = 0
+    progress: Any = None
+
+
+class Strategy(ABC):
+    """A way to solve the task: prompt the model (weights fixed) or fine-tune it."""
+
+    name: ClassVar[str]
+    track: ClassVar[Track]
+    #: False for strategies that can run with no labelled examples (size 0).
+    needs_examples: ClassVar[bool] = True
+
+    @abstractmethod
+    def fit(self, train: TrainingSet) -> Strategy:
+        """Learn from `train` and return self."""
+
+    @abstractmethod
+    def predict(self, texts: Sequence[str]) -> list[str]:
+        """Return one label per text."""
+
+    def describe(self) -> dict[str, Any]:
+        """Return what was learned that a person can read (chosen prompt, sizes); JSON-safe."""
+        return {}
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "label_set_"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit(train) first")
+
+    def _check_train(self, train: TrainingSet) -> None:
+        if self.needs_examples and len(train) == 0:
+            raise InputError(
+                f"strategy {self.name!r} needs labelled examples, got none",
+                fix="use sizes of 1 or more for this strategy",
+            )

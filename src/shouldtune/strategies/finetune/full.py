@@ -1,0 +1,101 @@
+"""full: end-to-end fine-tuning of the encoder with a classification head (cross-entropy)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from shouldtune.strategies.base import Strategy, StrategyContext, TrainingSet
+from shouldtune.strategies.finetune.progress import StepProgress, seed_everything
+
+
+class FullFineTune(Strategy):
+    """Trains every encoder weight and a linear head on the pooled embedding."""
+
+    name = "full"
+    track = "finetune"
+
+    def __init__(
+        self,
+        context: StrategyContext,
+        epochs: int = 4,
+        batch_size: int = 16,
+        learning_rate: float = 5e-5,
+        head_learning_rate: float = 1e-2,
+        max_steps: int = 300,
+    ) -> None:
+        self.context = context
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.head_learning_rate = head_learning_rate
+        self.max_steps = max_steps
+
+    def fit(self, train: TrainingSet) -> FullFineTune:
+        import torch
+
+        self._check_train(train)
+        seed_everything(self.context.seed)
+        self.label_set_ = train.label_set
+        self.model_ = self.context.encoder.trainable_copy()
+        dimension = int(self.model_.get_embedding_dimension())
+        self.head_ = torch.nn.Linear(dimension, len(train.label_set))
+        optimiser = torch.optim.AdamW(
+            [
+                {"params": self.model_.parameters(), "lr": self.learning_rate},
+                {"params": self.head_.parameters(), "lr": self.head_learning_rate},
+            ]
+        )
+        targets = torch.tensor([train.label_set.index(y) for y in train.labels])
+        steps_per_epoch = math.ceil(len(train) / self.batch_size)
+        total = min(self.max_steps, self.epochs * steps_per_epoch)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 1.0 - step / max(total, 1))
+        generator = np.random.default_rng(self.context.seed)
+        progress = StepProgress(self.context.progress, f"training {self.name}", total)
+        self.model_.train()
+        self.losses_: list[float] = []
+        step = 0
+        try:
+            while step < total:
+                order = generator.permutation(len(train))
+                for start in range(0, len(order), self.batch_size):
+                    if step >= total:
+                        break
+                    batch = order[start : start + self.batch_size]
+                    logits = self._logits([train.texts[i] for i in batch])
+                    loss = torch.nn.functional.cross_entropy(logits, targets[batch])
+                    optimiser.zero_grad()
+                    loss.backward()
+                    optimiser.step()
+                    schedule.step()
+                    self.losses_.append(float(loss.detach()))
+                    step += 1
+                    progress.step()
+        finally:
+            progress.close()
+        self.model_.eval()
+        return self
+
+    def _logits(self, texts: Sequence[str]) -> Any:
+        # `preprocess` is the current name of sentence-transformers' `tokenize`.
+        prepare = getattr(self.model_, "preprocess", None) or self.model_.tokenize
+        features = prepare(list(texts))
+        features = {key: value.to(self.model_.device) if hasattr(value, "to") else value for key, value in features.items()}
+        return self.head_(self.model_(features)["sentence_embedding"])
+
+    def predict(self, texts: Sequence[str]) -> list[str]:
+        import torch
+
+        self._check_fitted()
+        predicted: list[str] = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), 64):
+                logits = self._logits(texts[start : start + 64])
+                predicted += [self.label_set_[i] for i in logits.argmax(dim=1).tolist()]
+        return predicted
+
+    def describe(self) -> dict[str, Any]:
+        return {"steps": len(self.losses_), "final_loss": round(self.losses_[-1], 4) if self.losses_ else None}

@@ -1,0 +1,44 @@
+"""linear-probe: a logistic-regression head trained on the frozen encoder's embeddings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shouldtune.strategies.base import Strategy, StrategyContext, TrainingSet
+
+
+class LinearProbe(Strategy):
+    """Frozen encoder + logistic regression: the cheapest weights to train."""
+
+    name = "linear-probe"
+    track = "finetune"
+
+    def __init__(self, context: StrategyContext, C: float = 10.0, max_iter: int = 2000) -> None:
+        self.context = context
+        self.C = C
+        self.max_iter = max_iter
+
+    def fit(self, train: TrainingSet) -> LinearProbe:
+        from sklearn.linear_model import LogisticRegression
+
+        self._check_train(train)
+        self.label_set_ = train.label_set
+        self.classes_ = sorted(set(train.labels))
+        vectors = self.context.encoder.embed(list(train.texts))
+        if len(self.classes_) == 1:  # a head needs two classes; one class is its own answer
+            self.head_ = None
+            return self
+        self.head_ = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.context.seed)
+        self.head_.fit(vectors, list(train.labels))
+        return self
+
+    def predict(self, texts: Sequence[str]) -> list[str]:
+        self._check_fitted()
+        if len(texts) == 0:
+            return []
+        if self.head_ is None:
+            return [self.classes_[0]] * len(texts)
+        return [str(label) for label in self.head_.predict(self.context.encoder.embed(list(texts)))]
+
+    def describe(self) -> dict[str, float]:
+        return {"C": self.C}

@@ -1,0 +1,90 @@
+"""setfit: contrastive fine-tuning of the encoder body, then a logistic-regression head (SetFit library)."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+from shouldtune.backends.encoder import encode
+from shouldtune.backends.quiet import quiet_model_libraries
+from shouldtune.strategies.base import Strategy, StrategyContext, TrainingSet
+from shouldtune.strategies.finetune.progress import StepProgress, seed_everything
+
+
+class SetFit(Strategy):
+    """SetFit (Tunstall et al. 2022) via the `setfit` library, on a copy of the backend's encoder."""
+
+    name = "setfit"
+    track = "finetune"
+
+    def __init__(
+        self,
+        context: StrategyContext,
+        num_iterations: int = 5,
+        num_epochs: int = 1,
+        batch_size: int = 16,
+        max_steps: int = 100,
+        body_learning_rate: float = 2e-5,
+    ) -> None:
+        self.context = context
+        self.num_iterations = num_iterations
+        self.num_epochs = num_epochs
+        self.batch_size = batch_size
+        self.max_steps = max_steps
+        self.body_learning_rate = body_learning_rate
+
+    def fit(self, train: TrainingSet) -> SetFit:
+        from datasets import Dataset
+        from setfit import SetFitModel, Trainer, TrainingArguments
+        from sklearn.linear_model import LogisticRegression
+        from transformers import TrainerCallback
+
+        self._check_train(train)
+        seed_everything(self.context.seed)
+        self.label_set_ = train.label_set
+        body = self.context.encoder.trainable_copy()
+        self.model_ = SetFitModel(model_body=body, model_head=LogisticRegression(max_iter=2000), labels=list(train.label_set))
+        steps = StepProgress(self.context.progress, f"training {self.name}", self.max_steps)
+
+        class _Advance(TrainerCallback):
+            def on_step_end(self, *args: Any, **kwargs: Any) -> None:
+                steps.step()
+
+        with tempfile.TemporaryDirectory(prefix="shouldtune-setfit-") as scratch:
+            arguments = TrainingArguments(
+                output_dir=scratch,
+                batch_size=self.batch_size,
+                num_epochs=self.num_epochs,
+                num_iterations=self.num_iterations,
+                max_steps=self.max_steps,
+                body_learning_rate=self.body_learning_rate,
+                seed=self.context.seed,
+                report_to="none",
+                save_strategy="no",
+                logging_strategy="no",
+                show_progress_bar=False,
+            )
+            dataset = Dataset.from_dict({"text": list(train.texts), "label": list(train.labels)})
+            try:
+                with quiet_model_libraries():
+                    trainer = Trainer(model=self.model_, args=arguments, train_dataset=dataset, callbacks=[_Advance()])
+                    trainer.train()
+            finally:
+                steps.close()
+        return self
+
+    def predict(self, texts: Sequence[str]) -> list[str]:
+        self._check_fitted()
+        if len(texts) == 0:
+            return []
+        # The fine-tuned body embeds with its own weights (never the shared cache).
+        vectors = encode(self.model_.model_body, texts, 64, self.context.progress)
+        return [str(label) for label in self._labels(self.model_.model_head.predict(vectors))]
+
+    def _labels(self, predicted: Any) -> list[str]:
+        # The head was fitted on label ids or on strings depending on the setfit version.
+        return [self.label_set_[int(p)] if not isinstance(p, str) else p for p in predicted]
+
+    def describe(self) -> dict[str, Any]:
+        return {"max_steps": self.max_steps, "num_iterations": self.num_iterations, "batch_size": self.batch_size}

@@ -1,0 +1,46 @@
+"""few-shot-knn: the labelled examples are the context; the k nearest vote, weighted by similarity."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from shouldtune.strategies.base import Strategy, StrategyContext, TrainingSet
+
+
+def similarity_weights(distances: np.ndarray) -> np.ndarray:
+    """Return vote weights from cosine distances: the similarity, floored just above zero."""
+    return np.maximum(1.0 - distances, 1e-6)
+
+
+class FewShotKNN(Strategy):
+    """Similarity-weighted vote of the k training examples nearest to the input."""
+
+    name = "few-shot-knn"
+    track = "prompt"
+
+    def __init__(self, context: StrategyContext, k: int = 7) -> None:
+        self.context = context
+        self.k = k
+
+    def fit(self, train: TrainingSet) -> FewShotKNN:
+        from sklearn.neighbors import KNeighborsClassifier
+
+        self._check_train(train)
+        self.k_ = min(self.k, len(train))
+        self.knn_ = KNeighborsClassifier(
+            n_neighbors=self.k_, metric="cosine", algorithm="brute", weights=similarity_weights
+        )
+        self.knn_.fit(self.context.encoder.embed(list(train.texts)), list(train.labels))
+        self.label_set_ = train.label_set
+        return self
+
+    def predict(self, texts: Sequence[str]) -> list[str]:
+        self._check_fitted()
+        if len(texts) == 0:
+            return []
+        return [str(label) for label in self.knn_.predict(self.context.encoder.embed(list(texts)))]
+
+    def describe(self) -> dict[str, int]:
+        return {"k": self.k_}

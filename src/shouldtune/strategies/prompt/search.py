@@ -1,0 +1,122 @@
+"""prompt-search: choose a template and label descriptions by score on held-back training examples."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from shouldtune.strategies.base import Strategy, StrategyContext, TrainingSet
+from shouldtune.strategies.prompt.descriptions import keyword_descriptions, medoid_descriptions, readable
+from shouldtune.strategies.prompt.zero_shot import ZeroShot
+
+# Generic wrappers; a sentence encoder places "about X" phrasing near descriptions of X.
+BUILT_IN_TEMPLATES = ("{text}", "This message is about: {text}")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One prompt: a template, and how the label descriptions are made."""
+
+    name: str
+    template: str
+    descriptions: str  # "given" | "readable" | "keywords" | "typical-example" | "variant:<i>"
+
+
+def _split(train: TrainingSet, seed: int) -> tuple[TrainingSet, TrainingSet]:
+    """Return (build, validation) halves of every label's examples; labels with one example stay in build."""
+    rng = np.random.default_rng(seed)
+    build: list[int] = []
+    validation: list[int] = []
+    for label in train.label_set:
+        indices = [i for i, y in enumerate(train.labels) if y == label]
+        rng.shuffle(indices)
+        half = len(indices) // 2
+        validation += indices[:half]
+        build += indices[half:]
+
+    def part(indices: list[int]) -> TrainingSet:
+        ordered = sorted(indices)
+        return TrainingSet(
+            tuple(train.texts[i] for i in ordered), tuple(train.labels[i] for i in ordered), train.label_set
+        )
+
+    return part(build), part(validation)
+
+
+class PromptSearch(Strategy):
+    """Scores candidate prompts on a validation half of the training examples; keeps the best."""
+
+    name = "prompt-search"
+    track = "prompt"
+
+    def __init__(self, context: StrategyContext, templates: Sequence[str] = ()) -> None:
+        self.context = context
+        self.templates = templates
+
+    def _candidates(self) -> list[Candidate]:
+        templates = list(dict.fromkeys([self.context.template, *self.templates, *BUILT_IN_TEMPLATES]))
+        sources = ["readable", "keywords", "typical-example"]
+        if self.context.label_descriptions:
+            sources.insert(0, "given")
+        candidates = [
+            Candidate(f"{source} | {template}", template, source) for template in templates for source in sources
+        ]
+        for i, variant in enumerate(self.context.prompt_variants):
+            template = variant.get("template", self.context.template)
+            candidates.append(Candidate(f"variant {i + 1}", template, f"variant:{i}"))
+        return candidates
+
+    def _descriptions(self, source: str, train: TrainingSet) -> dict[str, str]:
+        by_label = train.by_label()
+        if source == "given":
+            return {label: self.context.label_descriptions.get(label, readable(label)) for label in train.label_set}
+        if source == "keywords":
+            return keyword_descriptions(by_label)
+        if source == "typical-example":
+            vectors = {label: self.context.encoder.embed(texts) for label, texts in by_label.items() if texts}
+            return medoid_descriptions(by_label, vectors)
+        if source.startswith("variant:"):
+            variant = self.context.prompt_variants[int(source.split(":")[1])]
+            given = variant.get("label_descriptions") or self.context.label_descriptions
+            return {label: given.get(label, readable(label)) for label in train.label_set}
+        return {label: readable(label) for label in train.label_set}
+
+    def _zero_shot(self, candidate: Candidate, train: TrainingSet) -> ZeroShot:
+        return ZeroShot(self.context, candidate.template, self._descriptions(candidate.descriptions, train)).fit(train)
+
+    def fit(self, train: TrainingSet) -> PromptSearch:
+        from sklearn.metrics import f1_score
+
+        self._check_train(train)
+        build, validation = _split(train, self.context.seed)
+        self.scores_: dict[str, float] = {}
+        candidates = self._candidates()
+        if len(validation) == 0:  # one example per label: nothing to validate on, keep the first
+            best = candidates[0]
+        else:
+            for candidate in candidates:
+                predicted = self._zero_shot(candidate, build).predict(list(validation.texts))
+                self.scores_[candidate.name] = float(
+                    f1_score(validation.labels, predicted, average="macro", zero_division=0)
+                )
+            # max() keeps the earliest of equal scores: simpler candidates come first.
+            best = max(candidates, key=lambda c: self.scores_[c.name])
+        self.chosen_ = best
+        # Descriptions built from examples are rebuilt from all of them for the final prompt.
+        self.prompt_ = self._zero_shot(best, train)
+        self.label_set_ = train.label_set
+        return self
+
+    def predict(self, texts: Sequence[str]) -> list[str]:
+        self._check_fitted()
+        return self.prompt_.predict(texts)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "chosen": self.chosen_.name,
+            "validation_macro_f1": self.scores_,
+            **self.prompt_.describe(),
+        }

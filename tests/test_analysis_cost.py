@@ -1,0 +1,98 @@
+import json
+
+import pytest
+
+from shouldtune.analysis.cost import (
+    CostProfile,
+    Prices,
+    StrategyCost,
+    break_even_requests,
+    cost_profile,
+    latency_percentiles,
+    load_prices,
+    monthly_cost,
+    total_cost,
+)
+from shouldtune.errors import TaskFileError
+
+
+def test_default_prices_are_the_documented_placeholders():
+    assert load_prices(None) == Prices(1.0, 0.0, 0.0, 0.0)
+
+
+def test_load_prices_yaml_and_json(tmp_path):
+    yaml_file = tmp_path / "prices.yaml"
+    yaml_file.write_text("compute_per_hour: 2.5\ninput_per_million: 0.15\n")
+    assert load_prices(yaml_file) == Prices(compute_per_hour=2.5, input_per_million=0.15)
+    json_file = tmp_path / "prices.json"
+    json_file.write_text(json.dumps({"output_per_million": 0.6, "training_per_million": 3}))
+    assert load_prices(json_file) == Prices(output_per_million=0.6, training_per_million=3.0)
+
+
+def test_unknown_key_suggests_the_close_one(tmp_path):
+    path = tmp_path / "prices.yaml"
+    path.write_text("compute_per_hr: 2\n")
+    with pytest.raises(TaskFileError, match="did you mean 'compute_per_hour'"):
+        load_prices(path)
+
+
+@pytest.mark.parametrize("body", ["input_per_million: -1\n", "input_per_million: cheap\n", "- 1\n- 2\n", "a: [\n"])
+def test_bad_prices_raise_task_file_error(tmp_path, body):
+    path = tmp_path / "prices.yaml"
+    path.write_text(body)
+    with pytest.raises(TaskFileError):
+        load_prices(path)
+
+
+def test_missing_prices_file_raises_task_file_error(tmp_path):
+    with pytest.raises(TaskFileError, match="cannot read"):
+        load_prices(tmp_path / "nope.yaml")
+
+
+def test_cost_profile_hand_computed():
+    # one-time: 1800 s / 3600 * $2/h = $1.00, plus 2e6 training tokens * $3/M = $6 -> $7.00
+    # per request: 0.036 s / 3600 * $2/h = $0.00002; 500 input tokens * $0.15/M = $0.000075;
+    # 20 output tokens * $0.60/M = $0.000012 -> $0.000107; per 1000 = $0.107
+    prices = Prices(compute_per_hour=2.0, input_per_million=0.15, output_per_million=0.6, training_per_million=3.0)
+    cost = StrategyCost(
+        fit_seconds=1800,
+        predict_seconds_per_request=0.036,
+        prompt_tokens_per_request=500,
+        output_tokens_per_request=20,
+        training_tokens=2e6,
+    )
+    profile = cost_profile(cost, prices)
+    assert profile.one_time == pytest.approx(7.0)
+    assert profile.per_1000_requests == pytest.approx(0.107)
+
+
+def test_monthly_and_total_cost():
+    # 30,000 requests at $0.50 per 1000 = $15 a month; 3 months plus $12 once = $57.
+    profile = CostProfile(one_time=12.0, per_1000_requests=0.5)
+    assert monthly_cost(profile, 30_000) == pytest.approx(15.0)
+    assert total_cost(profile, 30_000, months=3) == pytest.approx(57.0)
+
+
+def test_break_even_hand_computed():
+    # Fine-tuning costs $12 more up front and saves $2.00 - $0.50 = $1.50 per 1000 requests:
+    # 12 / 1.50 * 1000 = 8,000 requests.
+    finetune = CostProfile(one_time=12.0, per_1000_requests=0.5)
+    prompt = CostProfile(one_time=0.0, per_1000_requests=2.0)
+    assert break_even_requests(finetune, prompt) == pytest.approx(8000.0)
+
+
+def test_break_even_edge_cases():
+    cheap_everywhere = CostProfile(one_time=0.0, per_1000_requests=0.1)
+    pricier_per_request = CostProfile(one_time=5.0, per_1000_requests=3.0)
+    prompt = CostProfile(one_time=1.0, per_1000_requests=2.0)
+    assert break_even_requests(cheap_everywhere, prompt) == 0.0
+    assert break_even_requests(pricier_per_request, prompt) is None
+    # Cheaper up front but dearer per request: more traffic never favours fine-tuning.
+    assert break_even_requests(CostProfile(0.0, 3.0), prompt) is None
+
+
+def test_latency_percentiles_linear():
+    # Sorted 1..5: p50 = 3; p95 at position 0.95 * 4 = 3.8 -> 4 + 0.8 * (5 - 4) = 4.8; mean 3.
+    latency = latency_percentiles([5.0, 1.0, 3.0, 2.0, 4.0])
+    assert (latency.p50, latency.mean) == (3.0, 3.0)
+    assert latency.p95 == pytest.approx(4.8)

@@ -1,0 +1,84 @@
+import math
+
+import numpy as np
+import pytest
+
+from shouldtune.analysis.significance import mcnemar, paired_bootstrap
+
+
+def _table(b: int, c: int, both_right: int = 5, both_wrong: int = 3) -> tuple[list[bool], list[bool]]:
+    """Return per-example correctness of A and B with the given discordant counts."""
+    a = [True] * b + [False] * c + [True] * both_right + [False] * both_wrong
+    other = [False] * b + [True] * c + [True] * both_right + [False] * both_wrong
+    return a, other
+
+
+def test_mcnemar_exact_small_table():
+    # b=10, c=2, n=12. Under H0 X ~ Bin(12, 1/2):
+    # P(X <= 2) = (C(12,0) + C(12,1) + C(12,2)) / 2^12 = (1 + 12 + 66) / 4096 = 79/4096
+    # two-sided p = 2 * 79/4096 = 158/4096 = 0.0385742...
+    result = mcnemar(*_table(10, 2))
+    assert (result.b, result.c) == (10, 2)
+    assert result.exact
+    assert result.statistic == 2.0
+    assert result.p_value == pytest.approx(158 / 4096, rel=1e-12)
+
+
+def test_mcnemar_chi_square_large_table():
+    # b=60, c=30: statistic = (|60 - 30| - 1)^2 / 90 = 841/90 = 9.3444...
+    # p = P(chi2_1 > 9.3444) = erfc(sqrt(9.3444 / 2)) = 0.002236...
+    result = mcnemar(*_table(60, 30))
+    assert not result.exact
+    assert result.statistic == pytest.approx(841 / 90)
+    assert result.p_value == pytest.approx(math.erfc(math.sqrt(841 / 90 / 2)), rel=1e-9)
+    assert result.p_value == pytest.approx(0.00224, abs=1e-5)
+
+
+def test_mcnemar_no_disagreement_is_no_evidence():
+    result = mcnemar([True, False, True], [True, False, True])
+    assert (result.b, result.c, result.p_value) == (0, 0, 1.0)
+
+
+def test_mcnemar_rejects_unpaired_inputs():
+    with pytest.raises(ValueError, match="length"):
+        mcnemar([True, False], [True])
+
+
+def test_bootstrap_identical_predictions_give_zero_difference():
+    # Same predictions: every resample has metric(a) - metric(b) = 0 exactly.
+    y = np.array(["x", "y", "x", "y", "z"])
+    pred = np.array(["x", "x", "x", "y", "y"])
+    result = paired_bootstrap(y, pred, pred, n_resamples=500, seed=1)
+    assert (result.difference, result.ci_low, result.ci_high, result.p_a_better) == (0.0, 0.0, 0.0, 0.0)
+
+
+def test_bootstrap_a_always_right_b_always_wrong():
+    # A right on all 6, B wrong on all 6: accuracy 1 - 0 = 1 on every resample.
+    y = np.array(["x", "y"] * 3)
+    wrong = np.array(["y", "x"] * 3)
+    result = paired_bootstrap(y, y, wrong, n_resamples=300)
+    assert (result.difference, result.ci_low, result.ci_high, result.p_a_better) == (1.0, 1.0, 1.0, 1.0)
+
+
+def test_bootstrap_custom_metric_matches_vectorised_accuracy():
+    # Both paths draw the same indices from the same seed, so they must agree exactly.
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 80)
+    a = np.where(rng.random(80) < 0.8, y, (y + 1) % 3)
+    b = np.where(rng.random(80) < 0.6, y, (y + 1) % 3)
+
+    def accuracy(truth: np.ndarray, pred: np.ndarray) -> float:
+        return float(np.mean(truth == pred))
+
+    fast = paired_bootstrap(y, a, b, n_resamples=600, seed=7)
+    slow = paired_bootstrap(y, a, b, accuracy, n_resamples=600, seed=7)
+    assert fast.difference == pytest.approx(slow.difference)
+    assert (fast.ci_low, fast.ci_high, fast.p_a_better) == pytest.approx((slow.ci_low, slow.ci_high, slow.p_a_better))
+    assert fast.ci_low < fast.difference < fast.ci_high
+
+
+def test_bootstrap_is_deterministic_given_seed():
+    y = np.arange(30) % 2
+    a = np.where(np.arange(30) % 3 == 0, 1 - y, y)
+    b = np.where(np.arange(30) % 4 == 0, 1 - y, y)
+    assert paired_bootstrap(y, a, b, seed=5) == paired_bootstrap(y, a, b, seed=5)

@@ -1,0 +1,158 @@
+"""Task validation, metrics, splits, the store and the embedding cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, f1_score
+
+from shouldtune.analysis.metrics import curve_estimate, scores, trial_estimates, weighted_scores
+from shouldtune.backends.cache import CachedEncoder
+from shouldtune.data.load import Examples
+from shouldtune.data.splits import make_splits, per_class_subset
+from shouldtune.errors import TaskFileError
+from shouldtune.experiment import plan_sizes
+from shouldtune.store import Store
+from shouldtune.task import load_task
+
+
+def test_task_file_paths_are_relative_to_the_file(tmp_path: Path):
+    (tmp_path / "train.csv").write_text("text,label\na,x\n")
+    task_path = tmp_path / "task.yaml"
+    task_path.write_text("data: train.csv\nsizes: [8, 0, 8]\n")
+    task = load_task(task_path)
+    assert task.data == tmp_path / "train.csv"
+    assert task.sizes == (0, 8)
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("data: x.csv\nsizez: [1]\n", "did you mean 'sizes'?"),
+        ("data: x.csv\nsizes: [-1]\n", "sizes must be 0 or more"),
+        ("data: x.csv\ntemplate: 'no placeholder'\n", "must contain {text}"),
+        ("data: x.csv\nstrategies: [zero-shoot]\n", "did you mean 'zero-shot'?"),
+        ("data: x.csv\nstrategy_params: {full: {epoch: 2}}\n", None),
+        ("- just\n- a list\n", "expected a mapping"),
+        ("sizes: [1]\n", "no training data"),
+    ],
+)
+def test_bad_task_files(tmp_path: Path, yaml_text: str, message: str | None):
+    path = tmp_path / "task.yaml"
+    path.write_text(yaml_text)
+    if message is None:  # valid task; the unknown strategy setting is caught when the strategy is built
+        from shouldtune.strategies.registry import build
+
+        with pytest.raises(TaskFileError, match="did you mean 'epochs'"):
+            build("full", None, load_task(path).strategy_params["full"])
+        return
+    with pytest.raises(TaskFileError) as caught:
+        load_task(path)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_metrics_match_scikit_learn():
+    rng = np.random.default_rng(0)
+    labels = ("a", "b", "c", "d")
+    gold = [labels[i] for i in rng.integers(4, size=300)]
+    pred = [g if rng.random() < 0.6 else labels[rng.integers(4)] for g in gold]
+    ours = scores(gold, pred, labels)
+    assert ours["accuracy"] == pytest.approx(accuracy_score(gold, pred))
+    assert ours["macro_f1"] == pytest.approx(f1_score(gold, pred, average="macro"))
+    # A resample that drops every "d" must average over the labels present, as scikit-learn does.
+    weights = np.array([[0 if g == "d" or p == "d" else 1 for g, p in zip(gold, pred)]])
+    kept = [i for i, w in enumerate(weights[0]) if w]
+    expected = f1_score([gold[i] for i in kept], [pred[i] for i in kept], average="macro")
+    assert weighted_scores(gold, pred, labels, weights)["macro_f1"][0] == pytest.approx(expected)
+
+
+def test_trial_interval_contains_the_estimate_and_narrows_with_more_data():
+    gold_small, pred_small = ["a", "b"] * 20, ["a", "a"] * 20
+    gold_large, pred_large = ["a", "b"] * 500, ["a", "a"] * 500
+    small = trial_estimates(gold_small, pred_small, ("a", "b"))["accuracy"]
+    large = trial_estimates(gold_large, pred_large, ("a", "b"))["accuracy"]
+    assert small.ci_low <= 0.5 <= small.ci_high
+    assert (large.ci_high - large.ci_low) < (small.ci_high - small.ci_low)
+
+
+def test_curve_interval_widens_when_seeds_disagree():
+    gold = ["a", "b"] * 100
+    agree = [("t", gold, gold), ("t", gold, gold)]
+    disagree = [("t", gold, gold), ("t", gold, ["a"] * 200)]
+    tight = curve_estimate(agree, ("a", "b"), "accuracy")
+    wide = curve_estimate(disagree, ("a", "b"), "accuracy")
+    assert tight.mean == 1.0 and tight.ci_low == 1.0
+    assert wide.mean == pytest.approx(0.75) and wide.ci_low <= 0.55 and wide.ci_high == 1.0
+
+
+def _examples(n_per_label: int, labels=("x", "y")) -> Examples:
+    texts = tuple(f"{label} text {i}" for label in labels for i in range(n_per_label))
+    return Examples(texts, tuple(label for label in labels for _ in range(n_per_label)), "mem", tuple(range(1, len(texts) + 1)))
+
+
+def test_subsets_are_per_class_nested_and_seeded():
+    pool = _examples(20)
+    four = per_class_subset(pool, ("x", "y"), 4, seed=1)
+    eight = per_class_subset(pool, ("x", "y"), 8, seed=1)
+    assert four.label_counts() == {"x": 4, "y": 4}
+    assert set(four.texts) <= set(eight.texts)
+    assert per_class_subset(pool, ("x", "y"), 4, seed=1) == four
+    assert per_class_subset(pool, ("x", "y"), 4, seed=2) != four
+
+
+def test_small_data_gets_one_split_per_seed_large_data_one_split():
+    small = make_splits(_examples(50), None, [0, 1, 2], 0.2)
+    assert len({s.test_id for s in small}) == 3
+    assert all(len(s.test) == 20 and set(s.test.texts).isdisjoint(s.pool.texts) for s in small)
+    large = make_splits(_examples(600), None, [0, 1], 0.2)
+    assert large[0].test_id == large[1].test_id
+
+
+def test_sizes_are_capped_by_the_smallest_class():
+    sizes, warnings = plan_sizes((0, 4, 64, 128), available=40)
+    assert sizes == (0, 4, 40)
+    assert "64, 128" in warnings[0] and "40" in warnings[0]
+
+
+def test_store_keeps_trials_and_embeddings(tmp_path: Path):
+    path = tmp_path / "deep" / "store.db"
+    with Store(path) as store:
+        store.start_run("r1", {"name": "t"})
+        store.save_trial("r1", {"strategy": "s", "n_per_class": 4, "seed": 0, "metrics": {"accuracy": 0.5}}, ["a", "b"])
+        store.put_embeddings("m", {"h1": np.ones(3, dtype=np.float32)})
+    with Store(path) as store:
+        trials = store.trials("r1")
+        assert trials[("s", 4, 0)].predictions == ["a", "b"]
+        assert store.get_embeddings("m", ["h1", "h2"])["h1"].tolist() == [1.0, 1.0, 1.0]
+        assert store.forget_trials("r1") == 1
+
+
+class CountingEncoder:
+    model_id = "counting"
+    dimension = 2
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def embed(self, texts):
+        self.seen += list(texts)
+        return np.array([[len(t), 1.0] for t in texts], dtype=np.float32)
+
+    def close(self) -> None:
+        pass
+
+
+def test_cache_embeds_each_distinct_text_once_across_store_reopen(tmp_path: Path):
+    inner = CountingEncoder()
+    with Store(tmp_path / "s.db") as store:
+        cached = CachedEncoder(inner, store)
+        first = cached.embed(["a", "bb", "a"])
+        cached.embed(["bb", "ccc"])
+        assert inner.seen == ["a", "bb", "ccc"]
+        assert first.tolist() == [[1, 1], [2, 1], [1, 1]]
+    with Store(tmp_path / "s.db") as store:
+        again = CachedEncoder(inner, store)
+        again.embed(["ccc", "a"])
+        assert inner.seen == ["a", "bb", "ccc"] and again.texts_embedded == 0

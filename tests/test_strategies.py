@@ -1,0 +1,131 @@
+"""One shared suite of checks, run against every strategy (as scikit-learn's parametrize_with_checks)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shouldtune.strategies.base import StrategyContext, TrainingSet
+from shouldtune.strategies.registry import STRATEGIES, build, strategy_class
+
+# Two topics no encoder confuses, so every learning strategy must get them right.
+SPORT = [
+    "The striker scored twice in the second half.",
+    "Our team won the basketball final last night.",
+    "The tennis match went to a fifth set.",
+    "He ran the marathon in under three hours.",
+    "The goalkeeper saved a penalty in extra time.",
+    "She swam the 200 metres freestyle for gold.",
+]
+FOOD = [
+    "Simmer the tomato sauce for twenty minutes.",
+    "Knead the bread dough until it is smooth.",
+    "Add a pinch of salt to the boiling pasta water.",
+    "Roast the vegetables with olive oil and garlic.",
+    "Whisk the eggs and sugar until pale.",
+    "Slice the onions thinly and fry them slowly.",
+]
+TRAIN = TrainingSet(
+    tuple(SPORT[:4] + FOOD[:4]), ("sport",) * 4 + ("cooking",) * 4, ("cooking", "sport")
+)
+TEST_TEXTS = SPORT[4:] + FOOD[4:]
+TEST_LABELS = ["sport"] * 2 + ["cooking"] * 2
+# Small training budgets so the whole suite stays fast on a CPU.
+FAST = {"setfit": {"max_steps": 4, "batch_size": 8}, "full": {"max_steps": 6, "batch_size": 8}}
+
+
+def make(name: str, encoder, seed: int = 0):
+    return build(name, StrategyContext(encoder=encoder, seed=seed), FAST.get(name))
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_fit_returns_self_and_predicts_known_labels(name, encoder):
+    strategy = make(name, encoder)
+    assert strategy.fit(TRAIN) is strategy
+    predicted = strategy.predict(TEST_TEXTS)
+    assert isinstance(predicted, list) and len(predicted) == len(TEST_TEXTS)
+    assert set(predicted) <= set(TRAIN.label_set)
+    assert all(isinstance(label, str) for label in predicted)
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_predict_before_fit_raises(name, encoder):
+    with pytest.raises(RuntimeError, match="not fitted"):
+        make(name, encoder).predict(TEST_TEXTS)
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_empty_input_gives_empty_output(name, encoder):
+    assert make(name, encoder).fit(TRAIN).predict([]) == []
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_same_seed_same_predictions(name, encoder):
+    first = make(name, encoder, seed=3).fit(TRAIN).predict(TEST_TEXTS)
+    second = make(name, encoder, seed=3).fit(TRAIN).predict(TEST_TEXTS)
+    assert first == second
+
+
+@pytest.mark.parametrize("name", [n for n in STRATEGIES if strategy_class(n).track != "baseline"])
+def test_learns_an_easy_task(name, encoder):
+    predicted = make(name, encoder).fit(TRAIN).predict(TEST_TEXTS)
+    assert np.mean([p == g for p, g in zip(predicted, TEST_LABELS)]) >= 0.75
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_init_only_stores_hyperparameters(name, encoder):
+    strategy = make(name, encoder)
+    learned = [attr for attr in vars(strategy) if attr.endswith("_")]
+    assert learned == []
+
+
+@pytest.mark.parametrize("name", [n for n in STRATEGIES if strategy_class(n).needs_examples])
+def test_strategies_that_need_examples_refuse_none(name, encoder):
+    from shouldtune.errors import InputError
+
+    with pytest.raises(InputError, match="needs labelled examples"):
+        make(name, encoder).fit(TrainingSet((), (), ("cooking", "sport")))
+
+
+@pytest.mark.parametrize("name", ["setfit", "full"])
+def test_fine_tuning_leaves_the_shared_encoder_untouched(name, encoder):
+    before = encoder.encoder.embed(TEST_TEXTS)
+    strategy = make(name, encoder).fit(TRAIN)
+    after = encoder.encoder.embed(TEST_TEXTS)
+    np.testing.assert_allclose(before, after, atol=1e-6)
+    # ...while its own copy did change: it embeds the same texts differently.
+    body = strategy.model_ if name == "full" else strategy.model_.model_body
+    tuned = body.encode(TEST_TEXTS, normalize_embeddings=True, convert_to_numpy=True)
+    assert np.abs(tuned - before).max() > 1e-4
+
+
+def test_full_fine_tune_lowers_its_training_loss(encoder):
+    strategy = build("full", StrategyContext(encoder=encoder), {"max_steps": 12, "batch_size": 8}).fit(TRAIN)
+    assert np.mean(strategy.losses_[-3:]) < np.mean(strategy.losses_[:3])
+
+
+def test_zero_shot_uses_given_descriptions(encoder):
+    context = StrategyContext(encoder=encoder, label_descriptions={"sport": "cooking food recipes", "cooking": "sports games athletes"})
+    swapped = build("zero-shot", context).fit(TRAIN).predict(TEST_TEXTS)
+    # Descriptions swapped on purpose: zero-shot must follow them, so it gets every example wrong.
+    assert swapped == ["cooking", "cooking", "sport", "sport"]
+
+
+def test_prompt_search_reports_its_choice(encoder):
+    strategy = build("prompt-search", StrategyContext(encoder=encoder)).fit(TRAIN)
+    described = strategy.describe()
+    assert described["chosen"] in described["validation_macro_f1"]
+    assert set(described["label_descriptions"]) == {"cooking", "sport"}
+
+
+def test_majority_picks_the_most_frequent_label():
+    train = TrainingSet(("a", "b", "c"), ("x", "y", "y"), ("x", "y"))
+    assert build("majority", StrategyContext(encoder=None)).fit(train).predict(["q", "r"]) == ["y", "y"]
+
+
+def test_readable_label_names():
+    from shouldtune.strategies.prompt.descriptions import readable
+
+    assert readable("card_arrival") == "card arrival"
+    assert readable("TopUpFailed") == "top up failed"
+    assert readable("reverted_card_payment?") == "reverted card payment"
