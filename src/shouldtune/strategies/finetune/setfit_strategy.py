@@ -63,6 +63,7 @@ class SetFit(Strategy):
                 report_to="none",
                 save_strategy="no",
                 logging_strategy="no",
+                logging_first_step=False,
                 show_progress_bar=False,
             )
             dataset = Dataset.from_dict({"text": list(train.texts), "label": list(train.labels)})
