@@ -115,3 +115,18 @@ def test_help_is_instant_and_lists_commands():
         [sys.executable, "-c", "import sys, shouldtune.cli; print('torch' in sys.modules)"], capture_output=True, text=True
     )
     assert probe.stdout.strip() == "False"
+
+
+def test_mapping_flags_add_to_the_task_file(tmp_path: Path, trec_train: Path):
+    from shouldtune.cli import _strategy_params
+    from shouldtune.task import load_task
+
+    task_path = tmp_path / "task.yaml"
+    task_path.write_text(f"data: {trec_train}\nlabel_descriptions: {{HUM: a person}}\nstrategy_params: {{full: {{epochs: 2}}}}\n")
+    task = load_task(
+        task_path,
+        label_descriptions={"LOC": "a place"},
+        strategy_params=_strategy_params(["full.max_steps=5", "setfit.body_learning_rate=1e-5"]),
+    )
+    assert task.label_descriptions == {"HUM": "a person", "LOC": "a place"}
+    assert task.strategy_params == {"full": {"epochs": 2, "max_steps": 5}, "setfit": {"body_learning_rate": 1e-5}}

@@ -34,6 +34,40 @@ def _int_list(value: str | None, flag: str) -> tuple[int, ...] | None:
         ) from None
 
 
+def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
+    """Return KEY=VALUE flag values as a dict (the value may itself contain '=')."""
+    pairs = {}
+    for value in values or []:
+        key, sep, rest = value.partition("=")
+        if not sep or not key.strip():
+            raise TaskFileError(f"{flag} takes KEY=VALUE; got {value!r}", column=flag, fix=f"e.g. {flag} refund='wants money back'")
+        pairs[key.strip()] = rest
+    return pairs
+
+
+def _strategy_params(values: list[str] | None) -> dict[str, dict[str, Any]] | None:
+    """Return `--param setfit.max_steps=20` flags as {"setfit": {"max_steps": 20}}."""
+    params: dict[str, dict[str, Any]] = {}
+    for key, raw in _pairs(values, "--param").items():
+        strategy, dot, setting = key.partition(".")
+        if not dot or not setting:
+            raise TaskFileError(f"--param takes STRATEGY.SETTING=VALUE; got {key!r}", column="--param", fix="e.g. --param setfit.max_steps=20")
+        params.setdefault(strategy, {})[setting] = _value(raw)
+    return params or None
+
+
+def _value(raw: str) -> Any:
+    """Return a flag value as a number when it reads as one (YAML alone keeps '1e-5' a string)."""
+    import yaml
+
+    for convert in (int, float):
+        try:
+            return convert(raw)
+        except ValueError:
+            pass
+    return yaml.safe_load(raw) if raw else raw
+
+
 def _names(value: str | None) -> tuple[str, ...] | None:
     return None if value is None else tuple(part.strip() for part in value.split(",") if part.strip())
 
@@ -99,6 +133,8 @@ def run(
     store: Annotated[Path, typer.Option(help="SQLite store of runs, trials and the embedding cache.")] = DEFAULT_STORE,
     fresh: Annotated[bool, typer.Option("--fresh", help="Discard this run's finished trials and start over.")] = False,
     name: Annotated[Optional[str], typer.Option(help="A name for the task, shown in reports.", show_default=False)] = None,
+    label_description: Annotated[Optional[list[str]], typer.Option("--label-description", help="LABEL=TEXT, repeatable: what a label means, for the prompt track.", show_default=False)] = None,
+    param: Annotated[Optional[list[str]], typer.Option("--param", help="STRATEGY.SETTING=VALUE, repeatable, e.g. setfit.max_steps=20.", show_default=False)] = None,
 ) -> None:
     """Measure the prompt track against the fine-tune track on your data and recommend one."""
 
@@ -123,6 +159,8 @@ def run(
             template=template,
             backend=backend_settings,
             name=name,
+            label_descriptions=_pairs(label_description, "--label-description") or None,
+            strategy_params=_strategy_params(param),
         )
         _execute(task, out, store, fresh)
 

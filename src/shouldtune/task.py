@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -117,8 +118,14 @@ def load_task(path: str | Path | None = None, **overrides: Any) -> TaskConfig:
         # Data paths in a task file are relative to the file, as users expect.
         for key in ("data", "test"):
             if isinstance(raw.get(key), str) and not Path(raw[key]).is_absolute():
-                raw[key] = str(path.parent / raw[key])
-    raw.update({k: v for k, v in overrides.items() if v is not None})
+                raw[key] = os.path.normpath(path.parent / raw[key])
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if isinstance(value, dict) and isinstance(raw.get(key), dict):
+            raw[key] = _merged(raw[key], value)  # a flag adds to the file's mapping
+        else:
+            raw[key] = value
     if "backend" in raw and isinstance(raw["backend"], str):
         raw["backend"] = {"name": raw["backend"]}
     if "data" not in raw:
@@ -135,6 +142,15 @@ def load_task(path: str | Path | None = None, **overrides: Any) -> TaskConfig:
         if err.file is None and path is not None:
             err = TaskFileError(err.problem, fix=err.fix, file=path, column=err.column)
         raise err from None
+
+
+def _merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Return `base` with `extra` laid over it, nested mappings merged rather than replaced."""
+    merged = dict(base)
+    for key, value in extra.items():
+        both_dicts = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = _merged(merged[key], value) if both_dicts else value
+    return merged
 
 
 def _task_error(err: ValidationError, path: Path | None) -> TaskFileError:

@@ -26,7 +26,7 @@ class Candidate:
 
 
 def _split(train: TrainingSet, seed: int) -> tuple[TrainingSet, TrainingSet]:
-    """Return (build, validation) halves of every label's examples; labels with one example stay in build."""
+    """Return two halves of every label's examples; a label with one example has it in the first."""
     rng = np.random.default_rng(seed)
     build: list[int] = []
     validation: list[int] = []
@@ -47,7 +47,7 @@ def _split(train: TrainingSet, seed: int) -> tuple[TrainingSet, TrainingSet]:
 
 
 class PromptSearch(Strategy):
-    """Scores candidate prompts on a validation half of the training examples; keeps the best."""
+    """Scores candidate prompts by two-fold validation on the training examples; keeps the best."""
 
     name = "prompt-search"
     track = "prompt"
@@ -91,19 +91,22 @@ class PromptSearch(Strategy):
         from sklearn.metrics import f1_score
 
         self._check_train(train)
-        build, validation = _split(train, self.context.seed)
+        first, second = _split(train, self.context.seed)
+        # Two folds (build on one half, score on the other, then swap): with a handful of
+        # examples per label a single validation half is too noisy to choose on.
+        folds = [(first, second), (second, first)] if len(second) else []
         self.scores_: dict[str, float] = {}
         candidates = self._candidates()
-        if len(validation) == 0:  # one example per label: nothing to validate on, keep the first
-            best = candidates[0]
-        else:
-            for candidate in candidates:
-                predicted = self._zero_shot(candidate, build).predict(list(validation.texts))
-                self.scores_[candidate.name] = float(
-                    f1_score(validation.labels, predicted, average="macro", zero_division=0)
-                )
-            # max() keeps the earliest of equal scores: simpler candidates come first.
-            best = max(candidates, key=lambda c: self.scores_[c.name])
+        for candidate in candidates:
+            fold_scores = [
+                f1_score(held.labels, self._zero_shot(candidate, build).predict(list(held.texts)), average="macro", zero_division=0)
+                for build, held in folds
+                if len(held) and len(build)
+            ]
+            if fold_scores:
+                self.scores_[candidate.name] = float(sum(fold_scores) / len(fold_scores))
+        # max() keeps the earliest of equal scores: the task's own prompt and simpler candidates come first.
+        best = max(candidates, key=lambda c: self.scores_.get(c.name, 0.0)) if self.scores_ else candidates[0]
         self.chosen_ = best
         # Descriptions built from examples are rebuilt from all of them for the final prompt.
         self.prompt_ = self._zero_shot(best, train)
