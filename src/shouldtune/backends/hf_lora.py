@@ -1,0 +1,195 @@
+"""LoRA supervised fine-tuning of an `HFCausalLM` with peft: prompt -> target, loss on the target only.
+
+The adapter is trained on the backend's own model (peft adds small matrices beside the
+frozen weights, so a large model is never copied), saved as safetensors, and removed again.
+The tuned model answers with the saved adapter loaded back onto the backend's model, which
+holds one adapter at a time and removes it before answering as the plain model.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from shouldtune.backends.hf_inference import continuation_logprobs, encode_pairs, generate_greedy, score_continuations
+from shouldtune.errors import BackendError
+
+if TYPE_CHECKING:
+    from shouldtune.backends.hf import HFCausalLM
+
+
+@dataclass(frozen=True)
+class LoRASettings:
+    """LoRA and optimiser settings; the defaults suit a 0.5–8B model and a few hundred examples."""
+
+    rank: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    learning_rate: float = 2e-4
+    epochs: int = 3
+    max_steps: int = 200
+    batch_size: int = 8
+    #: "all-linear" (every linear layer but the output head), or module names such as ["q_proj", "v_proj"].
+    target_modules: str | tuple[str, ...] = "all-linear"
+    #: Where to keep the adapter; None: a temporary folder, removed with the tuned model.
+    save_to: str | None = None
+
+
+def train_lora(
+    lm: HFCausalLM,
+    prompts: Sequence[str],
+    targets: Sequence[str],
+    settings: LoRASettings,
+    *,
+    seed: int = 0,
+    on_step: Callable[[float], None] | None = None,
+) -> LoRAModel:
+    """Return `lm` with a LoRA adapter trained on (prompt, target) pairs, saved as safetensors."""
+    import random
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from shouldtune.backends.quiet import quiet_model_libraries
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    # The target ends with end-of-sequence, so the tuned model learns where an answer stops.
+    eos = lm.tokenizer.eos_token or ""
+    pairs = encode_pairs(lm, prompts, [target + eos for target in targets])
+    config = LoraConfig(
+        r=settings.rank,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=settings.target_modules if isinstance(settings.target_modules, str) else list(settings.target_modules),
+        task_type="CAUSAL_LM",
+    )
+    folder, scratch = _adapter_folder(settings.save_to)
+    with quiet_model_libraries():
+        peft_model = get_peft_model(lm.model_with_adapter(None), config)
+    losses: list[float] = []
+    trained_tokens = 0
+    try:
+        trainable = [p for p in peft_model.parameters() if p.requires_grad]
+        optimiser = torch.optim.AdamW(trainable, lr=settings.learning_rate)
+        steps_per_epoch = math.ceil(len(pairs) / settings.batch_size)
+        total = min(settings.max_steps, settings.epochs * steps_per_epoch)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 1.0 - step / max(total, 1))
+        generator = np.random.default_rng(seed)
+        peft_model.train()
+        while len(losses) < total:
+            order = generator.permutation(len(pairs))
+            for start in range(0, len(order), settings.batch_size):
+                if len(losses) >= total:
+                    break
+                batch = [pairs[i] for i in order[start : start + settings.batch_size]]
+                try:
+                    log_probs = continuation_logprobs(peft_model, batch, lm.tokenizer.pad_token_id, lm.device)
+                    # Mean over every target token of the batch: long answers count per token.
+                    loss = -torch.cat(log_probs).mean()
+                    optimiser.zero_grad()
+                    loss.backward()
+                except torch.OutOfMemoryError:
+                    raise BackendError(
+                        f"out of memory while LoRA fine-tuning with batches of {settings.batch_size}; "
+                        "lower --param lora.batch_size=2 (or --dtype bfloat16, or fewer demonstrations)"
+                    ) from None
+                optimiser.step()
+                schedule.step()
+                losses.append(float(loss.detach()))
+                trained_tokens += sum(len(context) + len(target) for context, target in batch)
+                if on_step is not None:
+                    on_step(losses[-1])
+        peft_model.eval()
+        peft_model.save_pretrained(folder, safe_serialization=True)
+    finally:
+        peft_model.unload()  # the base model gets its own layers back
+    lm.usage.training_tokens += trained_tokens
+    return LoRAModel(lm, folder, losses, scratch, trained_tokens=trained_tokens)
+
+
+def _adapter_folder(save_to: str | None) -> tuple[Path, Any]:
+    if save_to is not None:
+        folder = Path(save_to)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder, None
+    scratch = tempfile.TemporaryDirectory(prefix="shouldtune-lora-")
+    return Path(scratch.name), scratch
+
+
+class LoRAModel:
+    """The base model with a saved LoRA adapter: the same `score`/`generate` as `HFCausalLM`."""
+
+    def __init__(self, base: HFCausalLM, folder: Path, losses: list[float], scratch: Any = None, trained_tokens: int = 0) -> None:
+        self.base = base
+        self.folder = folder
+        self.losses = losses
+        self.trained_tokens = trained_tokens
+        self._scratch = scratch  # a TemporaryDirectory, removed when this model is closed or collected
+
+    # The base's tokenizer, device and formatting apply unchanged.
+    @property
+    def tokenizer(self) -> Any:
+        return self.base.tokenizer
+
+    @property
+    def device(self) -> str:
+        return self.base.device
+
+    @property
+    def batch_size(self) -> int:
+        return self.base.batch_size
+
+    @property
+    def progress(self) -> Any:
+        return self.base.progress
+
+    @property
+    def usage(self) -> Any:
+        return self.base.usage
+
+    @property
+    def max_new_tokens(self) -> int:
+        return self.base.max_new_tokens
+
+    @property
+    def uses_chat_template(self) -> bool:
+        return self.base.uses_chat_template
+
+    @property
+    def answer_prefix(self) -> str:
+        return self.base.answer_prefix
+
+    def chat_format(self, text: str) -> str:
+        return self.base.chat_format(text)
+
+    def encode(self, text: str) -> list[int]:
+        return self.base.encode(text)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.base.count_tokens(texts)
+
+    def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> np.ndarray:
+        """Return log P(continuation | prompt) under the adapted model, summed over tokens."""
+        return score_continuations(self.base.model_with_adapter(self.folder), self, prompts, continuations)
+
+    def generate(self, prompts: Sequence[str], max_new_tokens: int | None = None, stop: Sequence[str] = ()) -> list[str]:
+        """Return the adapted model's greedy continuation of each prompt."""
+        return generate_greedy(
+            self.base.model_with_adapter(self.folder), self, prompts, max_new_tokens or self.max_new_tokens, stop
+        )
+
+    def close(self) -> None:
+        """Remove the adapter from the backend's model and delete its temporary folder."""
+        if self.base.loaded_adapter == self.folder:
+            self.base.model_with_adapter(None)
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None

@@ -1,0 +1,1 @@
+"""Strategies on a causal language model: prompts (weights fixed) and LoRA fine-tuning."""

@@ -1,0 +1,137 @@
+"""Prompt track on a causal LM: zero-shot, few-shot (random demonstrations) and few-shot-knn
+(the demonstrations most similar to the input). The model's weights never change."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from shouldtune.strategies.base import Strategy, StrategyContext, TrainingSet
+from shouldtune.strategies.llm.prompts import Demonstration, answer, default_instruction, render, stop_sequences
+
+
+class LLMStrategy(Strategy):
+    """What every LLM strategy shares: the instruction, the prompt format, and reading answers.
+
+    Subclasses choose the demonstrations (`_demonstrations`) and the model that answers
+    (`_answering_model`): the backend's model for prompts, a tuned copy for LoRA.
+    """
+
+    track = "prompt"
+    uses_encoder = False
+
+    def __init__(self, context: StrategyContext, instruction: str | None = None) -> None:
+        self.context = context
+        self.instruction = instruction
+
+    def _fit_prompt(self, train: TrainingSet) -> None:
+        """Set the instruction, labels and stop sequences every prompt of this strategy uses."""
+        self.label_set_ = train.label_set
+        self.instruction_ = (
+            self.instruction
+            or self.context.instruction
+            or default_instruction(self.context.task_type, train.label_set, self.context.label_descriptions)
+        )
+        self.stop_ = stop_sequences(train.labels)
+
+    def _demonstrations(self, texts: Sequence[str]) -> list[list[Demonstration]]:
+        """Return the demonstrations to show before each input (none by default)."""
+        return [[] for _ in texts]
+
+    def _answering_model(self) -> Any:
+        return self.context.llm
+
+    def prompts(self, texts: Sequence[str]) -> list[str]:
+        """Return the formatted prompt (chat template applied) for each input."""
+        lm = self.context.llm
+        demonstrations = self._demonstrations(texts)
+        return [
+            lm.chat_format(render(self.instruction_, self.context.template, shown, text))
+            for text, shown in zip(texts, demonstrations)
+        ]
+
+    def _answer(self, lm: Any, prompts: Sequence[str]) -> list[str]:
+        return answer(
+            lm,
+            prompts,
+            task_type=self.context.task_type,
+            label_set=self.label_set_,
+            classify_by=self.context.classify_by,
+            stop=self.stop_,
+        )
+
+    def predict(self, texts: Sequence[str]) -> list[str]:
+        self._check_fitted()
+        if len(texts) == 0:
+            return []
+        return self._answer(self._answering_model(), self.prompts(texts))
+
+    def describe(self) -> dict[str, Any]:
+        return {"instruction": self.instruction_}
+
+
+class ZeroShotLLM(LLMStrategy):
+    """The instruction (with the label list or the output format) and the input; no examples."""
+
+    name = "zero-shot"
+    needs_examples = False
+
+    def fit(self, train: TrainingSet) -> ZeroShotLLM:
+        self._fit_prompt(train)
+        return self
+
+
+class FewShotLLM(LLMStrategy):
+    """The instruction, k training examples drawn at random (the same for every input), the input."""
+
+    name = "few-shot"
+
+    def __init__(self, context: StrategyContext, k: int = 4, instruction: str | None = None) -> None:
+        super().__init__(context, instruction)
+        self.k = k
+
+    def fit(self, train: TrainingSet) -> FewShotLLM:
+        self._check_train(train)
+        self._fit_prompt(train)
+        order = np.random.default_rng(self.context.seed).permutation(len(train))[: self.k]
+        self.shown_ = [(train.texts[i], train.labels[i]) for i in order]
+        return self
+
+    def _demonstrations(self, texts: Sequence[str]) -> list[list[Demonstration]]:
+        return [self.shown_ for _ in texts]
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "k": len(self.shown_)}
+
+
+class FewShotKNNLLM(LLMStrategy):
+    """The instruction, the k training examples most similar to the input (the encoder's cosine
+    similarity; the most similar last, next to the input), the input."""
+
+    name = "few-shot-knn"
+    uses_encoder = True
+
+    def __init__(self, context: StrategyContext, k: int = 4, instruction: str | None = None) -> None:
+        super().__init__(context, instruction)
+        self.k = k
+
+    def fit(self, train: TrainingSet) -> FewShotKNNLLM:
+        self._check_train(train)
+        self._fit_prompt(train)
+        self.train_ = train
+        self.vectors_ = self.context.encoder.embed(list(train.texts))
+        return self
+
+    def _demonstrations(self, texts: Sequence[str]) -> list[list[Demonstration]]:
+        similarity = self.context.encoder.embed(list(texts)) @ self.vectors_.T
+        k = min(self.k, len(self.train_))
+        shown = []
+        for row in similarity:
+            nearest = np.argsort(-row, kind="stable")[:k][::-1]
+            shown.append([(self.train_.texts[i], self.train_.labels[i]) for i in nearest])
+        return shown
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "k": min(self.k, len(self.train_))}

@@ -1,0 +1,131 @@
+"""prompt-search on a causal LM: choose the instruction by its score on held-back training examples.
+
+Candidates: the task's instruction, the user's variants, a small library of instruction
+styles, and (when `propose_rewrites` > 0) rewrites the model itself proposes. Each is scored,
+with k demonstrations, on a validation half of the training examples; model calls (answers
+plus rewrites) stay within `budget`. The test set is never looked at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from shouldtune.strategies.base import StrategyContext, TrainingSet
+from shouldtune.strategies.llm.prompting import LLMStrategy
+from shouldtune.strategies.llm.prompts import Demonstration, render
+
+# Styles that often move small instruction-tuned models; "{instruction}" is the task's instruction.
+INSTRUCTION_STYLES: tuple[tuple[str, str], ...] = (
+    ("expert", "You are an expert annotator. {instruction}"),
+    ("answer-only", "{instruction} Reply with the answer only, on one line, with no explanation."),
+    ("careful", "Read the input carefully, then answer. {instruction}"),
+)
+REWRITE_ASKS = (
+    "clearer and more precise",
+    "shorter",
+    "more specific about the answer format",
+)
+REWRITE_PROMPT = (
+    "Rewrite the following instruction for a language model so that it is {ask}. Keep every label name "
+    "and the answer format exactly as they are. Reply with the new instruction only.\n\nInstruction: {instruction}"
+)
+
+
+def _halves(train: TrainingSet, seed: int) -> tuple[list[int], list[int]]:
+    """Return (build, validation) positions: a seeded random half of the examples held back."""
+    order = np.random.default_rng(seed).permutation(len(train)).tolist()
+    half = len(order) // 2
+    return sorted(order[half:]), sorted(order[:half])
+
+
+class PromptSearchLLM(LLMStrategy):
+    """Scores candidate instructions on held-back training examples; keeps the best."""
+
+    name = "prompt-search"
+
+    def __init__(
+        self,
+        context: StrategyContext,
+        instructions: Sequence[str] = (),
+        k: int = 4,
+        budget: int = 200,
+        propose_rewrites: int = 0,
+        instruction: str | None = None,
+    ) -> None:
+        super().__init__(context, instruction)
+        self.instructions = instructions
+        self.k = k
+        self.budget = budget
+        self.propose_rewrites = propose_rewrites
+
+    def _candidates(self) -> list[tuple[str, str]]:
+        base = self.instruction_
+        candidates = [("task", base)]
+        candidates += [(f"user {i + 1}", text) for i, text in enumerate(self.instructions)]
+        candidates += [
+            (f"variant {i + 1}", variant["instruction"])
+            for i, variant in enumerate(self.context.prompt_variants)
+            if variant.get("instruction")
+        ]
+        candidates += [(style, pattern.replace("{instruction}", base)) for style, pattern in INSTRUCTION_STYLES]
+        if self.propose_rewrites > 0:
+            asks = [REWRITE_ASKS[i % len(REWRITE_ASKS)] for i in range(self.propose_rewrites)]
+            lm = self.context.llm
+            requests = [lm.chat_format(REWRITE_PROMPT.format(ask=ask, instruction=base)) for ask in asks]
+            rewrites = lm.generate(requests, max_new_tokens=max(lm.max_new_tokens, 120), stop=("\n\n",))
+            self.calls_ += len(requests)
+            candidates += [(f"rewrite ({ask})", text) for ask, text in zip(asks, rewrites) if text.strip()]
+        unique: dict[str, str] = {}
+        for name, text in candidates:
+            unique.setdefault(text, name)
+        return [(name, text) for text, name in unique.items()]
+
+    def _score(self, gold: Sequence[str], predicted: Sequence[str]) -> float:
+        if self.context.validation_score is not None:
+            return float(self.context.validation_score(gold, predicted))
+        return float(np.mean([g == p for g, p in zip(gold, predicted)]))
+
+    def _random_demonstrations(self, train: TrainingSet, positions: Sequence[int]) -> list[Demonstration]:
+        rng = np.random.default_rng(self.context.seed)
+        return [(train.texts[i], train.labels[i]) for i in rng.permutation(list(positions))[: self.k]] if len(positions) else []
+
+    def fit(self, train: TrainingSet) -> PromptSearchLLM:
+        self._check_train(train)
+        self._fit_prompt(train)
+        self.calls_ = 0
+        self.scores_: dict[str, float] = {}
+        candidates = self._candidates()
+        build, validation = _halves(train, self.context.seed)
+        remaining = max(self.budget - self.calls_, 0)
+        candidates = candidates[: max(1, remaining)]  # at least one validation answer per candidate
+        validation = validation[: max(1, remaining // len(candidates))] if validation else []
+        chosen = candidates[0]
+        if validation:
+            lm = self.context.llm
+            shown = self._random_demonstrations(train, build)
+            gold = [train.labels[i] for i in validation]
+            for name, text in candidates:
+                prompts = [lm.chat_format(render(text, self.context.template, shown, train.texts[i])) for i in validation]
+                self.scores_[name] = round(self._score(gold, self._answer(lm, prompts)), 6)
+                self.calls_ += len(prompts)
+            # max() keeps the earliest of equal scores: the task's own instruction comes first.
+            chosen = max(candidates, key=lambda candidate: self.scores_[candidate[0]])
+        self.chosen_ = chosen[0]
+        self.instruction_ = chosen[1]
+        self.shown_ = self._random_demonstrations(train, range(len(train)))
+        return self
+
+    def _demonstrations(self, texts: Sequence[str]) -> list[list[Demonstration]]:
+        return [self.shown_ for _ in texts]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            "chosen": self.chosen_,
+            "validation_scores": self.scores_,
+            "search_calls": self.calls_,
+            "k": len(self.shown_),
+        }
