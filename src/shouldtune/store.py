@@ -2,15 +2,23 @@
 
 One file (default `.shouldtune/store.db`), WAL mode so a reader never blocks a writer.
 Each trial is committed on its own when it finishes, so an interrupted run loses at most
-the trial in flight, and running the same command again reuses what is there.
+the trial in flight, and running the same command again reuses what is there. Every write
+is one short transaction, so two runs can share a store.
+
+The schema is versioned: `meta.schema_version` says which `MIGRATIONS` a store has had.
+Opening a store brings it up to date in one transaction (a new store is created at
+version 1 and migrated like any other); a store from a newer shouldtune is refused.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
+import os
+import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,19 +28,18 @@ import numpy as np
 
 from shouldtune.errors import StoreError
 
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
+# The tables as schema version 1 made them. Never edit: change the schema with a migration.
+_SCHEMA_V1 = (
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE runs (
     run_id TEXT PRIMARY KEY,
     created_at REAL NOT NULL,
     finished_at REAL,
     status TEXT NOT NULL,
     task_json TEXT NOT NULL,
     results_json TEXT
-);
-CREATE TABLE IF NOT EXISTS trials (
+)""",
+    """CREATE TABLE trials (
     run_id TEXT NOT NULL REFERENCES runs(run_id),
     strategy TEXT NOT NULL,
     n_per_class INTEGER NOT NULL,
@@ -41,15 +48,30 @@ CREATE TABLE IF NOT EXISTS trials (
     predictions_json TEXT NOT NULL,
     created_at REAL NOT NULL,
     PRIMARY KEY (run_id, strategy, n_per_class, seed)
-);
-CREATE TABLE IF NOT EXISTS embeddings (
+)""",
+    """CREATE TABLE embeddings (
     model_id TEXT NOT NULL,
     text_hash TEXT NOT NULL,
     vector BLOB NOT NULL,
     PRIMARY KEY (model_id, text_hash)
-);
-"""
+)""",
+)
 
+
+def _v2_run_name_and_owner(db: sqlite3.Connection) -> None:
+    # `shouldtune runs` lists names, and tells a run still going from one that was killed.
+    db.execute("ALTER TABLE runs ADD COLUMN name TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE runs ADD COLUMN pid INTEGER")
+    db.execute("ALTER TABLE runs ADD COLUMN host TEXT")
+    for run_id, task_json in db.execute("SELECT run_id, task_json FROM runs").fetchall():
+        db.execute("UPDATE runs SET name=? WHERE run_id=?", (str(json.loads(task_json).get("name", "")), run_id))
+
+
+#: schema version -> the step that brings a store from the version before to it, in order.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    2: _v2_run_name_and_owner,
+}
+SCHEMA_VERSION = max(MIGRATIONS)
 
 @dataclass(frozen=True)
 class StoredTrial:
@@ -59,34 +81,107 @@ class StoredTrial:
     predictions: list[str]
 
 
-class Store:
-    """The SQLite store; open with `Store(path)`, close with `close()` or a `with` block."""
+@dataclass(frozen=True)
+class StoredRun:
+    """One run as stored: its task, where it stands, and its results document once finished."""
 
-    def __init__(self, path: str | Path) -> None:
+    run_id: str
+    name: str
+    created_at: float
+    finished_at: float | None
+    status: str  # "running" | "finished" | "interrupted" (stopped, or its process is gone) | "failed"
+    trials: int  # finished trials saved so far
+    task: dict[str, Any]
+    results: dict[str, Any] | None
+
+
+def _process_gone(pid: int | None, host: str | None) -> bool:
+    """Return True if the process that started a run is known to have ended."""
+    if pid is None or host != socket.gethostname():
+        return False  # another machine's run (or an old store): no way to tell
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, owned by another user
+        return False
+    return False
+
+
+class Store:
+    """The SQLite store; open with `Store(path)`, close with `close()` or a `with` block.
+
+    `create=False` opens only an existing store (for commands that read runs), so a mistyped
+    --store path is an error rather than a new, empty store.
+    """
+
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
         self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise StoreError(
+                "no store here",
+                file=self.path,
+                fix="pass --store PATH of the store `shouldtune run` wrote (default .shouldtune/store.db)",
+            )
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=30.0)
+        except (sqlite3.Error, OSError) as err:
+            raise self._open_error(err) from None
+        try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            with self._db:
-                self._db.executescript(_SCHEMA)
-                self._db.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                )
+            self._upgrade()
         except (sqlite3.Error, OSError) as err:
-            raise StoreError(
-                f"cannot open the store ({err})",
-                file=self.path,
-                fix="pass --store PATH in a folder you can write to",
-            ) from None
-        version = int(self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"the store was written by a newer shouldtune (schema {version}, this one reads {SCHEMA_VERSION})",
-                file=self.path,
-                fix="upgrade shouldtune, or pass --store PATH for a new store",
+            self._db.close()
+            raise self._open_error(err) from None
+        except StoreError:
+            self._db.close()
+            raise
+
+    def _open_error(self, err: Exception) -> StoreError:
+        return StoreError(
+            f"cannot open the store ({err})",
+            file=self.path,
+            fix="pass --store PATH: a store shouldtune wrote, or a new file in a folder you can write to",
+        )
+
+    def _version(self) -> int | None:
+        if self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone() is None:
+            return None
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return None if row is None else int(row[0])
+
+    def _upgrade(self) -> None:
+        """Create the tables or apply the missing migrations, all in one transaction."""
+        if self._version() == SCHEMA_VERSION:
+            return  # the usual case: no write, so readers never wait for the lock
+        # IMMEDIATE takes the write lock first; the version is read again under it, so two
+        # processes opening an old store at once migrate it once.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            version = self._version()
+            if version is None:
+                for statement in _SCHEMA_V1:
+                    self._db.execute(statement)
+                version = 1
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the store was written by a newer shouldtune (schema {version}; this one reads up to {SCHEMA_VERSION})",
+                    file=self.path,
+                    fix="upgrade shouldtune (pip install -U shouldtune), or pass --store PATH for a new store",
+                )
+            for target, migrate in MIGRATIONS.items():
+                if target > version:
+                    migrate(self._db)
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
+            self._db.commit()
+        except BaseException:
+            self._db.rollback()
+            raise
 
     def __enter__(self) -> Store:
         return self
@@ -102,7 +197,7 @@ class Store:
         try:
             with self._db:
                 yield self._db
-        except sqlite3.OperationalError as err:
+        except sqlite3.Error as err:
             raise StoreError(
                 f"cannot write the store ({err})",
                 file=self.path,
@@ -111,12 +206,13 @@ class Store:
 
     # runs -----------------------------------------------------------------------------
     def start_run(self, run_id: str, task: dict[str, Any]) -> None:
-        """Record a run as started (keeps an existing run's trials for resuming)."""
+        """Record a run as started by this process (keeps an existing run's trials for resuming)."""
         with self._write() as db:
             db.execute(
-                "INSERT INTO runs (run_id, created_at, status, task_json) VALUES (?, ?, 'running', ?)"
-                " ON CONFLICT(run_id) DO UPDATE SET status='running'",
-                (run_id, time.time(), json.dumps(task)),
+                "INSERT INTO runs (run_id, created_at, status, task_json, name, pid, host)"
+                " VALUES (?, ?, 'running', ?, ?, ?, ?)"
+                " ON CONFLICT(run_id) DO UPDATE SET status='running', pid=excluded.pid, host=excluded.host",
+                (run_id, time.time(), json.dumps(task), str(task.get("name", "")), os.getpid(), socket.gethostname()),
             )
 
     def finish_run(self, run_id: str, results: dict[str, Any]) -> None:
@@ -127,28 +223,74 @@ class Store:
                 (time.time(), json.dumps(results), run_id),
             )
 
+    def stop_run(self, run_id: str, status: str) -> None:
+        """Record that a run stopped before finishing: 'interrupted' (Ctrl-C) or 'failed'."""
+        with self._write() as db:
+            db.execute("UPDATE runs SET status=? WHERE run_id=? AND status='running'", (status, run_id))
+
     def forget_trials(self, run_id: str) -> int:
         """Delete a run's trials (for --fresh); return how many were deleted."""
         with self._write() as db:
             return db.execute("DELETE FROM trials WHERE run_id=?", (run_id,)).rowcount
 
-    def runs(self) -> list[dict[str, Any]]:
-        """Return every run, newest first, with its status and results document if finished."""
+    def runs(self) -> list[StoredRun]:
+        """Return every run, newest first."""
         rows = self._db.execute(
-            "SELECT run_id, created_at, finished_at, status, task_json, results_json FROM runs"
-            " ORDER BY created_at DESC"
+            "SELECT run_id, name, created_at, finished_at, status, pid, host, task_json, results_json,"
+            " (SELECT count(*) FROM trials WHERE trials.run_id = runs.run_id)"
+            " FROM runs ORDER BY created_at DESC, run_id"
         ).fetchall()
         return [
-            {
-                "run_id": r[0],
-                "created_at": r[1],
-                "finished_at": r[2],
-                "status": r[3],
-                "task": json.loads(r[4]),
-                "results": json.loads(r[5]) if r[5] else None,
-            }
+            StoredRun(
+                run_id=r[0],
+                name=r[1],
+                created_at=r[2],
+                finished_at=r[3],
+                status="interrupted" if r[4] == "running" and _process_gone(r[5], r[6]) else r[4],
+                trials=r[9],
+                task=json.loads(r[7]),
+                results=json.loads(r[8]) if r[8] else None,
+            )
             for r in rows
         ]
+
+    def find_run(self, reference: str, *, finished: bool = False) -> StoredRun:
+        """Return the run whose id is `reference` or starts with it; raise StoreError if none or several.
+
+        With `finished`, a run that has not finished is an error too (it has no results yet).
+        """
+        runs = self.runs()
+        exact = [run for run in runs if run.run_id == reference]
+        matches = exact or [run for run in runs if reference and run.run_id.startswith(reference)]
+        if len(matches) == 1:
+            if finished and matches[0].results is None:
+                raise StoreError(
+                    f"run {matches[0].run_id} has not finished ({matches[0].status}, {matches[0].trials} trials saved)",
+                    file=self.path,
+                    fix="finish it by running the same `shouldtune run` command again",
+                )
+            return matches[0]
+        if not runs:
+            raise StoreError(
+                "the store holds no runs",
+                file=self.path,
+                fix="run `shouldtune run` first, or pass --store PATH of the store it wrote",
+            )
+        if matches:
+            raise StoreError(
+                f"run id {reference!r} is the start of {len(matches)} runs: {', '.join(r.run_id for r in matches[:5])}",
+                file=self.path,
+                fix="give more characters of the run id",
+            )
+        ids = [run.run_id for run in runs]
+        close = difflib.get_close_matches(reference, ids, n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        listed = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+        raise StoreError(
+            f"no run {reference!r}",
+            file=self.path,
+            fix=f"{hint}runs in this store: {listed} (see `shouldtune runs`)",
+        )
 
     # trials ---------------------------------------------------------------------------
     def save_trial(self, run_id: str, record: dict[str, Any], predictions: list[str]) -> None:

@@ -1,0 +1,288 @@
+"""Export one strategy of a finished run as a folder that `predict` can use on any machine.
+
+    OUT/
+      shouldtune.json     the manifest: strategy, labels, run, size, seed, its test score, backend, version
+      README.md           what the folder holds and how to predict with it
+      prompt.yaml         a prompt strategy: template, label descriptions, demonstrations (few-shot-knn)
+      baseline.yaml       the majority baseline: its one label
+      head.safetensors    a fine-tuned strategy's classification head; labels in its header
+      encoder/            setfit and full: the fine-tuned encoder (safetensors); for the others,
+                          a copy of the frozen encoder unless it is the bundled all-MiniLM-L6-v2
+
+The exported strategy is the run's trial at the largest size and the first seed, fitted again
+from the run's task and data (which must still be where they were). Every random choice is
+seeded, so it predicts what that trial predicted; `export_run` checks this on the test set.
+The folder is written beside OUT and renamed into place, so it is there whole or not at all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from shouldtune.errors import ExportError
+from shouldtune.strategies.saved import ENCODER_FOLDER
+
+MANIFEST = "shouldtune.json"
+FORMAT_VERSION = 1
+#: --strategy may name a strategy of the run, or one of these.
+CHOICES = ("recommended", "best-prompt", "best-finetune")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What an exported folder holds: `shouldtune.json`."""
+
+    format_version: int
+    strategy: str
+    track: str
+    labels: tuple[str, ...]
+    run_id: str
+    task_name: str
+    n_per_class: int
+    seed: int
+    train_examples: int
+    metric: str  # the metric the run's decision used
+    test_metrics: dict[str, float]  # the trial's scores on the run's test set
+    text_column: str
+    label_column: str
+    backend_model: str  # the frozen encoder's model id (name@fingerprint)
+    encoder: str  # "bundled" | "copied" (a copy in encoder/) | "fine-tuned" (the strategy's own, in encoder/)
+    shouldtune_version: str
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the manifest as the JSON document written to shouldtune.json."""
+        document = asdict(self)
+        document["labels"] = list(self.labels)
+        return document
+
+    @classmethod
+    def read(cls, folder: Path) -> Manifest:
+        """Return the manifest of an exported folder; ExportError if it is not one."""
+        path = folder / MANIFEST
+        if not folder.is_dir():
+            raise ExportError("no such folder", file=folder, fix="pass the folder `shouldtune export --out DIR` wrote")
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ExportError(
+                f"not an exported strategy (no {MANIFEST})",
+                file=folder,
+                fix="pass the folder `shouldtune export RUN --out DIR` wrote",
+            ) from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ExportError(f"not valid JSON ({err})", file=path, fix="export the run again") from None
+        version = document.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ExportError(
+                f"export format {version!r}; this shouldtune reads up to {FORMAT_VERSION}",
+                file=path,
+                fix="upgrade shouldtune to the version that exported it, or export again with this one",
+            )
+        try:
+            return cls(**{**document, "labels": tuple(document["labels"])})
+        except (TypeError, KeyError) as err:
+            raise ExportError(f"the manifest is incomplete ({err})", file=path, fix="export the run again") from None
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What `export_run` wrote, and whether the refitted strategy reproduced its trial."""
+
+    folder: Path
+    manifest: Manifest
+    mismatches: int  # test predictions that differ from the stored trial's (0 when reproduced)
+
+
+def choose_strategy(results: dict[str, Any], which: str) -> str:
+    """Return the strategy `which` names in a run: a strategy, or recommended / best-prompt / best-finetune."""
+    run_strategies = list(dict.fromkeys(trial["strategy"] for trial in results["trials"]))
+    if which == "recommended":
+        chosen = results["recommendation"].get("strategy")
+        if chosen:
+            return str(chosen)
+        raise ExportError(
+            "the run recommends no strategy",
+            fix=f"name one with --strategy; the run has: {', '.join(run_strategies)}",
+        )
+    if which in ("best-prompt", "best-finetune"):
+        track = which.removeprefix("best-")
+        best = _best_of_track(results, track)
+        if best is None:
+            raise ExportError(
+                f"the run has no {track} strategy",
+                fix=f"name one with --strategy; the run has: {', '.join(run_strategies)}",
+            )
+        return best
+    if which in run_strategies:
+        return which
+    close = difflib.get_close_matches(which, [*run_strategies, *CHOICES], n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise ExportError(
+        f"the run has no strategy {which!r}",
+        fix=f"{hint}choose one of {', '.join([*run_strategies, *CHOICES])}",
+    )
+
+
+def _best_of_track(results: dict[str, Any], track: str) -> str | None:
+    """Return the track's strategy with the best mean score at its largest size (earliest on ties)."""
+    metric = results["task"]["metric"]
+    largest: dict[str, dict[str, Any]] = {}
+    for point in results["curves"]:
+        if point["track"] == track and point["metric"] == metric:
+            known = largest.get(point["strategy"])
+            if known is None or point["n_per_class"] > known["n_per_class"]:
+                largest[point["strategy"]] = point
+    if not largest:
+        return None
+    return max(largest.values(), key=lambda point: point["mean"])["strategy"]
+
+
+def exported_trial(results: dict[str, Any], strategy: str) -> dict[str, Any]:
+    """Return the run's trial of `strategy` at its largest size and the run's first seed."""
+    first_seed = results["task"]["seed"]
+    trials = [t for t in results["trials"] if t["strategy"] == strategy and t["seed"] == first_seed]
+    return max(trials, key=lambda trial: trial["n_per_class"])
+
+
+def export_run(
+    store_path: str | Path, run: str, which: str, out: str | Path, *, progress: Any = None
+) -> Exported:
+    """Export strategy `which` of run `run` (an id or its unique start) into the new folder `out`."""
+    from shouldtune import __version__
+    from shouldtune.experiment import refit_trial
+    from shouldtune.store import Store
+
+    out = Path(out)
+    _check_out(out)
+    with Store(store_path, create=False) as store:
+        stored = store.find_run(run, finished=True)
+        results = stored.results or {}  # a finished run always has its results
+        name = choose_strategy(results, which)
+        trial = exported_trial(results, name)
+        task = _refittable_task(stored.run_id, stored.task)
+        refit = refit_trial(task, store, name, trial["n_per_class"], trial["seed"], progress)
+        try:
+            # Known only once the encoder is open: its fingerprint is part of the run id.
+            if refit.run_id != stored.run_id:
+                raise ExportError(
+                    f"the data or the model changed since run {stored.run_id} (they now give run {refit.run_id})",
+                    fix="restore the files the run used, or export from a new run of the current data",
+                )
+            predicted = refit.strategy.predict(list(refit.test.texts))
+            stored_predictions = store.trials(stored.run_id)[(name, trial["n_per_class"], trial["seed"])].predictions
+            mismatches = sum(a != b for a, b in zip(predicted, stored_predictions))
+            manifest = Manifest(
+                format_version=FORMAT_VERSION,
+                strategy=name,
+                track=trial["track"],
+                labels=tuple(results["data"]["labels"]),
+                run_id=stored.run_id,
+                task_name=task.name,
+                n_per_class=trial["n_per_class"],
+                seed=trial["seed"],
+                train_examples=trial["train_examples"],
+                metric=task.metric,
+                test_metrics=dict(trial["metrics"]),
+                text_column=task.text_column,
+                label_column=task.label_column,
+                backend_model=refit.encoder.model_id,
+                encoder="",  # set by _write_folder, once the strategy has saved itself
+                shouldtune_version=__version__,
+            )
+            _write_folder(out, refit.strategy, manifest, task.backend.model)
+        finally:
+            refit.encoder.close()
+    return Exported(out, Manifest.read(out), mismatches)
+
+
+def _refittable_task(run_id: str, task_json: dict[str, Any]) -> Any:
+    """Return a run's task, once it is known that export can fit the run's strategies again."""
+    from shouldtune.task import TaskConfig
+
+    try:
+        task = TaskConfig(**task_json)
+    except (ValidationError, ValueError) as err:
+        raise ExportError(
+            f"run {run_id}'s task no longer validates ({str(err).splitlines()[0]})",
+            fix="export it with the shouldtune version that ran it, or run the task again",
+        ) from None
+    if task.backend.name != "encoder":
+        raise ExportError(
+            f"run {run_id} used the {task.backend.name} backend; export supports the encoder backend for now",
+            fix="export a run made with the encoder backend",
+        )
+    for path in (task.data, task.test):
+        if path is not None and not Path(path).is_file():
+            raise ExportError(
+                f"run {run_id} was trained on this file, which is no longer there",
+                file=path,
+                fix="put it back (export fits the strategy again from the run's data), "
+                "or run export from the folder the run was started in",
+            )
+    return task
+
+
+def _check_out(out: Path) -> None:
+    """Raise ExportError unless `out` is a new or empty folder that can be made."""
+    from shouldtune.folders import check_writable
+
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ExportError(
+            "already exists and is not an empty folder",
+            file=out,
+            fix="pass --out a new folder, or remove this one first",
+        )
+    check_writable(out, "--out", ExportError)
+
+
+def _write_folder(out: Path, strategy: Any, manifest: Manifest, model_folder: str | None) -> None:
+    """Write the strategy, its frozen encoder if needed, the manifest and a README into `out`, whole."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    scratch.chmod(0o755)  # mkdtemp makes it private; the export is meant to be shared
+    try:
+        strategy.save(scratch)
+        if (scratch / ENCODER_FOLDER).is_dir():
+            encoder = "fine-tuned"  # the strategy trained its own encoder and saved it
+        elif model_folder is None:
+            encoder = "bundled"  # the package carries it
+        else:
+            shutil.copytree(model_folder, scratch / ENCODER_FOLDER)
+            encoder = "copied"
+        manifest = replace(manifest, encoder=encoder)
+        (scratch / MANIFEST).write_text(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (scratch / "README.md").write_text(_readme(manifest), encoding="utf-8")
+        if out.is_dir():
+            out.rmdir()  # empty, checked before
+        scratch.rename(out)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+
+
+def _readme(manifest: Manifest) -> str:
+    scores = ", ".join(f"{name} {value:.3f}" for name, value in manifest.test_metrics.items())
+    encoder = {
+        "bundled": f"the bundled {manifest.backend_model.split('@')[0]} (installed with shouldtune)",
+        "copied": "a copy of the run's encoder, in encoder/",
+        "fine-tuned": "its own fine-tuned encoder, in encoder/",
+    }[manifest.encoder]
+    return (
+        f"# {manifest.strategy} ({manifest.track}), exported by shouldtune {manifest.shouldtune_version}\n\n"
+        f"From run `{manifest.run_id}` ({manifest.task_name}): fitted on {manifest.n_per_class} examples per "
+        f"class ({manifest.train_examples} in all), seed {manifest.seed}. On the run's test set: {scores}.\n"
+        f"Labels: {', '.join(manifest.labels)}. It reads {encoder}.\n\n"
+        "Predict (needs only this folder and `pip install shouldtune`):\n\n"
+        "    shouldtune predict path/to/this/folder INPUT.jsonl --out predictions.jsonl\n\n"
+        f"INPUT is CSV, TSV, JSONL or Parquet with a `{manifest.text_column}` column; with a "
+        f"`{manifest.label_column}` column too, accuracy and macro-F1 are printed. The manifest is "
+        f"{MANIFEST}; the strategy's own files are described in shouldtune's docs/export.md.\n"
+    )
