@@ -1,39 +1,128 @@
-"""The first-version recommendation on hand-made curves."""
+"""The recommendation on hand-made runs: each choice, a break-even computed by hand, the criteria."""
 
 from __future__ import annotations
 
-from shouldtune.experiment import CurvePoint
-from shouldtune.recommend import recommend
+import json
+
+import pytest
+
+from shouldtune.analysis.cost import Prices
+from shouldtune.analysis.run import analyse
+from shouldtune.recommend import Recommendation, decide, money, recommend, with_decision
+from synthetic_runs import curve_document, make_results, right_then_wrong
+
+GOLD = ["A", "B"] * 20  # 40 test examples
+LABELS = ("A", "B")
+TRACKS = {"zero-shot": "prompt", "knn": "prompt", "probe": "finetune", "majority": "baseline"}
+# (fit seconds, predict seconds for the 40 test examples)
+TIMINGS = {"knn": (0.0, 0.8), "zero-shot": (0.0, 0.8), "probe": (36.0, 0.4), "majority": (0.0, 0.0)}
 
 
-def point(strategy, track, n, mean, low, high):
-    return CurvePoint(strategy, track, n, "macro_f1", mean, low, high, 3)
+def run(prompt_wrong: int, finetune_wrong: int, prompt: str = "knn", offset: int = 0) -> tuple[dict, dict]:
+    predictions = {
+        ("majority", 0, 0): ["A"] * 40,
+        (prompt, 0 if prompt == "zero-shot" else 8, 0): right_then_wrong(GOLD, prompt_wrong, LABELS),
+        ("probe", 8, 0): right_then_wrong(GOLD, finetune_wrong, LABELS, offset=offset),
+    }
+    return make_results(predictions, GOLD, TRACKS, timings=TIMINGS), predictions
 
 
-def trial(strategy, n, fit, predict):
-    return {"strategy": strategy, "n_per_class": n, "fit_seconds": fit, "predict_seconds": predict, "examples_per_second": 100 / predict}
+def test_finetune_when_it_is_ahead_with_confidence():
+    results, predictions = run(prompt_wrong=12, finetune_wrong=0)
+    decision = recommend(analyse(results, predictions))
+    assert decision.choice == "finetune" and decision.strategy == "probe"
+    assert decision.criteria[0].name == "quality" and decision.criteria[0].decisive
+    assert "+0.300" in decision.summary  # 1.0 - 0.7
 
 
-TRIALS = [trial("zero-shot", 0, 0.1, 1.0), trial("setfit", 8, 40.0, 2.0), trial("setfit", 32, 60.0, 2.0), trial("knn", 32, 1.0, 1.0)]
-
-
-def test_finetune_when_its_interval_is_clear_above():
-    curves = [point("zero-shot", "prompt", 0, 0.60, 0.55, 0.65), point("knn", "prompt", 32, 0.70, 0.66, 0.74),
-              point("setfit", "finetune", 8, 0.72, 0.68, 0.76), point("setfit", "finetune", 32, 0.85, 0.82, 0.88)]
-    decision = recommend(curves, TRIALS, "macro_f1")
-    assert decision.choice == "finetune" and decision.strategy == "setfit"
-    assert "0.850" in decision.reasons[0] and "0.700" in decision.reasons[0]
-    assert "do not overlap" in decision.reasons[1]
-
-
-def test_either_takes_the_cheaper_when_intervals_overlap():
-    curves = [point("knn", "prompt", 32, 0.80, 0.76, 0.84), point("setfit", "finetune", 32, 0.82, 0.78, 0.86)]
-    decision = recommend(curves, TRIALS, "macro_f1")
-    assert decision.choice == "either" and decision.strategy == "knn"
-    assert "cheaper" in decision.summary
-
-
-def test_zero_example_prompt_counts_at_every_size():
-    curves = [point("zero-shot", "prompt", 0, 0.95, 0.93, 0.97), point("setfit", "finetune", 32, 0.70, 0.65, 0.75)]
-    decision = recommend(curves, TRIALS, "macro_f1")
+def test_zero_shot_prompt_counts_at_every_size_and_can_win():
+    results, predictions = run(prompt_wrong=0, finetune_wrong=12, prompt="zero-shot")
+    decision = recommend(analyse(results, predictions))
     assert decision.choice == "prompt" and decision.strategy == "zero-shot"
+    assert "Prompt-engineer with zero-shot" in decision.summary
+
+
+def test_either_takes_the_cheaper_and_break_even_by_hand():
+    # knn and probe both wrong on 2 different examples: equal accuracy, undecided.
+    # Prices: $3.60 an hour = $0.001 a second.
+    #   probe: fit 36 s -> $0.036 once; 0.4 s / 40 = 0.01 s per request -> $0.01 per 1,000.
+    #   knn:   fit 0 s  -> $0 once;      0.8 s / 40 = 0.02 s per request -> $0.02 per 1,000.
+    # Break-even: $0.036 extra once / $0.00001 saved per request = 3,600 requests.
+    # At 100 requests a month for 12 months: probe $0.036 + 12 * $0.001 = $0.048, knn 12 * $0.002 = $0.024: knn cheaper.
+    results, predictions = run(prompt_wrong=2, finetune_wrong=2, offset=10)
+    analysis = analyse(results, predictions)
+    assert analysis.final.verdict == "tie"
+    decision = recommend(analysis, requests_per_month=100, prices=Prices(compute_per_hour=3.6))
+    assert decision.choice == "either" and decision.strategy == "knn"
+    cost = next(c for c in decision.criteria if c.name == "cost")
+    assert cost.decisive and cost.favours == "prompt"
+    assert cost.numbers["break_even_requests"] == pytest.approx(3600)
+    assert "3,600 requests" in cost.sentence
+    by_name = {c.strategy: c for c in decision.costs}
+    assert by_name["probe"].one_time == pytest.approx(0.036) and by_name["probe"].per_1000_requests == pytest.approx(0.01)
+    assert by_name["probe"].first_year == pytest.approx(0.048) and by_name["knn"].first_year == pytest.approx(0.024)
+    # At 1,000,000 a month the per-request saving dominates: probe is the cheaper.
+    busy = recommend(analysis, requests_per_month=1_000_000, prices=Prices(compute_per_hour=3.6))
+    assert busy.choice == "either" and busy.strategy == "probe"
+
+
+def test_collect_more_data_with_an_estimate_of_how_many():
+    # The curves of test_analysis_run's data-need case: undecided at 8, the fitted
+    # fine-tune curve pulls ahead at about 14 per class (6 more, 12 in all).
+    curve = [(n, 0.95 - 0.5 * n**-0.5) for n in (2, 4, 8)]
+    document = curve_document(
+        [("zero-shot", "prompt", 0, 0.70, 0.62, 0.78)] + [("probe", "finetune", n, m, m - 0.08, m + 0.08) for n, m in curve]
+    )
+    decision = recommend(analyse(document))
+    assert decision.choice == "collect-more-data" and decision.more_examples_per_class == 6
+    assert "about 14 per class" in decision.summary and "estimate" in decision.summary
+    data = next(c for c in decision.criteria if c.name == "data")
+    assert data.decisive and data.numbers["more_in_all"] == 12
+
+
+def test_every_reason_is_a_sentence_with_numbers_naming_its_criterion():
+    results, predictions = run(prompt_wrong=2, finetune_wrong=2, offset=10)
+    decision = recommend(analyse(results, predictions))
+    names = [c.name for c in decision.criteria]
+    assert {"quality", "data", "cost", "latency", "consistency", "iteration-speed", "baseline"} <= set(names)
+    for criterion, reason in zip(decision.criteria, decision.reasons):
+        assert criterion.sentence == reason and reason.endswith(".")
+        assert any(ch.isdigit() for ch in reason), reason
+        assert reason.lower().startswith(criterion.name.replace("-", " ").split()[0]), reason
+        assert criterion.favours in {"prompt", "finetune", "neither"}
+
+
+def test_placeholder_prices_are_flagged():
+    results, predictions = run(prompt_wrong=2, finetune_wrong=2, offset=10)
+    analysis = analyse(results, predictions)
+    placeholder = recommend(analysis)
+    assert placeholder.assumptions.placeholder_prices and "placeholder prices" in next(
+        c.sentence for c in placeholder.criteria if c.name == "cost")
+    given = recommend(analysis, prices=Prices(compute_per_hour=2.0), prices_file="prices.yaml")
+    assert not given.assumptions.placeholder_prices and given.assumptions.prices_file == "prices.yaml"
+
+
+def test_decide_reuses_the_stored_analysis_and_keeps_stored_prices():
+    results, predictions = run(prompt_wrong=2, finetune_wrong=2, offset=10)
+    first = with_decision(results, predictions, requests_per_month=100, prices=Prices(compute_per_hour=3.6))
+    stored = json.loads(json.dumps(first))
+    # No predictions: the stored analysis is read back; volume and prices default to the stored ones.
+    analysis, again = decide(stored)
+    assert analysis.to_json() == stored["analysis"]
+    assert again.to_json() == stored["recommendation"]
+    # A new volume changes the decision's cost, not the analysis.
+    _, busy = decide(stored, requests_per_month=1_000_000)
+    assert busy.strategy == "probe" and busy.assumptions.prices.compute_per_hour == 3.6
+    assert Recommendation.from_json(stored["recommendation"]).choice == "either"
+
+
+def test_only_one_track():
+    predictions = {("knn", 8, 0): right_then_wrong(GOLD, 4, LABELS)}
+    decision = recommend(analyse(make_results(predictions, GOLD, TRACKS), predictions))
+    assert decision.choice == "prompt" and decision.strategy == "knn"
+    assert "Only the prompt track was run" in decision.summary
+
+
+@pytest.mark.parametrize(("dollars", "text"), [(0, "$0"), (1234.5, "$1,234.50"), (0.29, "$0.29"), (0.0042, "$0.0042"), (3e-7, "< $0.00001")])
+def test_money(dollars, text):
+    assert money(dollars) == text

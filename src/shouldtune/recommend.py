@@ -1,144 +1,487 @@
-"""Evidence -> decision: best prompt strategy against best fine-tune strategy, with reasons in numbers."""
+"""Evidence -> decision: prompt, finetune, either or collect-more-data, each reason a criterion in numbers.
+
+`recommend(analysis, requests_per_month, prices)` is pure. The quality gap decides when
+its paired 95% interval excludes zero; otherwise the extrapolated curves decide whether
+more labelled data would likely settle it (`collect-more-data`), and if not the cheaper
+approach at the stated volume wins (`either`). Cost, latency, consistency, iteration
+speed and the knowledge gap are reported as criteria beside it, each one sentence.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from statistics import mean
-from typing import TYPE_CHECKING, Any
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
-if TYPE_CHECKING:
-    from shouldtune.experiment import CurvePoint, Recommendation
+from shouldtune.analysis.cost import CostProfile, Prices, StrategyCost, break_even_requests, cost_profile
+from shouldtune.analysis.records import from_json, to_json
+from shouldtune.analysis.run import Analysis, Comparison, Predictions, StrategyTiming, analyse
 
-#: The request volume the "cheaper" comparison is made at: one fit plus this many predictions.
-COST_REQUESTS = 1000
+DEFAULT_REQUESTS_PER_MONTH = 100_000
+HORIZON_MONTHS = 12  # "cheaper" means cheaper over the first year: one-time cost plus 12 months
+CHOICES = ("prompt", "finetune", "either", "collect-more-data")
+# Thresholds for a criterion to lean one way; below them it reports without leaning.
+LATENCY_RATIO = 1.5  # one p95 at least 1.5x the other
+ITERATION_RATIO = 2.0  # one change-and-measure cycle at least twice as long
+SEED_SPREAD_GAP = 0.02  # one strategy's seed range wider by 0.02 or more
+PLATEAU_GAIN = 0.01  # gaining less than this per doubling of data is a plateau
+RISING_GAIN = 0.02  # gaining at least this per doubling is still rising
 
 
 @dataclass(frozen=True)
-class Contender:
-    """A track's best strategy at the size the decision is made at."""
+class Criterion:
+    """One ground of the decision: its name, which way it leans, and its sentence with numbers."""
+
+    name: str  # quality | data | cost | latency | consistency | iteration-speed | knowledge-gap | baseline
+    favours: str  # prompt | finetune | neither
+    decisive: bool  # True for the criterion the choice rests on
+    sentence: str
+    numbers: dict[str, float | int | str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PricedStrategy:
+    """A strategy's cost under the given prices and volume."""
 
     strategy: str
     track: str
-    n_per_class: int  # the size its score was measured at (0 for zero-example prompts)
-    mean: float
-    ci_low: float
-    ci_high: float
-    fit_seconds: float
-    seconds_per_request: float
-
-    def cost(self) -> float:
-        """Return seconds for one fit plus COST_REQUESTS predictions."""
-        return self.fit_seconds + COST_REQUESTS * self.seconds_per_request
+    one_time: float  # $ to fit once
+    per_1000_requests: float  # $ to serve 1,000 requests
+    monthly: float  # $ a month at the stated volume, serving only
+    first_year: float  # one-time + HORIZON_MONTHS of serving
+    per_1000_all_in: float  # first_year per 1,000 requests served in that time
 
 
-def _points(curves: Sequence[CurvePoint], metric: str, track: str) -> list[CurvePoint]:
-    return [p for p in curves if p.metric == metric and p.track == track]
+@dataclass(frozen=True)
+class CostAssumptions:
+    """The volume and prices a decision was made for."""
+
+    requests_per_month: int
+    horizon_months: int
+    prices: Prices
+    placeholder_prices: bool  # True when no prices file was given: the prices are not real rates
+    prices_file: str | None
 
 
-def best_at(curves: Sequence[CurvePoint], trials: Sequence[dict[str, Any]], metric: str, track: str, size: int) -> Contender | None:
-    """Return the track's best strategy using at most `size` examples per class (its largest such point)."""
-    latest: dict[str, CurvePoint] = {}
-    for point in _points(curves, metric, track):
-        if point.n_per_class <= size and (point.strategy not in latest or point.n_per_class > latest[point.strategy].n_per_class):
-            latest[point.strategy] = point
-    if not latest:
-        return None
-    best = max(latest.values(), key=lambda p: (p.mean, -p.n_per_class))
-    matching = [t for t in trials if t["strategy"] == best.strategy and t["n_per_class"] == best.n_per_class]
-    test_size = max(1.0, matching[0]["predict_seconds"] * (matching[0]["examples_per_second"] or 0)) if matching else 1.0
-    return Contender(
-        strategy=best.strategy,
-        track=track,
-        n_per_class=best.n_per_class,
-        mean=best.mean,
-        ci_low=best.ci_low,
-        ci_high=best.ci_high,
-        fit_seconds=mean(t["fit_seconds"] for t in matching) if matching else 0.0,
-        seconds_per_request=mean(t["predict_seconds"] for t in matching) / test_size if matching else 0.0,
+@dataclass(frozen=True)
+class Recommendation:
+    """The decision, the strategy to use, and the criteria behind it."""
+
+    choice: str  # prompt | finetune | either | collect-more-data
+    strategy: str  # the strategy to use (for collect-more-data: the one to use meanwhile)
+    summary: str
+    reasons: tuple[str, ...]  # the criteria's sentences, the decisive one first
+    criteria: tuple[Criterion, ...] = ()
+    costs: tuple[PricedStrategy, ...] = ()
+    assumptions: CostAssumptions | None = None
+    more_examples_per_class: int | None = None  # for collect-more-data: the estimate
+
+    def to_json(self) -> dict[str, Any]:
+        """Return results.json's `recommendation` section."""
+        return to_json(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Recommendation:
+        """Return the Recommendation stored in a results.json `recommendation` section."""
+        return from_json(cls, data)
+
+
+def price_strategies(analysis: Analysis, assumptions: CostAssumptions) -> tuple[PricedStrategy, ...]:
+    """Return every measured strategy's one-time, per-1,000 and first-year cost."""
+    priced = []
+    for timing in analysis.timings:
+        profile = cost_profile(_usage(timing), assumptions.prices)
+        monthly = profile.per_1000_requests * assumptions.requests_per_month / 1000
+        first_year = profile.one_time + assumptions.horizon_months * monthly
+        served = assumptions.horizon_months * assumptions.requests_per_month
+        priced.append(PricedStrategy(
+            timing.strategy, timing.track, profile.one_time, profile.per_1000_requests, monthly, first_year,
+            first_year / served * 1000 if served else profile.per_1000_requests,
+        ))
+    return tuple(priced)
+
+
+def recommend(
+    analysis: Analysis,
+    requests_per_month: int = DEFAULT_REQUESTS_PER_MONTH,
+    prices: Prices | None = None,
+    prices_file: str | None = None,
+) -> Recommendation:
+    """Return the decision for the stated monthly volume under the given prices (placeholders if None)."""
+    assumptions = CostAssumptions(
+        int(requests_per_month), HORIZON_MONTHS, prices or Prices(), prices is None, prices_file
+    )
+    costs = price_strategies(analysis, assumptions)
+    final = analysis.final
+    if final is None:
+        return _one_track(analysis, costs, assumptions)
+
+    by_name = {c.strategy: c for c in costs}
+    prompt, finetune = final.prompt, final.finetune
+    cheaper = min(
+        (prompt, finetune), key=lambda p: (round(by_name[p.strategy].first_year, 12), -p.mean, p.strategy)
+    )
+    need = analysis.data_need
+    verdict = final.verdict
+    if verdict == "finetune":
+        choice, strategy = "finetune", finetune.strategy
+    elif verdict == "prompt":
+        choice, strategy = "prompt", prompt.strategy
+    elif need is not None:
+        choice, strategy = "collect-more-data", cheaper.strategy
+    else:
+        choice, strategy = "either", cheaper.strategy
+
+    quality = _quality(analysis, final, decisive=verdict != "tie")
+    data = _data(analysis, final, decisive=choice == "collect-more-data")
+    cost = _cost(analysis, final, by_name, assumptions, decisive=choice == "either")
+    criteria = [quality, data, cost]
+    for build in (_latency, _consistency, _iteration, _knowledge_gap):
+        criterion = build(analysis, final)
+        if criterion is not None:
+            criteria.append(criterion)
+    if analysis.baseline is not None:
+        criteria.append(Criterion(
+            "baseline", "neither", False,
+            f"Baseline: always answering the most frequent label scores {analysis.metric} {analysis.baseline:.3f}, "
+            f"against {prompt.mean:.3f} and {finetune.mean:.3f} for the two tracks' best.",
+            {"score": round(analysis.baseline, 6)},
+        ))
+    criteria.sort(key=lambda c: not c.decisive)  # the decisive criterion first, the rest in order
+    summary = _summary(choice, analysis, final, cheaper.strategy, by_name, assumptions)
+    return Recommendation(
+        choice, strategy, summary, tuple(c.sentence for c in criteria), tuple(criteria), costs, assumptions,
+        need.more_per_class if choice == "collect-more-data" and need else None,
     )
 
 
-def _score(c: Contender, metric: str) -> str:
-    return f"{c.strategy} scores {metric} {c.mean:.3f} (95% CI {c.ci_low:.3f}–{c.ci_high:.3f})"
+def decide(
+    results: Mapping[str, Any],
+    predictions: Predictions | None = None,
+    *,
+    requests_per_month: int | None = None,
+    prices: Prices | None = None,
+    prices_file: str | None = None,
+) -> tuple[Analysis, Recommendation]:
+    """Return the analysis and the decision for a results.json document.
+
+    With `predictions` (from the run or `store.trials(run_id)`) the analysis is computed
+    afresh; without them a stored `analysis` section is reused, so a report can be redone
+    under other prices or volume from results.json alone. Volume and prices left out are
+    taken from the stored recommendation, else the defaults.
+    """
+    if predictions is None and results.get("analysis"):
+        analysis = Analysis.from_json(results["analysis"])
+    else:
+        analysis = analyse(results, predictions)
+    stored = (results.get("recommendation") or {}).get("assumptions") or {}
+    if requests_per_month is None:
+        requests_per_month = int(stored.get("requests_per_month", DEFAULT_REQUESTS_PER_MONTH))
+    if prices is None and stored and not stored.get("placeholder_prices", True):
+        prices = from_json(Prices, stored["prices"])
+        prices_file = prices_file or stored.get("prices_file")
+    return analysis, recommend(analysis, requests_per_month, prices, prices_file)
 
 
-def _trend(curves: Sequence[CurvePoint], trials: Sequence[dict[str, Any]], metric: str, sizes: list[int]) -> str | None:
-    """Return a sentence on how the lead changed across sizes, from point estimates."""
-    leads = []
-    for size in sizes:
-        prompt = best_at(curves, trials, metric, "prompt", size)
-        finetune = best_at(curves, trials, metric, "finetune", size)
-        if prompt and finetune and size > 0:
-            leads.append((size, finetune.mean - prompt.mean))
-    if len(leads) < 2:
-        return None
-    first_ahead = next((size for size, gap in leads if gap > 0), None)
-    small, large = leads[0], leads[-1]
-    text = (
-        f"The fine-tune track's lead grows from {small[1]:+.3f} at {small[0]} to {large[1]:+.3f} at {large[0]} examples per class"
-        if large[1] > small[1]
-        else f"The fine-tune track's lead shrinks from {small[1]:+.3f} at {small[0]} to {large[1]:+.3f} at {large[0]} examples per class"
+def with_decision(results: Mapping[str, Any], predictions: Predictions | None = None, **options: Any) -> dict[str, Any]:
+    """Return a copy of the results document with a fresh `analysis` and `recommendation`."""
+    analysis, recommendation = decide(results, predictions, **options)
+    return {**results, "analysis": analysis.to_json(), "recommendation": recommendation.to_json()}
+
+
+# --- criteria ------------------------------------------------------------------------------
+
+
+def _quality(analysis: Analysis, final: Comparison, decisive: bool) -> Criterion:
+    metric, n = analysis.metric, final.n_per_class
+    if final.verdict == "finetune":
+        meaning = "so fine-tuning is ahead with 95% confidence"
+    elif final.verdict == "prompt":
+        meaning = "so prompting is ahead with 95% confidence"
+    else:
+        meaning = "so the measurement cannot tell them apart"
+    how = (
+        f"paired bootstrap over test examples and {final.seeds} seed{'s' if final.seeds != 1 else ''}"
+        if final.paired else "from the two curve intervals, unpaired"
     )
-    if first_ahead is not None and first_ahead != small[0]:
-        text += f"; fine-tuning first comes out ahead (point estimate) at {first_ahead}"
-    return text + "."
+    sentence = (
+        f"Quality gap: at {n} examples per class {final.finetune.strategy} (fine-tune) scores {metric} "
+        f"{final.finetune.mean:.3f} and {final.prompt.strategy} (prompt) {final.prompt.mean:.3f}; the difference "
+        f"{final.difference:+.3f} has a 95% CI of {final.ci_low:+.3f} to {final.ci_high:+.3f} ({how}), {meaning}"
+    )
+    if final.mcnemar:
+        p_values = ", ".join(f"{m.p_value:.2g}" for m in final.mcnemar)
+        seeds = ", ".join(str(m.seed) for m in final.mcnemar)
+        sentence += f" (McNemar's test on accuracy: p = {p_values} for seed{'s' if len(final.mcnemar) > 1 else ''} {seeds})"
+    return Criterion(
+        "quality", final.verdict if final.verdict != "tie" else "neither", decisive, sentence + ".",
+        {"n_per_class": n, "difference": round(final.difference, 6), "ci_low": round(final.ci_low, 6),
+         "ci_high": round(final.ci_high, 6), "p_finetune_better": round(final.p_finetune_better, 4),
+         "mcnemar_p": round(max(m.p_value for m in final.mcnemar), 6) if final.mcnemar else None},
+    )
 
 
-def recommend(curves: Sequence[CurvePoint], trials: Sequence[dict[str, Any]], metric: str) -> Recommendation:
-    """Return prompt, finetune or either for the largest size measured, with numbered reasons."""
-    from shouldtune.experiment import Recommendation
+def _data(analysis: Analysis, final: Comparison, decisive: bool) -> Criterion:
+    largest = final.n_per_class
+    pool = analysis.pool_per_class
+    have = f"your training pool holds {pool} per class (smallest class)" if pool is not None else "the pool size is unknown"
+    crossover = analysis.crossover
+    need = analysis.data_need
+    numbers: dict[str, float | int | str | None] = {
+        "measured_up_to": largest, "pool_per_class": pool, "crossover": crossover.n_per_class,
+    }
+    if need is not None:
+        leader = final.finetune.strategy if need.leader == "finetune" else final.prompt.strategy
+        then = (
+            f"your pool already holds {pool} per class, so first rerun with --sizes {_sizes_flag(analysis, pool)}"
+            if pool is not None and pool > largest
+            else f"that is about {need.more_in_all} more labelled examples in all"
+        )
+        numbers.update(estimated_n_per_class=need.n_per_class, more_per_class=need.more_per_class,
+                       more_in_all=need.more_in_all, estimated_gap=need.estimated_gap, chance=need.chance)
+        return Criterion(
+            "data", "neither", decisive,
+            f"Data against the crossover (estimate): the fitted learning curves put {leader} ({need.leader.replace('finetune', 'fine-tune')}) "
+            f"ahead by {abs(need.estimated_gap):.3f} at about {need.n_per_class} examples per class, more than the "
+            f"±{need.resolvable_gap:.3f} this test set resolves (chance about {need.chance:.0%}), i.e. about "
+            f"{need.more_per_class} more per class than the {largest} measured; {then}.",
+            numbers,
+        )
+    if crossover.reached:
+        still = "and it still holds" if final.verdict == "finetune" else "though the lead is within the noise"
+        favours = "finetune" if final.verdict == "finetune" else "neither"
+        sentence = (
+            f"Data against the crossover: fine-tuning beats prompting with confidence from {crossover.n_per_class} "
+            f"examples per class, {still} at {largest}, the most measured; {have}."
+        )
+    else:
+        favours = "prompt" if final.verdict == "prompt" else "neither"
+        sentence = (
+            f"Data against the crossover: fine-tuning does not beat prompting with confidence at any size up to "
+            f"{largest} examples per class, and the curves do not show it would within 4x that; {have}."
+        )
+    return Criterion("data", favours, decisive, sentence, numbers)
 
-    sizes = sorted({p.n_per_class for p in curves})
-    largest = sizes[-1] if sizes else 0
-    prompt = best_at(curves, trials, metric, "prompt", largest)
-    finetune = best_at(curves, trials, metric, "finetune", largest)
+
+def _sizes_flag(analysis: Analysis, pool: int) -> str:
+    """Return --sizes for a rerun: today's sizes, then doubling up to the whole pool."""
+    sizes = set(analysis.sizes) | {pool}
+    size = max(analysis.sizes)
+    while size * 2 < pool:
+        size *= 2
+        sizes.add(size)
+    return ",".join(str(n) for n in sorted(sizes))
+
+
+def _cost(
+    analysis: Analysis, final: Comparison, by_name: Mapping[str, PricedStrategy], assumptions: CostAssumptions,
+    decisive: bool,
+) -> Criterion:
+    prompt, finetune = by_name[final.prompt.strategy], by_name[final.finetune.strategy]
+    volume = f"{assumptions.requests_per_month:,} requests a month"
+    prices = "placeholder prices" if assumptions.placeholder_prices else "your prices"
+    break_even = break_even_requests(
+        CostProfile(finetune.one_time, finetune.per_1000_requests), CostProfile(prompt.one_time, prompt.per_1000_requests)
+    )
+    if break_even is None:
+        pays = "fine-tuning never pays back its one-time cost because it costs no less per request"
+    elif break_even == 0:
+        pays = "fine-tuning costs no more up front and no more per request"
+    else:
+        months = break_even / assumptions.requests_per_month if assumptions.requests_per_month else math.inf
+        pays = f"fine-tuning pays back its extra one-time cost after {break_even:,.0f} requests (break-even, {_months(months)} at this volume)"
+    cheaper = min((prompt, finetune), key=lambda c: c.first_year)
+    favours = "neither" if math.isclose(prompt.first_year, finetune.first_year, rel_tol=0.01) else cheaper.track
+    sentence = (
+        f"Cost at {volume} ({prices}, {_money(assumptions.prices.compute_per_hour)} per compute hour): "
+        f"{finetune.strategy} costs {_money(finetune.one_time)} once and {_money(finetune.monthly)} a month, "
+        f"{prompt.strategy} {_money(prompt.one_time)} once and {_money(prompt.monthly)} a month; {pays}."
+    )
+    return Criterion(
+        "cost", favours, decisive, sentence,
+        {"requests_per_month": assumptions.requests_per_month, "break_even_requests": break_even,
+         "finetune_first_year": round(finetune.first_year, 6), "prompt_first_year": round(prompt.first_year, 6),
+         "placeholder_prices": assumptions.placeholder_prices},
+    )
+
+
+def _latency(analysis: Analysis, final: Comparison) -> Criterion | None:
+    prompt, finetune = analysis.timing(final.prompt.strategy), analysis.timing(final.finetune.strategy)
     if prompt is None or finetune is None:
-        only = prompt or finetune
-        if only is None:
-            return Recommendation("either", "", "No prompt or fine-tune strategy was run.", ())
-        choice = only.track
-        return Recommendation(
-            choice,
-            only.strategy,
-            f"Only the {only.track} track was run: use {only.strategy}.",
-            (_score(only, metric) + f" at {only.n_per_class} examples per class.",),
-        )
-
-    reasons = [
-        f"Quality at {largest} examples per class: the best fine-tune strategy, {_score(finetune, metric)}; "
-        f"the best prompt strategy, {_score(prompt, metric)}."
-    ]
-    gap = finetune.mean - prompt.mean
-    if finetune.ci_low > prompt.ci_high:
-        choice, winner = "finetune", finetune
-        reasons.append(f"Fine-tuning leads by {gap:.3f} {metric} and the 95% intervals do not overlap.")
-    elif prompt.ci_low > finetune.ci_high:
-        choice, winner = "prompt", prompt
-        reasons.append(f"Prompting leads by {-gap:.3f} {metric} and the 95% intervals do not overlap.")
-    else:
-        choice = "either"
-        winner = min((prompt, finetune), key=Contender.cost)
-        reasons.append(
-            f"The difference of {abs(gap):.3f} {metric} is within the 95% intervals, so the measurement cannot tell them apart; "
-            f"the cheaper one, {winner.strategy}, wins."
-        )
-    trend = _trend(curves, trials, metric, sizes)
-    if trend:
-        reasons.append(trend)
-    reasons.append(
-        f"Cost of one fit plus {COST_REQUESTS:,} predictions on this machine: {finetune.strategy} "
-        f"{finetune.cost():.1f} s ({finetune.fit_seconds:.1f} s to fit, {finetune.seconds_per_request * 1000:.1f} ms per request); "
-        f"{prompt.strategy} {prompt.cost():.1f} s ({prompt.fit_seconds:.1f} s to fit, {prompt.seconds_per_request * 1000:.1f} ms per request)."
+        return None
+    how = "timed on single requests" if prompt.latency_measured and finetune.latency_measured else "the batch average per request"
+    favours = _lean(prompt.latency_p95_ms, finetune.latency_p95_ms, LATENCY_RATIO)
+    return Criterion(
+        "latency", favours, False,
+        f"Latency per request ({how}): {finetune.strategy} p50 {_ms(finetune.latency_p50_ms)}, p95 "
+        f"{_ms(finetune.latency_p95_ms)}; {prompt.strategy} p50 {_ms(prompt.latency_p50_ms)}, p95 {_ms(prompt.latency_p95_ms)}.",
+        {"finetune_p95_ms": round(finetune.latency_p95_ms, 3), "prompt_p95_ms": round(prompt.latency_p95_ms, 3)},
     )
-    baseline = [p for p in curves if p.track == "baseline" and p.metric == metric]
-    if baseline:
-        reasons.append(f"For reference, always answering the most frequent label scores {metric} {baseline[0].mean:.3f}.")
 
-    verb = {"finetune": "Fine-tune", "prompt": "Prompt-engineer", "either": "Either works"}[choice]
-    if choice == "either":
-        summary = f"{verb}: {prompt.strategy} and {finetune.strategy} are within measurement error ({prompt.mean:.3f} vs {finetune.mean:.3f} {metric}); take the cheaper, {winner.strategy}."
+
+def _consistency(analysis: Analysis, final: Comparison) -> Criterion | None:
+    by_name = {c.strategy: c for c in analysis.consistency}
+    prompt, finetune = by_name.get(final.prompt.strategy), by_name.get(final.finetune.strategy)
+    if prompt is None or finetune is None:
+        return None
+    parts = []
+    for spread in (finetune, prompt):
+        part = f"{spread.strategy} ranges {spread.low:.3f}–{spread.high:.3f} over {spread.seeds} seed{'s' if spread.seeds != 1 else ''}"
+        if spread.agreement is not None:
+            part += f" ({spread.agreement:.0%} of test labels the same across seeds)"
+        parts.append(part)
+    sentence = f"Consistency: {analysis.metric} of {parts[0]}, of {parts[1]}"
+    variants = next(iter(analysis.prompt_variants), None)
+    if variants is not None:
+        sentence += (
+            f"; the {variants.candidates} prompt wordings {variants.strategy} tried scored {variants.low:.3f}–"
+            f"{variants.high:.3f} on held-back examples, so the prompt's wording matters by up to {variants.mean_range:.3f}"
+        )
+    favours = "neither"
+    finetune_range, prompt_range = finetune.high - finetune.low, prompt.high - prompt.low
+    if finetune_range - prompt_range >= SEED_SPREAD_GAP:
+        favours = "prompt"
+    elif prompt_range - finetune_range >= SEED_SPREAD_GAP:
+        favours = "finetune"
+    return Criterion(
+        "consistency", favours, False, sentence + ".",
+        {"finetune_seed_range": round(finetune_range, 6), "prompt_seed_range": round(prompt_range, 6),
+         "prompt_variant_range": round(variants.mean_range, 6) if variants else None},
+    )
+
+
+def _iteration(analysis: Analysis, final: Comparison) -> Criterion | None:
+    prompt, finetune = analysis.timing(final.prompt.strategy), analysis.timing(final.finetune.strategy)
+    if prompt is None or finetune is None:
+        return None
+    return Criterion(
+        "iteration-speed", _lean(prompt.iteration_seconds, finetune.iteration_seconds, ITERATION_RATIO), False,
+        f"Iteration speed: one change-and-measure cycle (fit, then score {prompt.test_examples:,} test examples) takes "
+        f"{_seconds(prompt.iteration_seconds)} for {prompt.strategy} and {_seconds(finetune.iteration_seconds)} for {finetune.strategy}.",
+        {"prompt_seconds": round(prompt.iteration_seconds, 3), "finetune_seconds": round(finetune.iteration_seconds, 3)},
+    )
+
+
+def _knowledge_gap(analysis: Analysis, final: Comparison) -> Criterion | None:
+    prompt, finetune = analysis.extrapolation("prompt"), analysis.extrapolation("finetune")
+    if prompt is None or finetune is None or prompt.gain_per_doubling is None or finetune.gain_per_doubling is None:
+        return None
+    sized = [p.n_per_class for p in analysis.finetune_curve]
+    span = f"from {sized[-2]} to {sized[-1]} examples per class" if len(sized) >= 2 else "between the two largest sizes"
+    gain_p, gain_f = prompt.gain_per_doubling, finetune.gain_per_doubling
+    if gain_p < PLATEAU_GAIN and gain_f >= RISING_GAIN:
+        favours, meaning = "finetune", "the prompt track has plateaued while fine-tuning keeps rising, a sign the model needs knowledge a prompt cannot give it"
+    elif gain_f < PLATEAU_GAIN and gain_p >= RISING_GAIN:
+        favours, meaning = "prompt", "fine-tuning has plateaued while the prompt track keeps rising"
+    elif gain_p < PLATEAU_GAIN and gain_f < PLATEAU_GAIN:
+        favours, meaning = "neither", "both tracks have plateaued, so more labelled data buys little"
     else:
-        loser = prompt if winner is finetune else finetune
-        summary = f"{verb}: {winner.strategy} scores {winner.mean:.3f} {metric} against {loser.mean:.3f} for {loser.strategy} at {largest} examples per class."
-    return Recommendation(choice, winner.strategy, summary, tuple(reasons))
+        favours, meaning = "neither", "neither track has plateaued"
+    return Criterion(
+        "knowledge-gap", favours, False,
+        f"Knowledge gap: {span} the prompt track gains {gain_p:+.3f} {analysis.metric} per doubling of the data and the "
+        f"fine-tune track {gain_f:+.3f}; {meaning}.",
+        {"prompt_gain_per_doubling": round(gain_p, 6), "finetune_gain_per_doubling": round(gain_f, 6)},
+    )
+
+
+def _summary(
+    choice: str, analysis: Analysis, final: Comparison, cheaper: str, by_name: Mapping[str, PricedStrategy],
+    assumptions: CostAssumptions,
+) -> str:
+    metric, n = analysis.metric, final.n_per_class
+    gap = f"{final.difference:+.3f} {metric}, 95% CI {final.ci_low:+.3f} to {final.ci_high:+.3f}"
+    if choice == "finetune":
+        return (f"Fine-tune with {final.finetune.strategy}: it beats the best prompt strategy, {final.prompt.strategy}, "
+                f"by {gap.replace(', 95%', ' (95%')}) at {n} examples per class.")
+    if choice == "prompt":
+        return (f"Prompt-engineer with {final.prompt.strategy}: it beats the best fine-tune strategy, "
+                f"{final.finetune.strategy}, by {-final.difference:.3f} {metric} (95% CI {-final.ci_high:+.3f} to "
+                f"{-final.ci_low:+.3f}) at {n} examples per class.")
+    costs = f"{_money(by_name[cheaper].first_year)} for the first year at {assumptions.requests_per_month:,} requests a month"
+    if choice == "collect-more-data":
+        need = analysis.data_need
+        assert need is not None
+        leader = "fine-tuning" if need.leader == "finetune" else "prompting"
+        return (f"Collect more data: at {n} examples per class the tracks are within measurement error ({gap}), but the "
+                f"fitted curves (an estimate) put {leader} ahead at about {need.n_per_class} per class, about "
+                f"{need.more_per_class} more labelled examples per class; meanwhile use the cheaper, {cheaper} ({costs}).")
+    return (f"Either: {final.prompt.strategy} (prompt) and {final.finetune.strategy} (fine-tune) are within measurement "
+            f"error at {n} examples per class ({gap}); take the cheaper, {cheaper} ({costs}).")
+
+
+def _one_track(analysis: Analysis, costs: Sequence[PricedStrategy], assumptions: CostAssumptions) -> Recommendation:
+    curve = analysis.prompt_curve or analysis.finetune_curve
+    if not curve:
+        return Recommendation("either", "", "No prompt or fine-tune strategy was run.", (), (), costs, assumptions)
+    best = curve[-1]
+    track = "prompt" if analysis.prompt_curve else "finetune"
+    other = "fine-tune" if track == "prompt" else "prompt"
+    sentence = (
+        f"Quality gap: only the {track.replace('finetune', 'fine-tune')} track was run; its best, {best.strategy}, scores "
+        f"{analysis.metric} {best.mean:.3f} (95% CI {best.ci_low:.3f}–{best.ci_high:.3f}) at {best.n_per_class} examples per class."
+    )
+    criterion = Criterion("quality", track, True, sentence, {"score": round(best.mean, 6)})
+    summary = f"Only the {track.replace('finetune', 'fine-tune')} track was run: use {best.strategy}; run a {other} strategy to compare."
+    return Recommendation(track, best.strategy, summary, (sentence,), (criterion,), costs, assumptions)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _usage(timing: StrategyTiming) -> StrategyCost:
+    return StrategyCost(
+        fit_seconds=timing.fit_seconds,
+        predict_seconds_per_request=timing.seconds_per_request,
+        prompt_tokens_per_request=timing.prompt_tokens_per_request,
+        output_tokens_per_request=timing.output_tokens_per_request,
+        training_tokens=timing.training_tokens,
+    )
+
+
+def _lean(prompt_value: float, finetune_value: float, ratio: float) -> str:
+    """Return the track with the smaller value when the other is at least `ratio` times it."""
+    if finetune_value >= ratio * prompt_value and finetune_value > 0:
+        return "prompt"
+    if prompt_value >= ratio * finetune_value and prompt_value > 0:
+        return "finetune"
+    return "neither"
+
+
+def money(dollars: float) -> str:
+    """Return dollars readably: $1,234.50, $0.29, $0.0042, $0."""
+    if dollars == 0:
+        return "$0"
+    if 0 < abs(dollars) < 1e-5:
+        return "< $0.00001"
+    if abs(dollars) >= 0.01:
+        return f"${dollars:,.2f}"
+    decimals = min(12, 1 - math.floor(math.log10(abs(dollars))))
+    return f"${dollars:.{decimals}f}"
+
+
+_money = money
+
+
+def _ms(milliseconds: float) -> str:
+    return f"{milliseconds:.1f} ms" if milliseconds < 100 else f"{milliseconds:,.0f} ms"
+
+
+def _seconds(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _months(months: float) -> str:
+    if math.isinf(months):
+        return "never"
+    days = months * 30
+    if days < 1.5:
+        return "within a day"
+    if months < 1:
+        return f"{days:.0f} days"
+    return f"{months:.1f} months"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -170,3 +171,22 @@ def _price(path: Path, key: object, value: object) -> float:
     if value < 0:
         raise TaskFileError(f"price {key!r} is negative ({value})", fix=f"set {key} to 0 or more", file=path)
     return float(value)
+
+
+def pareto_front(costs: Sequence[float], qualities: Sequence[float]) -> tuple[int, ...]:
+    """Return the indices of the points no other point dominates, cheapest first.
+
+    A point is dominated when another costs no more and scores no less, and is strictly
+    better in one of the two. Equal points are all kept.
+    """
+    if len(costs) != len(qualities):
+        raise ValueError(f"{len(costs)} costs but {len(qualities)} qualities")
+    points = list(zip(costs, qualities))
+    front = [
+        i for i, (cost, quality) in enumerate(points)
+        if not any(
+            other_cost <= cost and other_quality >= quality and (other_cost < cost or other_quality > quality)
+            for other_cost, other_quality in points
+        )
+    ]
+    return tuple(sorted(front, key=lambda i: (points[i][0], -points[i][1])))

@@ -1,13 +1,17 @@
-"""Accuracy and macro-F1 with bootstrap confidence intervals, for one trial or a curve point.
+"""Task metrics with bootstrap confidence intervals, for one trial or a curve point.
 
-Both metrics are computed from per-resample example weights, so a thousand bootstrap
-resamples cost a few matrix products instead of a thousand scikit-learn calls.
+Every metric is a function of sums of per-example statistics (hits and label counts for
+accuracy and macro-F1; n-gram counts for corpus BLEU and chrF; field counts for extraction),
+so a resample is a weight per example and a thousand bootstrap resamples cost one matrix
+product instead of a thousand metric calls. A `Scoring` holds one task type's metrics:
+`scoring_for` builds it from `LabelScoring` and the parts in `text_metrics`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -30,25 +34,98 @@ def _codes(labels: Sequence[str], label_set: Sequence[str]) -> np.ndarray:
     return np.array([index[label] for label in labels], dtype=np.int64)
 
 
+class Scoring(Protocol):
+    """One task type's metrics, each computed from summed per-example statistics."""
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The metric names, in the order results list them."""
+        ...
+
+    def statistics(self, gold: Sequence[str], predicted: Sequence[str]) -> np.ndarray:
+        """Return per-example sufficient statistics, shape (N, K)."""
+        ...
+
+    def evaluate(self, summed: np.ndarray) -> dict[str, np.ndarray]:
+        """Return each metric for every row of `summed` (shape (R, K): weighted sums of the statistics)."""
+        ...
+
+
+class LabelScoring:
+    """Accuracy and macro-F1 over a fixed label set."""
+
+    metrics = METRICS
+
+    def __init__(self, label_set: Sequence[str]) -> None:
+        self.label_set = tuple(label_set)
+
+    def statistics(self, gold: Sequence[str], predicted: Sequence[str]) -> np.ndarray:
+        # Per example: [1 | gold one-hot | predicted one-hot | hit one-hot].
+        eye = np.eye(len(self.label_set), dtype=np.float64)
+        true = eye[_codes(gold, self.label_set)]
+        pred = eye[_codes(predicted, self.label_set)]
+        return np.hstack([np.ones((len(gold), 1)), true, pred, true * pred])
+
+    def evaluate(self, summed: np.ndarray) -> dict[str, np.ndarray]:
+        """Macro-F1 averages over the labels present in the gold or predicted labels of each
+        resample, as scikit-learn's `f1_score(average="macro")` does."""
+        n = len(self.label_set)
+        summed = np.atleast_2d(summed)
+        count, true, pred, tp = summed[:, 0], summed[:, 1 : 1 + n], summed[:, 1 + n : 1 + 2 * n], summed[:, 1 + 2 * n :]
+        support = true + pred
+        present = support > 0
+        f1 = np.divide(2 * tp, support, out=np.zeros_like(tp), where=present)
+        macro_f1 = f1.sum(axis=1) / np.maximum(present.sum(axis=1), 1)
+        accuracy = tp.sum(axis=1) / np.maximum(count, 1e-12)
+        return {"accuracy": accuracy, "macro_f1": macro_f1}
+
+
+class CombinedScoring:
+    """Several scorings side by side: their statistics are stacked, each evaluates its own columns."""
+
+    def __init__(self, parts: Sequence[Scoring]) -> None:
+        self.parts = tuple(parts)
+        self.metrics = tuple(name for part in self.parts for name in part.metrics)
+        self._widths: list[int] = []
+
+    def statistics(self, gold: Sequence[str], predicted: Sequence[str]) -> np.ndarray:
+        blocks = [part.statistics(gold, predicted) for part in self.parts]
+        self._widths = [block.shape[1] for block in blocks]
+        return np.hstack(blocks)
+
+    def evaluate(self, summed: np.ndarray) -> dict[str, np.ndarray]:
+        summed = np.atleast_2d(summed)
+        values: dict[str, np.ndarray] = {}
+        start = 0
+        for part, width in zip(self.parts, self._widths):
+            values.update(part.evaluate(summed[:, start : start + width]))
+            start += width
+        return values
+
+
+def scoring_for(task_type: str, label_set: Sequence[str] = (), user_metric: str | None = None) -> Scoring:
+    """Return the metrics of a task type, with the user's "module:function" metric added if given."""
+    from shouldtune.analysis import text_metrics
+
+    if task_type == "classification":
+        parts: list[Scoring] = [LabelScoring(label_set)]
+    elif task_type == "generation":
+        parts = text_metrics.generation_parts()
+    elif task_type == "extraction":
+        parts = text_metrics.extraction_parts()
+    else:
+        raise ValueError(f"unknown task type {task_type!r}")
+    if user_metric is not None:
+        parts.append(text_metrics.MeanScoring(user_metric, text_metrics.load_user_metric(user_metric)))
+    return parts[0] if len(parts) == 1 else CombinedScoring(parts)
+
+
 def weighted_scores(
     y_true: Sequence[str], y_pred: Sequence[str], label_set: Sequence[str], weights: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """Return each metric for every row of `weights` (shape (R, N): how often each example counts).
-
-    Macro-F1 averages over the labels present in the gold or predicted labels of each resample,
-    as scikit-learn's `f1_score(average="macro")` does.
-    """
-    true = np.eye(len(label_set), dtype=np.float64)[_codes(y_true, label_set)]
-    pred = np.eye(len(label_set), dtype=np.float64)[_codes(y_pred, label_set)]
-    hits = true * pred
-    weights = np.atleast_2d(weights).astype(np.float64)
-    tp = weights @ hits
-    support = weights @ true + weights @ pred
-    present = support > 0
-    f1 = np.divide(2 * tp, support, out=np.zeros_like(tp), where=present)
-    macro_f1 = f1.sum(axis=1) / np.maximum(present.sum(axis=1), 1)
-    accuracy = tp.sum(axis=1) / weights.sum(axis=1)
-    return {"accuracy": accuracy, "macro_f1": macro_f1}
+    """Return accuracy and macro-F1 for every row of `weights` (shape (R, N): how often each example counts)."""
+    scoring = LabelScoring(label_set)
+    return scoring.evaluate(np.atleast_2d(weights).astype(np.float64) @ scoring.statistics(y_true, y_pred))
 
 
 def scores(y_true: Sequence[str], y_pred: Sequence[str], label_set: Sequence[str]) -> dict[str, float]:
@@ -72,10 +149,16 @@ def _interval(values: np.ndarray, centre: float) -> Estimate:
 def trial_estimates(
     y_true: Sequence[str], y_pred: Sequence[str], label_set: Sequence[str], seed: int = 0
 ) -> dict[str, Estimate]:
-    """Return each metric of one trial with its 95% bootstrap interval over test examples."""
-    whole = scores(y_true, y_pred, label_set)
-    resampled = weighted_scores(y_true, y_pred, label_set, resample_weights(len(y_true), seed))
-    return {name: _interval(resampled[name], whole[name]) for name in METRICS}
+    """Return accuracy and macro-F1 of one trial with their 95% bootstrap intervals over test examples."""
+    return scored_trial(LabelScoring(label_set), y_true, y_pred, seed)
+
+
+def scored_trial(scoring: Scoring, gold: Sequence[str], predicted: Sequence[str], seed: int = 0) -> dict[str, Estimate]:
+    """Return each of `scoring`'s metrics of one trial with its 95% bootstrap interval over test examples."""
+    statistics = scoring.statistics(gold, predicted)
+    whole = scoring.evaluate(statistics.sum(axis=0, keepdims=True))
+    resampled = scoring.evaluate(resample_weights(len(gold), seed) @ statistics)
+    return {name: _interval(resampled[name], float(whole[name][0])) for name in scoring.metrics}
 
 
 def curve_estimate(
@@ -84,7 +167,14 @@ def curve_estimate(
     metric: str,
     seed: int = 0,
 ) -> Estimate:
-    """Return the mean over seeds of one metric, with a two-level bootstrap interval.
+    """Return the mean over seeds of accuracy or macro-F1, with a two-level bootstrap interval."""
+    return scored_curve(LabelScoring(label_set), runs, seed)[metric]
+
+
+def scored_curve(
+    scoring: Scoring, runs: Sequence[tuple[str, Sequence[str], Sequence[str]]], seed: int = 0
+) -> dict[str, Estimate]:
+    """Return, per metric, the mean over seeds with a two-level bootstrap interval.
 
     `runs` holds one (test-set id, gold, predicted) triple per seed. Each resample draws the seeds with
     replacement and the test examples with replacement, so the interval covers both the luck
@@ -92,17 +182,25 @@ def curve_estimate(
     set share its resampled weights.
     """
     by_test: dict[str, np.ndarray] = {}
-    per_seed = np.empty((len(runs), N_RESAMPLES))
-    centre = []
+    per_seed = {name: np.empty((len(runs), N_RESAMPLES)) for name in scoring.metrics}
+    centre: dict[str, list[float]] = {name: [] for name in scoring.metrics}
     for s, (key, gold, predicted) in enumerate(runs):
         if key not in by_test:
             by_test[key] = resample_weights(len(gold), seed + len(by_test))
-        per_seed[s] = weighted_scores(gold, predicted, label_set, by_test[key])[metric]
-        centre.append(scores(gold, predicted, label_set)[metric])
-    mean = float(np.mean(centre))
-    if len(runs) == 1:
-        return _interval(per_seed[0], mean)
-    rng = np.random.default_rng(seed + 10_000)
-    picks = rng.integers(len(runs), size=(N_RESAMPLES, len(runs)))
-    values = per_seed[picks, np.arange(N_RESAMPLES)[:, None]].mean(axis=1)
-    return _interval(values, mean)
+        statistics = scoring.statistics(gold, predicted)
+        resampled = scoring.evaluate(by_test[key] @ statistics)
+        whole = scoring.evaluate(statistics.sum(axis=0, keepdims=True))
+        for name in scoring.metrics:
+            per_seed[name][s] = resampled[name]
+            centre[name].append(float(whole[name][0]))
+    if len(runs) > 1:
+        rng = np.random.default_rng(seed + 10_000)
+        picks = rng.integers(len(runs), size=(N_RESAMPLES, len(runs)))
+    estimates = {}
+    for name in scoring.metrics:
+        mean = float(np.mean(centre[name]))
+        if len(runs) == 1:
+            estimates[name] = _interval(per_seed[name][0], mean)
+        else:
+            estimates[name] = _interval(per_seed[name][picks, np.arange(N_RESAMPLES)[:, None]].mean(axis=1), mean)
+    return estimates

@@ -7,12 +7,14 @@ two independent accuracies.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
+
+from shouldtune.analysis.metrics import N_RESAMPLES, Scoring, resample_weights
 
 # Below this many discordant pairs the chi-square approximation is poor (a common rule
 # of thumb), so the exact binomial test is used instead.
@@ -107,6 +109,53 @@ def paired_bootstrap(
         ci_low=float(ci_low),
         ci_high=float(ci_high),
         p_a_better=float(np.mean(diffs > 0)),
+    )
+
+
+def paired_seeds_bootstrap(
+    runs: Sequence[tuple[str, Sequence[str], Sequence[str], Sequence[str]]],
+    scoring: Scoring,
+    metric: str,
+    n_resamples: int = N_RESAMPLES,
+    seed: int = 0,
+) -> PairedComparison:
+    """Return the mean over seeds of metric(A) - metric(B) with a 95% two-level paired interval.
+
+    ``runs`` holds one (test-set id, gold, predicted by A, predicted by B) per seed; A and B
+    of one seed were trained on the same subset. Each resample draws the test examples with
+    replacement (A and B always scored on the same draw, seeds sharing a test set sharing
+    it too) and, with several seeds, the seeds with replacement, so the interval covers
+    both which examples were tested and which were labelled, as the curve intervals do.
+    ``scoring`` computes ``metric`` (e.g. ``LabelScoring(labels)`` for accuracy or macro_f1).
+    """
+    if not runs:
+        raise ValueError("paired_seeds_bootstrap needs at least one seed")
+    by_test: dict[str, np.ndarray] = {}
+    per_seed = np.empty((len(runs), n_resamples))
+    centre = []
+    for s, (key, gold, pred_a, pred_b) in enumerate(runs):
+        if not len(gold) == len(pred_a) == len(pred_b) or len(gold) == 0:
+            raise ValueError(f"seed {s}: gold and both predictions must have one label per test example")
+        if key not in by_test:
+            by_test[key] = resample_weights(len(gold), seed + len(by_test), n_resamples)
+        weights = by_test[key]
+        stats_a, stats_b = scoring.statistics(gold, pred_a), scoring.statistics(gold, pred_b)
+        per_seed[s] = scoring.evaluate(weights @ stats_a)[metric] - scoring.evaluate(weights @ stats_b)[metric]
+        whole_a = scoring.evaluate(stats_a.sum(axis=0, keepdims=True))[metric][0]
+        whole_b = scoring.evaluate(stats_b.sum(axis=0, keepdims=True))[metric][0]
+        centre.append(float(whole_a - whole_b))
+    if len(runs) == 1:
+        values = per_seed[0]
+    else:
+        rng = np.random.default_rng(seed + 10_000)
+        picks = rng.integers(len(runs), size=(n_resamples, len(runs)))
+        values = per_seed[picks, np.arange(n_resamples)[:, None]].mean(axis=1)
+    ci_low, ci_high = np.percentile(values, [2.5, 97.5])
+    return PairedComparison(
+        difference=float(np.mean(centre)),
+        ci_low=float(ci_low),
+        ci_high=float(ci_high),
+        p_a_better=float(np.mean(values > 0)),
     )
 
 

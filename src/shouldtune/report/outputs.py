@@ -24,15 +24,27 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def write_outputs(results: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
-    """Write results.json and report.md into `out_dir`; return their paths."""
+    """Write results.json, report.md and report.html into `out_dir`; return their paths.
+
+    The reports are drawn from the document alone (its `analysis` and `recommendation`
+    sections), so a stored results.json can be rendered again at any time; to re-decide
+    under other prices or volume first pass it through `shouldtune.recommend.with_decision`.
+    """
+    from shouldtune.report.html import render_html
     from shouldtune.report.markdown import render_markdown
 
+    if not results.get("analysis"):  # a document from before the analysis section: derive it (unpaired)
+        from shouldtune.recommend import with_decision
+
+        results = with_decision(results)
     out = Path(out_dir)
+    markdown, html = render_markdown(results), render_html(results)  # before any file is touched
     try:
         out.mkdir(parents=True, exist_ok=True)
-        paths = {"results": out / "results.json", "report": out / "report.md"}
+        paths = {"results": out / "results.json", "report": out / "report.md", "html": out / "report.html"}
         _write_atomically(paths["results"], json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-        _write_atomically(paths["report"], render_markdown(results))
+        _write_atomically(paths["report"], markdown)
+        _write_atomically(paths["html"], html)
     except OSError as err:
         raise StoreError(
             f"cannot write the output folder ({err.strerror})",

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from shouldtune.report.markdown import curve_table, strategy_costs
 
-_COLOURS = {"prompt": "cyan", "finetune": "magenta", "either": "green"}
+_COLOURS = {"prompt": "cyan", "finetune": "magenta", "either": "green", "collect-more-data": "yellow"}
 
 
 def print_summary(console: Console, results: dict[str, Any]) -> None:

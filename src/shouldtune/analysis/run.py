@@ -1,0 +1,644 @@
+"""Every analysis of one run, from its results.json document and the trials' predictions.
+
+`analyse(results, predictions)` is pure: the same document and predictions give the same
+`Analysis`. Gold labels and test texts come from the document's `test` section; the
+predictions from the run itself or from the store (`store.trials(run_id)`). Without them
+the comparisons fall back to the curve intervals (unpaired) and there are no confusion
+matrices or disagreement examples.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from statistics import mean
+from typing import Any
+
+import numpy as np
+
+from shouldtune.analysis.consistency import prediction_agreement, seed_spread
+from shouldtune.analysis.crossover import Crossover, find_crossover
+from shouldtune.analysis.curves import CurveRow, TrackPoint, curve_rows, strategy_curve, track_curve
+from shouldtune.analysis.extrapolate import ExtrapolatedPoint, extrapolate, plateau, power_law
+from shouldtune.analysis.metrics import Scoring, scoring_for
+from shouldtune.analysis.records import from_json, to_json
+from shouldtune.analysis.significance import PairedComparison, mcnemar, paired_seeds_bootstrap
+
+Predictions = Mapping[tuple[str, int, int], Sequence[str]]
+
+MAX_DISAGREEMENTS = 50  # examples kept in results.json and shown in the report
+GROWTH_FACTORS = (2, 4)  # extrapolate each track to 2x and 4x the largest measured size
+Z95 = 1.959964
+LIKELY = 0.75  # the odds (3 to 1) at which an extrapolated lead counts as "likely"
+
+
+@dataclass(frozen=True)
+class TestSet:
+    """The test examples one or more seeds were scored on."""
+
+    test_id: str
+    gold: tuple[str, ...]
+    texts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class McNemarSeed:
+    """McNemar's test on accuracy for one seed: who got right what the other got wrong."""
+
+    seed: int
+    finetune_only_right: int
+    prompt_only_right: int
+    p_value: float
+    exact: bool
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Best fine-tune minus best prompt at one size, in the decision metric."""
+
+    n_per_class: int
+    prompt: TrackPoint
+    finetune: TrackPoint
+    difference: float
+    ci_low: float
+    ci_high: float
+    p_finetune_better: float  # share of bootstrap resamples in which fine-tuning scored higher
+    paired: bool  # True: paired bootstrap over test examples and seeds; False: from curve intervals
+    seeds: int
+    mcnemar: tuple[McNemarSeed, ...]
+
+    @property
+    def verdict(self) -> str:
+        """Return "finetune" or "prompt" when the 95% interval excludes 0, else "tie"."""
+        if self.ci_low > 0:
+            return "finetune"
+        if self.ci_high < 0:
+            return "prompt"
+        return "tie"
+
+
+@dataclass(frozen=True)
+class TrackExtrapolation:
+    """A track's leading strategy's curve carried to more data: an estimate, not a measurement."""
+
+    track: str
+    strategy: str
+    model: str  # "power-law" | "flat" (needs no labelled examples) | "none" (too few sizes to fit)
+    params: tuple[float, float, float] | None  # (a, b, c) of a - b * n^-c; flat is (score, 0, 1)
+    measured: tuple[int, ...]  # the sizes the curve was fitted to
+    points: tuple[ExtrapolatedPoint, ...]
+    gain_per_doubling: float | None  # of the track curve between its two largest sizes
+    label: str = "estimate"
+
+    def at(self, n_per_class: float) -> float | None:
+        """Return the fitted curve's estimate at a size, or None when nothing was fitted."""
+        if self.params is None:
+            return None
+        return float(np.clip(power_law(np.asarray(float(n_per_class)), *self.params), 0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class DataNeed:
+    """How many more labelled examples would likely settle an undecided comparison (an estimate)."""
+
+    leader: str  # the track the fitted curves put ahead
+    n_per_class: int  # the size at which the estimated gap first exceeds what the test set resolves
+    more_per_class: int
+    more_in_all: int
+    estimated_gap: float  # fine-tune minus prompt at n_per_class, from the fitted curves
+    resolvable_gap: float  # half the width of today's paired 95% interval
+    chance: float  # probability (from the extrapolation intervals) that the leader is ahead there
+    pool_per_class: int | None  # labelled examples per class already in the pool (smallest class)
+
+
+@dataclass(frozen=True)
+class SeedConsistency:
+    """How much one strategy's result moves with the seed (the labelled subset drawn)."""
+
+    strategy: str
+    track: str
+    n_per_class: int
+    seeds: int
+    mean: float
+    std: float
+    low: float
+    high: float
+    agreement: float | None  # share of test examples labelled alike by two seeds; None if test sets differ
+
+
+@dataclass(frozen=True)
+class PromptVariants:
+    """How much the score moves with the wording of the prompt (candidates a strategy tried)."""
+
+    strategy: str
+    n_per_class: int
+    candidates: int
+    low: float  # worst candidate's validation score, over seeds
+    high: float  # best candidate's validation score, over seeds
+    mean_range: float  # best minus worst, averaged over seeds
+
+
+@dataclass(frozen=True)
+class StrategyTiming:
+    """What a strategy took at its largest size, mean over seeds: time, latency, tokens and its score."""
+
+    strategy: str
+    track: str
+    n_per_class: int
+    mean: float
+    ci_low: float
+    ci_high: float
+    fit_seconds: float
+    predict_seconds: float  # the whole test set, batched
+    test_examples: int
+    seconds_per_request: float  # predict_seconds / test_examples
+    latency_p50_ms: float
+    latency_p95_ms: float
+    latency_measured: bool  # False: both percentiles fall back to the batch average
+    prompt_tokens_per_request: float
+    output_tokens_per_request: float
+    training_tokens: float
+
+    @property
+    def iteration_seconds(self) -> float:
+        """Return the time of one change-and-measure cycle: fit, then score the test set."""
+        return self.fit_seconds + self.predict_seconds
+
+
+@dataclass(frozen=True)
+class Confusion:
+    """Gold (rows) against predicted (columns) counts, summed over seeds."""
+
+    strategy: str
+    track: str
+    n_per_class: int
+    seeds: int
+    labels: tuple[str, ...]
+    counts: tuple[tuple[int, ...], ...]
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """A test example the best prompt and the best fine-tune labelled differently."""
+
+    index: int  # position in the seed's test set
+    text: str
+    gold: str
+    prompt: str
+    finetune: str
+
+
+@dataclass(frozen=True)
+class Disagreements:
+    """Where the two tracks' best strategies disagree, on one seed's test set (capped examples)."""
+
+    seed: int
+    n_per_class: int
+    prompt_strategy: str
+    finetune_strategy: str
+    test_examples: int
+    total: int
+    finetune_right: int
+    prompt_right: int
+    neither_right: int
+    examples: tuple[Disagreement, ...]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The evidence a decision rests on; `to_json()` is results.json's `analysis` section."""
+
+    metric: str
+    labels: tuple[str, ...]
+    sizes: tuple[int, ...]
+    decision_size: int | None  # the largest size both tracks were measured at
+    pool_per_class: int | None
+    paired: bool  # True when gold labels and predictions were available
+    prompt_curve: tuple[TrackPoint, ...]
+    finetune_curve: tuple[TrackPoint, ...]
+    comparisons: tuple[Comparison, ...]
+    crossover: Crossover
+    extrapolations: tuple[TrackExtrapolation, ...]
+    data_need: DataNeed | None
+    consistency: tuple[SeedConsistency, ...]
+    prompt_variants: tuple[PromptVariants, ...]
+    timings: tuple[StrategyTiming, ...]
+    confusions: tuple[Confusion, ...]
+    disagreements: Disagreements | None
+    baseline: float | None
+    notes: tuple[str, ...]
+
+    @property
+    def final(self) -> Comparison | None:
+        """Return the comparison at the decision size, if both tracks were run."""
+        return self.comparisons[-1] if self.comparisons else None
+
+    def timing(self, strategy: str) -> StrategyTiming | None:
+        """Return a strategy's timing, or None if it was not run."""
+        return next((t for t in self.timings if t.strategy == strategy), None)
+
+    def extrapolation(self, track: str) -> TrackExtrapolation | None:
+        """Return a track's extrapolation, or None if the track was not run."""
+        return next((e for e in self.extrapolations if e.track == track), None)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the JSON form (see docs/results-schema.md, `analysis`)."""
+        return to_json(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Analysis:
+        """Return the Analysis stored in a results.json `analysis` section."""
+        return from_json(cls, data)
+
+
+def test_sets(results: Mapping[str, Any]) -> dict[int, TestSet]:
+    """Return each seed's test set from the document's `test` section (empty when it has none)."""
+    by_seed: dict[int, TestSet] = {}
+    for entry in (results.get("test") or {}).get("sets", []):
+        texts = entry.get("texts") or [""] * len(entry["gold"])
+        test = TestSet(entry["id"], tuple(entry["gold"]), tuple(texts))
+        for seed in entry["seeds"]:
+            by_seed[int(seed)] = test
+    return by_seed
+
+
+def analyse(
+    results: Mapping[str, Any],
+    predictions: Predictions | None = None,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> Analysis:
+    """Return the analysis of a run: curves, paired comparisons, crossover, extrapolation, consistency, timing."""
+    metric = results["task"]["metric"]
+    classification = results["task"].get("task_type", "classification") == "classification"
+    rows = curve_rows(results["curves"], metric)
+    trials = list(results["trials"])
+    tests = test_sets(results)
+    predicted = {tuple(key): list(value) for key, value in (predictions or {}).items()}
+    labels = _label_set(results["data"].get("labels") or [], predicted.values() if classification else ())
+    scoring = _scoring(results["task"], labels) if tests and predicted else None
+    paired = scoring is not None
+    sizes = tuple(sorted({int(n) for n in results["data"].get("sizes", [])} | {r.n_per_class for r in rows}))
+    notes: list[str] = []
+    if not paired:
+        notes.append(
+            "No gold labels or predictions were available, so quality differences are read from the curve "
+            "intervals (unpaired) and there are no confusion matrices or disagreement examples."
+        )
+
+    prompt_curve = track_curve(rows, "prompt", [n for n in sizes if n > 0] or sizes)
+    finetune_curve = track_curve(rows, "finetune", sizes)
+    by_size = {p.n_per_class: p for p in prompt_curve}
+    comparisons = tuple(
+        _compare(by_size[f.n_per_class], f, trials, tests, predicted if paired else {}, scoring, metric, n_resamples, seed)
+        for f in finetune_curve
+        if f.n_per_class in by_size
+    )
+    crossover = _crossover(comparisons, prompt_curve, finetune_curve)
+    final = comparisons[-1] if comparisons else None
+    decision_size = final.n_per_class if final else None
+
+    extrapolations = tuple(
+        e for e in (
+            _extrapolate_track(rows, curve, track, seed)
+            for track, curve in (("prompt", prompt_curve), ("finetune", finetune_curve))
+        ) if e is not None
+    )
+    pool = results["data"].get("pool_per_class")
+    test_examples = max((len(t.gold) for t in tests.values()), default=int(results["data"].get("test_size") or 0))
+    data_need = _data_need(final, extrapolations, max(len(labels), 1), pool, test_examples)
+
+    leaders = [p for p in ((final.prompt, final.finetune) if final else (*prompt_curve[-1:], *finetune_curve[-1:]))]
+    test_size = int(results["data"].get("test_size") or 0)
+    baseline = [r.mean for r in rows if r.track == "baseline"]
+    return Analysis(
+        metric=metric,
+        labels=labels,
+        sizes=sizes,
+        decision_size=decision_size,
+        pool_per_class=int(pool) if pool is not None else None,
+        paired=paired,
+        prompt_curve=prompt_curve,
+        finetune_curve=finetune_curve,
+        comparisons=comparisons,
+        crossover=crossover,
+        extrapolations=extrapolations,
+        data_need=data_need,
+        consistency=tuple(_seed_consistency(p, rows, trials, tests, predicted, metric) for p in leaders),
+        prompt_variants=_prompt_variants(trials),
+        timings=_timings(rows, trials, tests, test_size),
+        confusions=(
+            tuple(c for c in (_confusion(p, rows, tests, predicted, labels) for p in leaders) if c)
+            if paired and classification else ()
+        ),
+        disagreements=_disagreements(final, tests, predicted) if paired and final else None,
+        baseline=max(baseline) if baseline else None,
+        notes=tuple(notes),
+    )
+
+
+# --- comparisons ----------------------------------------------------------------------
+
+
+def _scoring(task: Mapping[str, Any], labels: Sequence[str]) -> Scoring | None:
+    """Return the task's metrics, or None when they cannot be built here (e.g. a user metric that does not import)."""
+    metric = task["metric"]
+    try:
+        return scoring_for(task.get("task_type", "classification"), labels, metric if ":" in metric else None)
+    except Exception:  # noqa: BLE001 - an unavailable metric only costs the paired analysis
+        return None
+
+
+def _label_set(labels: Sequence[str], predicted: Any) -> tuple[str, ...]:
+    """Return the task's labels plus any label a strategy predicted that the task does not have."""
+    known = list(labels)
+    extra = sorted({label for run in predicted for label in run} - set(known))
+    return tuple(known + extra)
+
+
+def _seeds_of(strategy: str, n_per_class: int, trials: Sequence[Mapping[str, Any]]) -> list[int]:
+    return sorted({int(t["seed"]) for t in trials if t["strategy"] == strategy and t["n_per_class"] == n_per_class})
+
+
+def _compare(
+    prompt: TrackPoint,
+    finetune: TrackPoint,
+    trials: Sequence[Mapping[str, Any]],
+    tests: Mapping[int, TestSet],
+    predicted: Mapping[tuple[str, int, int], Sequence[str]],
+    scoring: Scoring | None,
+    metric: str,
+    n_resamples: int,
+    seed: int,
+) -> Comparison:
+    """Return fine-tune minus prompt at one size: paired when predictions exist, else from the intervals."""
+    seeds = [
+        s for s in _seeds_of(finetune.strategy, finetune.measured_at, trials)
+        if s in tests
+        and (prompt.strategy, prompt.measured_at, s) in predicted
+        and (finetune.strategy, finetune.measured_at, s) in predicted
+    ]
+    if seeds and scoring is not None:
+        runs = [
+            (tests[s].test_id, tests[s].gold, predicted[(finetune.strategy, finetune.measured_at, s)],
+             predicted[(prompt.strategy, prompt.measured_at, s)])
+            for s in seeds
+        ]
+        result = paired_seeds_bootstrap(runs, scoring, metric, n_resamples=n_resamples, seed=seed + finetune.n_per_class)
+        tests_by_seed = []
+        for s, (_, gold, by_finetune, by_prompt) in zip(seeds, runs):
+            gold_array = np.asarray(gold, dtype=object)
+            test = mcnemar(np.asarray(by_finetune, dtype=object) == gold_array, np.asarray(by_prompt, dtype=object) == gold_array)
+            tests_by_seed.append(McNemarSeed(s, test.b, test.c, test.p_value, test.exact))
+        return Comparison(
+            finetune.n_per_class, prompt, finetune, result.difference, result.ci_low, result.ci_high,
+            result.p_a_better, True, len(seeds), tuple(tests_by_seed),
+        )
+    # Unpaired: two independent intervals, combined as normal errors; wider than the paired test.
+    difference = finetune.mean - prompt.mean
+    error = math.hypot(finetune.ci_high - finetune.ci_low, prompt.ci_high - prompt.ci_low) / (2 * Z95)
+    p_better = 0.5 * (1 + math.erf(difference / (error * math.sqrt(2)))) if error > 0 else float(difference > 0)
+    return Comparison(
+        finetune.n_per_class, prompt, finetune, difference, difference - Z95 * error, difference + Z95 * error,
+        p_better, False, len(_seeds_of(finetune.strategy, finetune.measured_at, trials)), (),
+    )
+
+
+def _crossover(comparisons: Sequence[Comparison], prompt: Sequence[TrackPoint], finetune: Sequence[TrackPoint]) -> Crossover:
+    if not comparisons:
+        missing = "fine-tune" if prompt else "prompt"
+        return Crossover(None, False, f"No crossover can be measured: the {missing} track was not run.")
+    return find_crossover(
+        [c.n_per_class for c in comparisons],
+        [PairedComparison(c.difference, c.ci_low, c.ci_high, c.p_finetune_better) for c in comparisons],
+    )
+
+
+# --- extrapolation ----------------------------------------------------------------------
+
+
+def _extrapolate_track(rows: Sequence[CurveRow], curve: Sequence[TrackPoint], track: str, seed: int) -> TrackExtrapolation | None:
+    """Return the extrapolation of the strategy leading the track at its largest size."""
+    if not curve:
+        return None
+    leader = curve[-1]
+    largest = leader.n_per_class
+    targets = [largest * factor for factor in GROWTH_FACTORS] if largest > 0 else []
+    sized = [p for p in curve if p.n_per_class > 0]
+    gain = plateau([p.n_per_class for p in sized], [p.mean for p in sized]) if len(sized) >= 2 else None
+    if leader.measured_at == 0:
+        # Needs no labelled examples: more data cannot change it.
+        points = tuple(ExtrapolatedPoint(t, leader.mean, leader.ci_low, leader.ci_high) for t in targets)
+        return TrackExtrapolation(track, leader.strategy, "flat", (leader.mean, 0.0, 1.0), (0,), points, gain)
+    own = [r for r in strategy_curve(rows, leader.strategy) if r.n_per_class >= 1]
+    fitted = extrapolate(
+        [r.n_per_class for r in own], [r.mean for r in own], targets, seed=seed,
+        errors=[max((r.ci_high - r.ci_low) / (2 * Z95), 1e-6) for r in own],
+    )
+    measured = tuple(r.n_per_class for r in own)
+    if not fitted.fitted:
+        return TrackExtrapolation(track, leader.strategy, "none", None, measured, (), gain)
+    return TrackExtrapolation(track, leader.strategy, "power-law", fitted.params, measured, fitted.points, gain)
+
+
+def _data_need(
+    final: Comparison | None,
+    extrapolations: Sequence[TrackExtrapolation],
+    n_labels: int,
+    pool: int | None,
+    test_examples: int,
+) -> DataNeed | None:
+    """Return the estimated size at which an undecided comparison would likely be decided.
+
+    Searched up to the largest extrapolation target (4x today's size): the first size at
+    which the fitted curves' gap exceeds the smallest gap the same test set resolves, kept
+    only if the extrapolation intervals give the leading track at least LIKELY odds of being
+    ahead there. The resolvable gap is half of today's 95% interval, but at least 3.84 / N
+    for N test examples: a paired test confirms a gap g only if g > 1.96 * sqrt(g / N),
+    even when every disagreement goes one way. None when the comparison is already decided,
+    a curve could not be fitted, or no size qualifies.
+    """
+    if final is None or final.verdict != "tie":
+        return None
+    by_track = {e.track: e for e in extrapolations}
+    prompt, finetune = by_track.get("prompt"), by_track.get("finetune")
+    if prompt is None or finetune is None or prompt.params is None or finetune.params is None:
+        return None
+    if prompt.model == "flat" and finetune.model == "flat":
+        return None
+    resolvable = max((final.ci_high - final.ci_low) / 2, Z95**2 / test_examples if test_examples else 0.0)
+    largest = final.n_per_class
+    for n in range(largest + 1, largest * max(GROWTH_FACTORS) + 1):
+        gap = finetune.at(n) - prompt.at(n)  # type: ignore[operator]
+        if abs(gap) <= resolvable:
+            continue
+        chance = _chance_ahead(prompt, finetune, n, gap > 0)
+        if chance < LIKELY:
+            return None
+        more = n - largest
+        return DataNeed(
+            "finetune" if gap > 0 else "prompt", n, more, more * n_labels, round(gap, 6), round(resolvable, 6),
+            round(chance, 3), pool,
+        )
+    return None
+
+
+def _chance_ahead(prompt: TrackExtrapolation, finetune: TrackExtrapolation, n: int, finetune_leads: bool) -> float:
+    """Return the normal-approximation probability that the leader is ahead at the first target >= n."""
+    def spread(extrapolation: TrackExtrapolation) -> tuple[float, float]:
+        point = next((p for p in extrapolation.points if p.n_per_class >= n), extrapolation.points[-1])
+        return point.estimate, (point.ci_high - point.ci_low) / (2 * Z95)
+
+    (p_estimate, p_error), (f_estimate, f_error) = spread(prompt), spread(finetune)
+    gap = f_estimate - p_estimate if finetune_leads else p_estimate - f_estimate
+    error = math.hypot(p_error, f_error)
+    if error == 0:
+        return float(gap > 0)
+    return 0.5 * (1 + math.erf(gap / (error * math.sqrt(2))))
+
+
+# --- consistency, timing, confusion, disagreement -------------------------------------------
+
+
+def _seed_consistency(
+    point: TrackPoint,
+    rows: Sequence[CurveRow],
+    trials: Sequence[Mapping[str, Any]],
+    tests: Mapping[int, TestSet],
+    predicted: Mapping[tuple[str, int, int], Sequence[str]],
+    metric: str,
+) -> SeedConsistency:
+    chosen = [t for t in trials if t["strategy"] == point.strategy and t["n_per_class"] == point.measured_at]
+    spread = seed_spread([t["metrics"][metric] for t in chosen])
+    runs = [predicted.get((point.strategy, point.measured_at, int(t["seed"]))) for t in chosen]
+    same_test = len({tests[int(t["seed"])].test_id for t in chosen if int(t["seed"]) in tests}) == 1
+    agreement = prediction_agreement(runs) if len(runs) > 1 and all(runs) and same_test else None
+    track = next((r.track for r in rows if r.strategy == point.strategy), "")
+    return SeedConsistency(
+        point.strategy, track, point.measured_at, len(chosen), spread.mean, spread.std, spread.min, spread.max, agreement,
+    )
+
+
+def _prompt_variants(trials: Sequence[Mapping[str, Any]]) -> tuple[PromptVariants, ...]:
+    """Return, per strategy that scored several prompts, their spread at its largest size."""
+    scored = [t for t in trials if isinstance((t.get("details") or {}).get("validation_macro_f1"), dict)]
+    found = []
+    for strategy in sorted({t["strategy"] for t in scored}):
+        largest = max(t["n_per_class"] for t in scored if t["strategy"] == strategy)
+        per_seed = [
+            list(t["details"]["validation_macro_f1"].values())
+            for t in scored if t["strategy"] == strategy and t["n_per_class"] == largest
+        ]
+        per_seed = [values for values in per_seed if values]
+        if not per_seed or max(len(values) for values in per_seed) < 2:
+            continue
+        found.append(PromptVariants(
+            strategy, largest, max(len(values) for values in per_seed),
+            min(min(values) for values in per_seed), max(max(values) for values in per_seed),
+            mean(max(values) - min(values) for values in per_seed),
+        ))
+    return tuple(found)
+
+
+def _timings(
+    rows: Sequence[CurveRow], trials: Sequence[Mapping[str, Any]], tests: Mapping[int, TestSet], test_size: int
+) -> tuple[StrategyTiming, ...]:
+    """Return each strategy's mean timing at its largest size."""
+    timings = []
+    for strategy in dict.fromkeys(t["strategy"] for t in trials):
+        largest = max(t["n_per_class"] for t in trials if t["strategy"] == strategy)
+        chosen = [t for t in trials if t["strategy"] == strategy and t["n_per_class"] == largest]
+        sizes = [len(tests[t["seed"]].gold) if t["seed"] in tests else _test_examples(t, test_size) for t in chosen]
+        per_request = [t["predict_seconds"] / max(size, 1) for t, size in zip(chosen, sizes)]
+        measured = all(isinstance(t.get("latency_ms"), dict) for t in chosen)
+        p50 = mean(t["latency_ms"]["p50"] for t in chosen) if measured else 1000 * mean(per_request)
+        p95 = mean(t["latency_ms"]["p95"] for t in chosen) if measured else 1000 * mean(per_request)
+        tokens = [t.get("tokens") or {} for t in chosen]
+        row = next((r for r in rows if r.strategy == strategy and r.n_per_class == largest), None)
+        timings.append(StrategyTiming(
+            strategy=strategy,
+            track=chosen[0]["track"],
+            n_per_class=largest,
+            mean=row.mean if row else mean(next(iter(t["metrics"].values())) for t in chosen),
+            ci_low=row.ci_low if row else 0.0,
+            ci_high=row.ci_high if row else 1.0,
+            fit_seconds=mean(t["fit_seconds"] for t in chosen),
+            predict_seconds=mean(t["predict_seconds"] for t in chosen),
+            test_examples=round(mean(sizes)),
+            seconds_per_request=mean(per_request),
+            latency_p50_ms=p50,
+            latency_p95_ms=p95,
+            latency_measured=measured,
+            prompt_tokens_per_request=mean(float(t.get("prompt_per_request", 0.0)) for t in tokens),
+            output_tokens_per_request=mean(float(t.get("output_per_request", 0.0)) for t in tokens),
+            training_tokens=mean(float(t.get("training", 0.0)) for t in tokens),
+        ))
+    return tuple(timings)
+
+
+def _test_examples(trial: Mapping[str, Any], test_size: int) -> int:
+    """Return a trial's test-set size: from the run's data, else from its throughput."""
+    if test_size:
+        return test_size
+    rate = trial.get("examples_per_second") or 0
+    return max(1, round(trial["predict_seconds"] * rate))
+
+
+def _confusion(
+    point: TrackPoint,
+    rows: Sequence[CurveRow],
+    tests: Mapping[int, TestSet],
+    predicted: Mapping[tuple[str, int, int], Sequence[str]],
+    labels: Sequence[str],
+) -> Confusion | None:
+    index = {label: i for i, label in enumerate(labels)}
+    counts = np.zeros((len(labels), len(labels)), dtype=int)
+    seeds = 0
+    for s, test in sorted(tests.items()):
+        run = predicted.get((point.strategy, point.measured_at, s))
+        if run is None:
+            continue
+        seeds += 1
+        np.add.at(counts, ([index[g] for g in test.gold], [index[p] for p in run]), 1)
+    if not seeds:
+        return None
+    track = next((r.track for r in rows if r.strategy == point.strategy), "")
+    return Confusion(
+        point.strategy, track, point.measured_at, seeds, tuple(labels), tuple(tuple(int(v) for v in row) for row in counts)
+    )
+
+
+def _disagreements(
+    final: Comparison, tests: Mapping[int, TestSet], predicted: Mapping[tuple[str, int, int], Sequence[str]]
+) -> Disagreements | None:
+    """Return where the final comparison's two strategies disagree, on the first seed both ran."""
+    prompt, finetune = final.prompt, final.finetune
+    seed = next(
+        (s for s in sorted(tests)
+         if (prompt.strategy, prompt.measured_at, s) in predicted and (finetune.strategy, finetune.measured_at, s) in predicted),
+        None,
+    )
+    if seed is None:
+        return None
+    test = tests[seed]
+    by_prompt = predicted[(prompt.strategy, prompt.measured_at, seed)]
+    by_finetune = predicted[(finetune.strategy, finetune.measured_at, seed)]
+    groups: dict[str, list[Disagreement]] = {"finetune": [], "prompt": [], "neither": []}
+    for i, (gold, p, f) in enumerate(zip(test.gold, by_prompt, by_finetune)):
+        if p != f:
+            right = "finetune" if f == gold else "prompt" if p == gold else "neither"
+            groups[right].append(Disagreement(i, test.texts[i], gold, p, f))
+    # Take from each group in turn, so the few kept show both tracks' wins and shared misses.
+    kept: list[Disagreement] = []
+    queues = [list(group) for group in groups.values()]
+    while len(kept) < MAX_DISAGREEMENTS and any(queues):
+        for queue in queues:
+            if queue and len(kept) < MAX_DISAGREEMENTS:
+                kept.append(queue.pop(0))
+    return Disagreements(
+        seed, final.n_per_class, prompt.strategy, finetune.strategy, len(test.gold),
+        sum(len(g) for g in groups.values()), len(groups["finetune"]), len(groups["prompt"]), len(groups["neither"]),
+        tuple(sorted(kept, key=lambda d: d.index)),
+    )

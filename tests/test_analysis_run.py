@@ -1,0 +1,161 @@
+"""analyse() on hand-made runs: a known crossover, a known McNemar table, a known data need."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shouldtune.analysis.run import MAX_DISAGREEMENTS, Analysis, analyse
+from synthetic_runs import curve_document, make_results, right_then_wrong
+
+GOLD = ["A", "B"] * 20  # 40 test examples
+TRACKS = {"zero-shot": "prompt", "knn": "prompt", "probe": "finetune", "majority": "baseline"}
+
+
+def crossover_run() -> tuple[dict, dict]:
+    """knn and probe: equal at 2 per class, probe right on 10 more examples at 4, equal again at 8."""
+    labels = ("A", "B")
+    predictions = {
+        ("majority", 0, 0): ["A"] * 40,
+        ("zero-shot", 0, 0): right_then_wrong(GOLD, 20, labels),  # accuracy 0.5
+        ("knn", 2, 0): right_then_wrong(GOLD, 10, labels),  # 0.75
+        ("probe", 2, 0): right_then_wrong(GOLD, 10, labels),  # 0.75, the same mistakes
+        ("knn", 4, 0): right_then_wrong(GOLD, 10, labels),  # 0.75
+        ("probe", 4, 0): list(GOLD),  # 1.0: right where knn is wrong
+        ("knn", 8, 0): list(GOLD),
+        ("probe", 8, 0): list(GOLD),
+    }
+    return make_results(predictions, GOLD, TRACKS), predictions
+
+
+def test_best_of_each_track_and_paired_differences():
+    results, predictions = crossover_run()
+    analysis = analyse(results, predictions)
+    assert analysis.paired and analysis.decision_size == 8
+    # At every size the best prompt is knn (0.75 > zero-shot's 0.5), the best fine-tune probe.
+    assert [(c.n_per_class, c.prompt.strategy, c.finetune.strategy) for c in analysis.comparisons] == [
+        (2, "knn", "probe"), (4, "knn", "probe"), (8, "knn", "probe")
+    ]
+    two, four, eight = analysis.comparisons
+    # Identical predictions: every resample differs by exactly 0.
+    assert (two.difference, two.ci_low, two.ci_high) == (0.0, 0.0, 0.0)
+    # probe right on all 40, knn wrong on 10: 1.0 - 0.75 = +0.25, and never negative in a resample.
+    assert four.difference == pytest.approx(0.25)
+    assert 0 < four.ci_low < 0.25 < four.ci_high <= 0.5
+    assert four.verdict == "finetune" and two.verdict == "tie" and eight.verdict == "tie"
+    assert analysis.baseline == pytest.approx(0.5)
+
+
+def test_mcnemar_on_a_known_table():
+    # At 4 per class: probe alone right on 10 examples, knn alone right on none.
+    # Exact two-sided binomial test: p = 2 * (1/2)^10 = 1/512.
+    results, predictions = crossover_run()
+    (test,) = analyse(results, predictions).comparisons[1].mcnemar
+    assert (test.finetune_only_right, test.prompt_only_right, test.exact) == (10, 0, True)
+    assert test.p_value == pytest.approx(1 / 512)
+
+
+def test_crossover_is_the_first_size_where_fine_tuning_is_ahead_with_confidence():
+    results, predictions = crossover_run()
+    crossover = analyse(results, predictions).crossover
+    assert crossover.reached and crossover.n_per_class == 4
+
+
+def test_confusion_matrix_counts_and_disagreements():
+    results, predictions = crossover_run()
+    analysis = analyse(results, predictions)
+    knn, probe = analysis.confusions
+    # knn at 8 and probe at 8 are both perfect: 20 A and 20 B on the diagonal.
+    assert knn.strategy == "knn" and knn.counts == ((20, 0), (0, 20))
+    assert probe.counts == ((20, 0), (0, 20))
+    assert analysis.disagreements is not None and analysis.disagreements.total == 0
+
+
+def test_disagreements_are_capped_and_show_both_sides():
+    # 100 examples; the prompt is wrong on the first 60, the fine-tune on the last 30.
+    gold = ["A", "B"] * 50
+    labels = ("A", "B")
+    prompt = right_then_wrong(gold, 60, labels)
+    finetune = right_then_wrong(gold, 30, labels, offset=70)
+    results = make_results({("knn", 4, 0): prompt, ("probe", 4, 0): finetune}, gold, TRACKS,
+                           texts=[f"<b>text {i}</b>" for i in range(100)])
+    found = analyse(results, {("knn", 4, 0): prompt, ("probe", 4, 0): finetune}).disagreements
+    assert (found.total, found.finetune_right, found.prompt_right, found.neither_right) == (90, 60, 30, 0)
+    assert len(found.examples) == MAX_DISAGREEMENTS
+    # Taken in turn from each side: 25 fine-tune wins and 25 prompt wins, not the first 50.
+    assert sum(e.finetune == e.gold for e in found.examples) == 25
+    assert found.examples[0].text == "<b>text 0</b>"  # kept as data; escaping is the report's job
+
+
+def test_without_predictions_the_comparison_is_unpaired_from_the_intervals():
+    # prompt 0.70 (0.66-0.74), fine-tune 0.80 (0.77-0.83) at 8: difference 0.10;
+    # error = hypot(0.08, 0.06) / (2 * 1.96) = 0.1 / 3.92; CI = 0.10 +- 0.10 / 2 = 0.05 to 0.15.
+    document = curve_document([("knn", "prompt", 8, 0.70, 0.66, 0.74), ("probe", "finetune", 8, 0.80, 0.77, 0.83)])
+    analysis = analyse(document)
+    (comparison,) = analysis.comparisons
+    assert not analysis.paired and not comparison.paired
+    assert comparison.difference == pytest.approx(0.10)
+    assert (comparison.ci_low, comparison.ci_high) == pytest.approx((0.05, 0.15), abs=1e-3)
+    assert analysis.confusions == () and analysis.disagreements is None and analysis.notes
+
+
+def test_data_need_from_the_extrapolated_curves():
+    # Prompt: zero-shot, flat at 0.70 (0.62-0.78). Fine-tune: 0.95 - 0.5 n^-0.5 at 2, 4, 8
+    # (0.5964, 0.70, 0.7732), each +-0.08. At 8: unpaired error hypot(0.16, 0.16) / 3.92 = 0.0577,
+    # half-width 1.96 * 0.0577 = 0.113, so the CI (-0.04 to 0.19) spans 0: undecided.
+    # The fitted gap 0.25 - 0.5 n^-0.5 first exceeds 0.113 when n^-0.5 < 0.274, n > 13.3: n = 14,
+    # 6 more per class, 12 more in all for 2 labels.
+    curve = [(n, 0.95 - 0.5 * n**-0.5) for n in (2, 4, 8)]
+    document = curve_document(
+        [("zero-shot", "prompt", 0, 0.70, 0.62, 0.78)] + [("probe", "finetune", n, m, m - 0.08, m + 0.08) for n, m in curve]
+    )
+    analysis = analyse(document)
+    assert analysis.final.verdict == "tie"
+    prompt, finetune = analysis.extrapolation("prompt"), analysis.extrapolation("finetune")
+    assert prompt.model == "flat" and [p.estimate for p in prompt.points] == pytest.approx([0.70, 0.70])
+    assert finetune.model == "power-law" and finetune.params == pytest.approx((0.95, 0.5, 0.5), abs=1e-3)
+    assert [p.n_per_class for p in finetune.points] == [16, 32] and finetune.label == "estimate"
+    need = analysis.data_need
+    assert need is not None and need.leader == "finetune"
+    assert (need.n_per_class, need.more_per_class, need.more_in_all) == (14, 6, 12)
+    assert need.chance >= 0.75
+
+
+def test_no_data_need_when_both_tracks_are_flat():
+    document = curve_document([("zero-shot", "prompt", 0, 0.70, 0.62, 0.78),
+                               *[("probe", "finetune", n, 0.72, 0.64, 0.80) for n in (2, 4, 8)]])
+    analysis = analyse(document)
+    assert analysis.final.verdict == "tie" and analysis.data_need is None
+    assert analysis.extrapolation("finetune").gain_per_doubling == pytest.approx(0.0)
+
+
+def test_consistency_across_seeds_and_prompt_variants():
+    labels = ("A", "B")
+    predictions = {
+        ("knn", 4, 0): right_then_wrong(GOLD, 4, labels),  # 0.9
+        ("knn", 4, 1): right_then_wrong(GOLD, 8, labels),  # 0.8
+        ("probe", 4, 0): list(GOLD),
+        ("probe", 4, 1): list(GOLD),
+    }
+    details = {"knn": {"validation_macro_f1": {"plain": 0.60, "about": 0.75, "keywords": 0.90}}}
+    results = make_results(predictions, GOLD, TRACKS, details=details)
+    analysis = analyse(results, predictions)
+    knn = next(c for c in analysis.consistency if c.strategy == "knn")
+    assert (knn.low, knn.high, knn.seeds) == pytest.approx((0.8, 0.9, 2))
+    assert knn.agreement == pytest.approx(36 / 40)  # the seeds differ on 4 of 40 examples
+    (variants,) = analysis.prompt_variants
+    assert (variants.candidates, variants.low, variants.high, variants.mean_range) == pytest.approx((3, 0.60, 0.90, 0.30))
+
+
+def test_timings_fall_back_to_the_batch_average_and_round_trip_through_json():
+    results, predictions = crossover_run()
+    for trial in results["trials"]:
+        if trial["strategy"] == "probe":
+            trial["latency_ms"] = {"p50": 3.0, "p95": 9.0, "requests": 32}
+    analysis = analyse(results, predictions)
+    knn, probe = analysis.timing("knn"), analysis.timing("probe")
+    # knn: 0.4 s for 40 examples = 10 ms per request, used for both percentiles.
+    assert (knn.latency_p50_ms, knn.latency_p95_ms, knn.latency_measured) == pytest.approx((10.0, 10.0, False))
+    assert (probe.latency_p50_ms, probe.latency_p95_ms, probe.latency_measured) == (3.0, 9.0, True)
+    assert Analysis.from_json(json.loads(json.dumps(analysis.to_json()))) == analysis

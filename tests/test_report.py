@@ -1,0 +1,73 @@
+"""report.html and report.md from a results document: content, escaping, old documents."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from shouldtune.recommend import with_decision
+from shouldtune.report import write_outputs
+from shouldtune.report.html import render_html
+from shouldtune.report.markdown import render_markdown
+from synthetic_runs import make_results, right_then_wrong
+
+SCRIPT = "<script>document.title='pwned'</script>"
+ONERROR = "<img src=x onerror=\"document.body.setAttribute('data-pwned','1')\">"
+LABELS = (SCRIPT, ONERROR, "$5 fee | $x^2$")  # markup, and text matplotlib would read as mathtext
+GOLD = [LABELS[i % 3] for i in range(30)]
+TRACKS = {"zero-shot": "prompt", "knn": "prompt", "probe": "finetune", "majority": "baseline"}
+
+
+def hostile_results() -> dict:
+    predictions = {
+        ("majority", 0, 0): [LABELS[0]] * 30,
+        ("zero-shot", 0, 0): right_then_wrong(GOLD, 12, LABELS),
+        ("knn", 2, 0): right_then_wrong(GOLD, 9, LABELS),
+        ("knn", 4, 0): right_then_wrong(GOLD, 6, LABELS),
+        ("knn", 8, 0): right_then_wrong(GOLD, 5, LABELS),
+        ("probe", 2, 0): right_then_wrong(GOLD, 8, LABELS, offset=10),
+        ("probe", 4, 0): right_then_wrong(GOLD, 4, LABELS, offset=10),
+        ("probe", 8, 0): right_then_wrong(GOLD, 2, LABELS, offset=10),
+    }
+    texts = [f"{SCRIPT} row {i} | `code` *bold* {ONERROR}\nsecond line" for i in range(30)]
+    results = make_results(predictions, GOLD, TRACKS, labels=LABELS, texts=texts, name=f"tickets {SCRIPT}")
+    return with_decision(results, predictions)
+
+
+def test_html_is_self_contained_and_escapes_every_text():
+    html = render_html(hostile_results())
+    assert "<script" not in html.lower()
+    assert "<img src=x" not in html and "onerror=\"document" not in html
+    assert "&lt;script&gt;document.title=&#39;pwned&#39;&lt;/script&gt;" in html  # shown, as text
+    assert "http://" not in html and "https://" not in html and "<link" not in html
+    assert html.count('src="data:image/svg+xml;base64,') == 4  # curves, cost, two confusion matrices
+    assert 'id="disagreements"' in html and "Why" in html
+
+
+def test_markdown_carries_the_same_content_without_markup():
+    markdown = render_markdown(hostile_results())
+    for heading in ("## Recommendation:", "## Learning curves", "### Best fine-tune against best prompt",
+                    "### Extrapolation", "## Quality, time and cost", "## Confusion matrix", "## Where the best prompt"):
+        assert heading in markdown
+    assert "<script" not in markdown and "<img" not in markdown
+    table_rows = [line for line in markdown.splitlines() if line.startswith("| ") and "row 1 " in line]
+    assert table_rows and all(line.count(" | ") == 4 for line in table_rows)  # pipes in the text are escaped
+
+
+def test_write_outputs_writes_three_files_and_upgrades_an_old_document(tmp_path: Path):
+    old = hostile_results()
+    del old["analysis"]
+    old["recommendation"] = {"choice": "either", "strategy": "knn", "summary": "old", "reasons": ["old 1"]}
+    paths = write_outputs(old, tmp_path / "out")
+    assert set(paths) == {"results", "report", "html"} and all(p.is_file() for p in paths.values())
+    written = json.loads(paths["results"].read_text())
+    assert written["analysis"]["paired"] is False  # no predictions at hand: from the curve intervals
+    assert written["recommendation"]["criteria"]
+
+
+def test_a_run_with_one_track_still_renders():
+    predictions = {("knn", 4, 0): right_then_wrong(GOLD, 6, LABELS), ("knn", 8, 0): right_then_wrong(GOLD, 3, LABELS)}
+    results = with_decision(make_results(predictions, GOLD, TRACKS, labels=LABELS), predictions)
+    html = render_html(results)
+    assert "Only the prompt track was run" in html
+    assert "Only the prompt track was run" in render_markdown(results)
