@@ -26,3 +26,42 @@ def trec_train() -> Path:
 @pytest.fixture
 def trec_test() -> Path:
     return DATA / "trec_small_test.jsonl"
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_folder(tmp_path_factory) -> Path:
+    """A tiny random causal LM and its tokenizer, saved as safetensors (see tests/hf_tiny.py)."""
+    from hf_tiny import build_tiny_lm
+
+    return build_tiny_lm(tmp_path_factory.mktemp("tiny-lm"))
+
+
+@pytest.fixture(scope="session")
+def tiny_llm(tiny_lm_folder: Path):
+    """The tiny LM loaded as the hf backend, on the CPU."""
+    from shouldtune.backends.hf import HFCausalLM
+
+    return HFCausalLM(str(tiny_lm_folder), device="cpu", batch_size=8, max_new_tokens=6)
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random sentence-transformers encoder (tests/tiny_encoder.py), built once per session."""
+    from tiny_encoder import build_tiny_encoder
+
+    return build_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder"))
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a module's tiny-model tests on one torch thread, then restore the setting.
+
+    A model this small gains nothing from threads, and on a busy CPU (CI, two cores) extra
+    threads only contend: generation runs many times faster on one.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

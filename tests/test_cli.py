@@ -51,16 +51,28 @@ def test_run_writes_results_report_and_reuses_trials(tmp_path: Path, task_file: 
         assert trial["track"] == "baseline" or trial["predict_seconds"] > 0
         low, high = trial["metrics_ci"]["accuracy"]
         assert low <= trial["metrics"]["accuracy"] <= high
-    assert results["recommendation"]["choice"] in {"prompt", "finetune", "either"}
+    assert results["recommendation"]["choice"] in {"prompt", "finetune", "either", "collect-more-data"}
     assert all(any(ch.isdigit() for ch in reason) for reason in results["recommendation"]["reasons"])
+    assert {c["name"] for c in results["recommendation"]["criteria"]} >= {"quality", "data", "cost", "latency"}
+    assert results["recommendation"]["assumptions"]["placeholder_prices"] is True
+    assert results["analysis"]["decision_size"] == 4 and results["analysis"]["paired"] is True
+    assert results["test"]["sets"][0]["gold"][:1] and len(results["test"]["sets"][0]["texts"]) == 30
+    assert all(t["latency_ms"]["p95"] >= t["latency_ms"]["p50"] >= 0 for t in results["trials"])
     assert "## Learning curves" in (out / "report.md").read_text()
+    assert 'id="plot-curves"' in (out / "report.html").read_text()
     # Each distinct text embedded at most once for the frozen encoder.
     assert results["embedding"]["texts_embedded"] <= 36 + 30 + 3 + 200
 
-    again = run_cli("run", str(task_file), "--out", str(out), "--store", str(store))
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("compute_per_hour: 2.5\n")
+    again = run_cli("run", str(task_file), "--out", str(out), "--store", str(store),
+                    "--requests-per-month", "5000", "--prices", str(prices))
     assert again.exit_code == 0
     rerun = json.loads((out / "results.json").read_text())
     assert rerun["reused_trials"] == len(results["trials"])
+    assumptions = rerun["recommendation"]["assumptions"]
+    assert assumptions["requests_per_month"] == 5000 and assumptions["prices"]["compute_per_hour"] == 2.5
+    assert not assumptions["placeholder_prices"]
     assert [t["metrics"] for t in rerun["trials"]] == [t["metrics"] for t in results["trials"]]
 
 
@@ -81,6 +93,8 @@ def test_flags_override_the_task_file(tmp_path: Path, task_file: Path):
         (["--data", "missing.csv"], "missing.csv"),
         (["--sizes", "0,-4"], "sizes"),
         (["--sizes", "a,b"], "--sizes"),
+        (["--prices", "missing-prices.yaml"], "missing-prices.yaml"),
+        (["--requests-per-month", "-5"], "--requests-per-month"),
         (["--strategies", "zero-shot,setfitt"], "did you mean 'setfit'"),
         (["--text-column", "question"], "question"),
     ],

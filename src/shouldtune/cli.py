@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from shouldtune.errors import BackendError, InputError, TaskFileError
 
@@ -73,33 +74,55 @@ def _names(value: str | None) -> tuple[str, ...] | None:
 
 
 def _fail(message: str, code: int) -> None:
-    errors.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    # escaped: a message quotes the user's data, and "[/x]" in it would be read as markup
+    errors.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
-def _execute(task: Any, out: Path | None, store: Path, fresh: bool) -> None:
+def _execute(
+    task: Any, out: Path | None, store: Path, fresh: bool, requests_per_month: int | None = None, prices: Path | None = None
+) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from shouldtune.analysis.cost import load_prices
     from shouldtune.experiment import run_experiment
+    from shouldtune.folders import check_writable
     from shouldtune.report import write_outputs
     from shouldtune.report.terminal import print_summary
 
+    check_writable(out or Path("runs"), "--out")  # before the work, not after it
+    loaded_prices = load_prices(prices) if prices is not None else None  # a bad file fails now, not after the run
+    if requests_per_month is not None and requests_per_month < 0:
+        raise TaskFileError(f"--requests-per-month must be 0 or more; got {requests_per_month}", column="--requests-per-month",
+                            fix="e.g. --requests-per-month 100000")
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console, transient=True,
     ) as progress:
         result = run_experiment(
-            task, store_path=store, fresh=fresh, say=progress.console.print, progress=progress
+            task, store_path=store, fresh=fresh, say=progress.console.print, progress=progress,
+            requests_per_month=requests_per_month, prices=loaded_prices, prices_file=str(prices) if prices else None,
         )
     results = result.to_json()
     out_dir = out or Path("runs") / result.run_id
     paths = write_outputs(results, out_dir)
     print_summary(console, results)
-    console.print(f"\nwrote {paths['results']} and {paths['report']}")
+    console.print(f"\nwrote {paths['results']}, {paths['report']} and {paths['html']}")
 
 
-def _guarded(action: Any) -> None:
-    """Run `action`; bad input is one line and exit 2, Ctrl-C says how to resume."""
+RequestsOption = Annotated[Optional[int], typer.Option("--requests-per-month", help="The request volume the decision is made for (cost, break-even) \\[default: 100,000].", show_default=False)]
+PricesOption = Annotated[Optional[Path], typer.Option("--prices", help="YAML or JSON prices: compute_per_hour, input_per_million, output_per_million, training_per_million \\[default: placeholder prices].", show_default=False)]
+
+
+def _resume_command() -> str:
+    """Return the command line that resumes this one: the same, without --fresh."""
+    import shlex
+
+    return "shouldtune " + " ".join(shlex.quote(arg) for arg in sys.argv[1:] if arg != "--fresh")
+
+
+def _guarded(action: Any, *, resumable: bool = False) -> None:
+    """Run `action`; bad input is one line and exit 2, Ctrl-C stops cleanly (and says how to resume)."""
     try:
         action()
     except InputError as err:
@@ -107,9 +130,13 @@ def _guarded(action: Any) -> None:
     except BackendError as err:
         _fail(str(err), 1)
     except KeyboardInterrupt:
-        errors.print(
-            "interrupted: finished trials are saved in the store; run the same command again to resume."
-        )
+        message = "interrupted."
+        if resumable:
+            message = (
+                "interrupted: the finished trials are saved in the store. "
+                f"To resume, run the same command again: {_resume_command()}"
+            )
+        errors.print(message, soft_wrap=True, markup=False)
         raise typer.Exit(130) from None
 
 
@@ -118,20 +145,33 @@ def run(
     task_file: Annotated[Optional[Path], typer.Argument(help="TASK.yaml; flags override its settings.", show_default=False)] = None,
     data: Annotated[Optional[Path], typer.Option("--data", help="Labelled training data: CSV, TSV, JSONL or Parquet.")] = None,
     test: Annotated[Optional[Path], typer.Option("--test", help="A separate test set; default: a stratified hold-out.")] = None,
-    text_column: Annotated[Optional[str], typer.Option(help="Column holding the text [default: text].", show_default=False)] = None,
-    label_column: Annotated[Optional[str], typer.Option(help="Column holding the label [default: label].", show_default=False)] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Output folder [default: runs/<run_id>].", show_default=False)] = None,
-    sizes: Annotated[Optional[str], typer.Option(help="Examples per class on the learning curve [default: 0,4,8,16,32,64].", show_default=False)] = None,
-    seeds: Annotated[Optional[int], typer.Option(help="Seeds per size, each a different subset [default: 3].", show_default=False)] = None,
-    seed: Annotated[Optional[int], typer.Option(help="First seed [default: 0].", show_default=False)] = None,
-    strategies: Annotated[Optional[str], typer.Option(help="Comma-separated strategies [default: all].", show_default=False)] = None,
-    metric: Annotated[Optional[str], typer.Option(help="accuracy or macro_f1: the metric the decision uses [default: macro_f1].", show_default=False)] = None,
-    test_fraction: Annotated[Optional[float], typer.Option(help="Hold-out share when no --test [default: 0.2].", show_default=False)] = None,
-    template: Annotated[Optional[str], typer.Option(help="Input template with {text} [default: {text}].", show_default=False)] = None,
-    backend: Annotated[Optional[str], typer.Option(help="Backend [default: encoder].", show_default=False)] = None,
-    model: Annotated[Optional[str], typer.Option(help="Model folder for the backend [default: bundled all-MiniLM-L6-v2].", show_default=False)] = None,
+    text_column: Annotated[Optional[str], typer.Option(help="Column holding the text \\[default: text; input for generation and extraction].", show_default=False)] = None,
+    label_column: Annotated[Optional[str], typer.Option(help="Column holding the label \\[default: label; output for generation and extraction].", show_default=False)] = None,
+    task_type: Annotated[Optional[str], typer.Option(help="classification, generation or extraction \\[default: classification].", show_default=False)] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Output folder \\[default: runs/<run_id>].", show_default=False)] = None,
+    sizes: Annotated[Optional[str], typer.Option(help="Examples per class on the learning curve \\[default: 0,4,8,16,32,64].", show_default=False)] = None,
+    seeds: Annotated[Optional[int], typer.Option(help="Seeds per size, each a different subset \\[default: 3].", show_default=False)] = None,
+    seed: Annotated[Optional[int], typer.Option(help="First seed \\[default: 0].", show_default=False)] = None,
+    strategies: Annotated[Optional[str], typer.Option(help="Comma-separated strategies \\[default: all].", show_default=False)] = None,
+    metric: Annotated[Optional[str], typer.Option(help="The metric the decision uses: macro_f1, accuracy; rouge_l, exact_match, token_f1, chrf, bleu; field_f1, ...; or module:function \\[default: the task type's first].", show_default=False)] = None,
+    test_fraction: Annotated[Optional[float], typer.Option(help="Hold-out share when no --test \\[default: 0.2].", show_default=False)] = None,
+    template: Annotated[Optional[str], typer.Option(help="Input template with {text} \\[default: {text}].", show_default=False)] = None,
+    backend: Annotated[Optional[str], typer.Option(help="encoder (sentence encoder) or hf (a Hugging Face causal LM) \\[default: encoder].", show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model folder, or with --backend hf a hub id \\[default: bundled all-MiniLM-L6-v2].", show_default=False)] = None,
+    instruction: Annotated[Optional[str], typer.Option(help="hf: what the model is asked to do \\[default: one per task type, naming the labels].", show_default=False)] = None,
+    classify_by: Annotated[Optional[str], typer.Option(help="hf classification: likelihood (score each label) or generation (generate, then parse) \\[default: likelihood].", show_default=False)] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 or mps \\[default: cpu for encoder, the best available for hf].", show_default=False)] = None,
+    dtype: Annotated[Optional[str], typer.Option(help="hf: auto, float32, bfloat16 or float16 \\[default: auto: bfloat16 on a GPU that has it].", show_default=False)] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Texts per forward pass \\[default: 64]; halved automatically on out-of-memory.", show_default=False)] = None,
+    max_new_tokens: Annotated[Optional[int], typer.Option(help="hf: longest generated answer in tokens \\[default: 64].", show_default=False)] = None,
+    no_chat_template: Annotated[bool, typer.Option("--no-chat-template", help="hf: plain prompts even if the tokenizer has a chat template.")] = False,
+    trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="hf: run model code shipped with the weights (only for sources you trust).")] = False,
+    allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="hf: also load .bin/.pt weights, which can run code when loaded.")] = False,
+    allow_download: Annotated[bool, typer.Option("--allow-download", help="hf: fetch a hub id that is not in the local Hugging Face cache.")] = False,
     store: Annotated[Path, typer.Option(help="SQLite store of runs, trials and the embedding cache.")] = DEFAULT_STORE,
     fresh: Annotated[bool, typer.Option("--fresh", help="Discard this run's finished trials and start over.")] = False,
+    requests_per_month: RequestsOption = None,
+    prices: PricesOption = None,
     name: Annotated[Optional[str], typer.Option(help="A name for the task, shown in reports.", show_default=False)] = None,
     label_description: Annotated[Optional[list[str]], typer.Option("--label-description", help="LABEL=TEXT, repeatable: what a label means, for the prompt track.", show_default=False)] = None,
     param: Annotated[Optional[list[str]], typer.Option("--param", help="STRATEGY.SETTING=VALUE, repeatable, e.g. setfit.max_steps=20.", show_default=False)] = None,
@@ -141,15 +181,28 @@ def run(
     def action() -> None:
         from shouldtune.task import load_task
 
-        backend_settings = None
-        if backend is not None or model is not None:
-            backend_settings = {"name": backend or "encoder", "model": model}
+        backend_flags = {
+            "name": backend,
+            "model": model,
+            "device": device,
+            "dtype": dtype,
+            "batch_size": batch_size,
+            "max_new_tokens": max_new_tokens,
+            "use_chat_template": False if no_chat_template else None,
+            "trust_remote_code": trust_remote_code or None,
+            "allow_pickle": allow_pickle or None,
+            "allow_download": allow_download or None,
+        }
+        backend_settings = {key: value for key, value in backend_flags.items() if value is not None} or None
         task = load_task(
             task_file,
             data=str(data) if data else None,
             test=str(test) if test else None,
             text_column=text_column,
             label_column=label_column,
+            task_type=task_type,
+            instruction=instruction,
+            classify_by=classify_by,
             sizes=_int_list(sizes, "--sizes"),
             seeds=seeds,
             seed=seed,
@@ -162,16 +215,18 @@ def run(
             label_descriptions=_pairs(label_description, "--label-description") or None,
             strategy_params=_strategy_params(param),
         )
-        _execute(task, out, store, fresh)
+        _execute(task, out, store, fresh, requests_per_month, prices)
 
-    _guarded(action)
+    _guarded(action, resumable=True)
 
 
 @app.command()
 def demo(
-    out: Annotated[Optional[Path], typer.Option("--out", help="Output folder [default: runs/<run_id>].", show_default=False)] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Output folder \\[default: runs/<run_id>].", show_default=False)] = None,
     store: Annotated[Path, typer.Option(help="SQLite store of runs, trials and the embedding cache.")] = DEFAULT_STORE,
     fresh: Annotated[bool, typer.Option("--fresh", help="Discard the demo's finished trials and start over.")] = False,
+    requests_per_month: RequestsOption = None,
+    prices: PricesOption = None,
 ) -> None:
     """Run the comparison on bundled Banking77 data (10 card intents; a few minutes on a laptop CPU)."""
 
@@ -179,7 +234,206 @@ def demo(
         from shouldtune.demo import demo_task
 
         console.print("[bold]shouldtune demo[/]: Banking77, 10 card-related intents (CC BY 4.0, PolyAI)")
-        _execute(demo_task(), out, store, fresh)
+        _execute(demo_task(), out, store, fresh, requests_per_month, prices)
+
+    _guarded(action, resumable=True)
+
+
+RunArgument = Annotated[str, typer.Argument(metavar="RUN", help="A run id, or its first characters (see `shouldtune runs`).", show_default=False)]
+StoreOption = Annotated[Path, typer.Option("--store", help="SQLite store the run is in.")]
+
+
+def _when(seconds: float | None) -> str:
+    import time
+
+    return "" if seconds is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds))
+
+
+@app.command("runs")
+def list_runs(store: StoreOption = DEFAULT_STORE) -> None:
+    """List the runs in the store, newest first, with their decision."""
+
+    def action() -> None:
+        from rich.table import Table
+
+        from shouldtune.store import Store
+
+        with Store(store, create=False) as opened:
+            stored = opened.runs()
+        if not stored:
+            console.print(f"no runs in {store} yet: start one with `shouldtune run`")
+            return
+        table = Table(title=f"runs in {store}", title_justify="left")
+        for column in ("run id", "name", "created", "status", "trials", "decision"):
+            table.add_column(column, no_wrap=column != "decision", justify="right" if column == "trials" else "left")
+        colours = {"finished": "green", "running": "cyan", "interrupted": "yellow", "failed": "red"}
+        for run in stored:
+            decision = ""
+            if run.results is not None:
+                recommendation = run.results["recommendation"]
+                decision = f"{recommendation['choice']}: {recommendation.get('strategy') or '-'}"
+            status = f"[{colours.get(run.status, 'white')}]{run.status}[/]"
+            table.add_row(run.run_id, escape(run.name), _when(run.created_at), status, str(run.trials), escape(decision))
+        console.print(table)
+
+    _guarded(action)
+
+
+@app.command()
+def show(run_id: RunArgument, store: StoreOption = DEFAULT_STORE) -> None:
+    """Print a finished run's summary again: the decision, its reasons and every curve."""
+
+    def action() -> None:
+        from shouldtune.report.terminal import print_summary
+        from shouldtune.store import Store
+
+        with Store(store, create=False) as opened:
+            run = opened.find_run(run_id, finished=True)
+        assert run.results is not None
+        console.print(f"[bold]run {run.run_id}[/] {escape(run.name)} · {_when(run.created_at)} · {run.trials} trials")
+        print_summary(console, run.results)
+
+    _guarded(action)
+
+
+@app.command()
+def report(
+    run_id: RunArgument,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Output folder \\[default: runs/<run_id>].", show_default=False)] = None,
+    store: StoreOption = DEFAULT_STORE,
+) -> None:
+    """Write a finished run's report files again, from the store."""
+
+    def action() -> None:
+        from shouldtune.folders import check_writable
+        from shouldtune.report import write_outputs
+        from shouldtune.store import Store
+
+        with Store(store, create=False) as opened:
+            run = opened.find_run(run_id, finished=True)
+        out_dir = out or Path("runs") / run.run_id
+        check_writable(out_dir, "--out")
+        paths = write_outputs(run.results, out_dir)
+        console.print(f"wrote {' and '.join(str(path) for path in paths.values())}")
+
+    _guarded(action)
+
+
+@app.command()
+def export(
+    run_id: RunArgument,
+    out: Annotated[Path, typer.Option("--out", help="A new folder for the exported strategy.", show_default=False)],
+    strategy: Annotated[str, typer.Option("--strategy", help="A strategy of the run, or recommended, best-prompt, best-finetune.")] = "recommended",
+    store: StoreOption = DEFAULT_STORE,
+) -> None:
+    """Export a strategy of a finished run (largest size, first seed) as a folder `predict` can use anywhere."""
+
+    def action() -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from shouldtune.export import export_run
+
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console, transient=True,
+        ) as progress:
+            exported = export_run(store, run_id, strategy, out, progress=progress)
+        manifest = exported.manifest
+        scores = ", ".join(f"{name} {value:.3f}" for name, value in manifest.test_metrics.items())
+        console.print(
+            f"exported [bold]{manifest.strategy}[/] ({manifest.track}; {manifest.n_per_class} examples per class, "
+            f"seed {manifest.seed}) from run {manifest.run_id} to {exported.folder}\n"
+            f"its test scores in the run: {scores}\n"
+            f"predict with: shouldtune predict {exported.folder} INPUT --out predictions.jsonl"
+        )
+        if exported.mismatches:
+            console.print(
+                f"[yellow]warning:[/] fitted again, it predicts {exported.mismatches} test examples differently "
+                "from the run's trial (a library or machine difference); its scores may differ slightly"
+            )
+
+    _guarded(action)
+
+
+@app.command()
+def predict(
+    folder: Annotated[Path, typer.Argument(metavar="DIR", help="A folder written by `shouldtune export`.", show_default=False)],
+    input_file: Annotated[Path, typer.Argument(metavar="INPUT", help="Texts to label: CSV, TSV, JSONL or Parquet.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the predictions (JSON Lines).", show_default=False)],
+    text_column: Annotated[Optional[str], typer.Option(help="Column holding the text \\[default: the run's].", show_default=False)] = None,
+    label_column: Annotated[Optional[str], typer.Option(help="Column holding gold labels, if any \\[default: the run's].", show_default=False)] = None,
+    store: Annotated[Optional[Path], typer.Option("--store", help="A store whose embedding cache to use (optional; not needed).", show_default=False)] = None,
+) -> None:
+    """Label every text in INPUT with an exported strategy; with gold labels, print the scores."""
+
+    def action() -> None:
+        from shouldtune.predict import predict_file
+
+        result = predict_file(folder, input_file, out, text_column=text_column, label_column=label_column, store_path=store)
+        for warning in result.warnings:
+            errors.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+        console.print(f"wrote {len(result.predictions)} predictions by {result.manifest.strategy} to {out}")
+        if result.metrics is not None and result.metrics_ci is not None:
+            console.print(
+                "; ".join(
+                    f"{name} {value:.3f} (95% CI {result.metrics_ci[name][0]:.3f}–{result.metrics_ci[name][1]:.3f})"
+                    for name, value in result.metrics.items()
+                )
+            )
+
+    _guarded(action)
+
+
+@app.command()
+def advise(
+    deadline: Annotated[Optional[str], typer.Option(help="How soon results are needed: days, weeks or months.", show_default=False)] = None,
+    knowledge: Annotated[Optional[str], typer.Option(help="general or specialised knowledge.", show_default=False)] = None,
+    consistent_format: Annotated[Optional[str], typer.Option(help="yes if every answer must follow one style or format, else no.", show_default=False)] = None,
+    examples_per_class: Annotated[Optional[int], typer.Option(help="Labelled examples per class at hand.", show_default=False)] = None,
+    budget: Annotated[Optional[str], typer.Option(help="low, medium or high budget for labelling and training.", show_default=False)] = None,
+    requests_per_month: Annotated[Optional[int], typer.Option("--requests-per-month", help="Expected requests a month.", show_default=False)] = None,
+    latency: Annotated[Optional[str], typer.Option(help="relaxed (seconds), interactive (under 1 s) or realtime (under 100 ms).", show_default=False)] = None,
+    data: Annotated[str, typer.Option("--data", help="Your labelled data file, for the command that confirms the advice.")] = "labelled.csv",
+    no_input: Annotated[bool, typer.Option("--no-input", help="Ask nothing: use the flags given and defaults for the rest.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the advice as JSON.")] = False,
+) -> None:
+    """No data yet? Answer a few questions for a prior recommendation and the run that would confirm it."""
+
+    def action() -> None:
+        import json
+
+        from shouldtune.advise import QUESTIONS, advise as advise_on
+
+        given: dict[str, Any] = {
+            "deadline": deadline, "knowledge": knowledge, "consistent_format": consistent_format,
+            "examples_per_class": examples_per_class, "budget": budget, "requests_per_month": requests_per_month,
+            "latency": latency,
+        }
+        if not no_input and not as_json and sys.stdin.isatty():
+            for question in QUESTIONS:
+                while given[question.key] is None:
+                    hint = f" [{'/'.join(question.choices)}]" if question.choices else " [a whole number]"
+                    answer = str(typer.prompt(question.text + hint, default=question.default)).strip().lower()
+                    valid = answer in question.choices if question.choices else answer.isdigit()
+                    if valid:
+                        given[question.key] = answer
+                    else:
+                        errors.print(f"please answer {' or '.join(question.choices) or 'a whole number'}", markup=False)
+        advice = advise_on(given, data)
+        if as_json:
+            console.print_json(json.dumps(vars(advice)))
+            return
+        from rich.panel import Panel
+
+        colour = {"prompt": "cyan", "finetune": "magenta", "either": "green"}.get(advice.choice, "yellow")
+        scores = ", ".join(f"{name} {weight}" for name, weight in advice.scores.items())
+        body = "\n".join(f"• {escape(reason)}" for reason in advice.reasons)
+        body += f"\n\n[dim]rule weights: {scores}. A prior from rules of thumb, not a measurement.[/]"
+        console.print(Panel(body, title=f"[bold {colour}]Prior recommendation: {advice.choice}[/]", border_style=colour))
+        if advice.first:
+            console.print(escape(advice.first))
+        console.print("To confirm it on your data, run:")
+        console.print(f"  {escape(advice.command)}", soft_wrap=True)
 
     _guarded(action)
 

@@ -4,7 +4,8 @@
     ├── InputError                  the user's input is wrong; the CLI prints one line, exits 2
     │   ├── DataError               a data file: missing, unreadable, bad cells, too few labels
     │   ├── TaskFileError           a task file or a setting: unknown key, bad value
-    │   └── StoreError              the store cannot be opened or written
+    │   ├── StoreError              the store cannot be opened or written, or has no such run
+    │   └── ExportError             export or predict: no such strategy, data gone, not an export folder
     └── BackendError                a model could not be loaded or run
 
 An ``InputError`` message is a single line that says where (file, row, column), what was
@@ -62,7 +63,11 @@ class TaskFileError(InputError):
 
 
 class StoreError(InputError):
-    """The store cannot be opened or written."""
+    """The store cannot be opened or written, or holds no run by that id."""
+
+
+class ExportError(InputError):
+    """A run's strategy cannot be exported, or `predict` was given a folder or output it cannot use."""
 
 
 class BackendError(ShouldtuneError):

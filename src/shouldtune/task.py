@@ -14,6 +14,19 @@ from shouldtune.errors import TaskFileError
 
 DEFAULT_SIZES = (0, 4, 8, 16, 32, 64)
 METRICS = ("accuracy", "macro_f1")
+TaskType = Literal["classification", "generation", "extraction"]
+#: The built-in metrics of each task type (computed in shouldtune.analysis); the first is the default.
+METRICS_BY_TYPE: dict[str, tuple[str, ...]] = {
+    "classification": ("macro_f1", "accuracy"),
+    "generation": ("rouge_l", "exact_match", "token_f1", "chrf", "bleu"),
+    "extraction": ("field_f1", "field_precision", "field_recall", "exact_match"),
+}
+#: Default (text, label) columns: a text and its label, or an input and the output wanted.
+DEFAULT_COLUMNS = {
+    "classification": ("text", "label"),
+    "generation": ("input", "output"),
+    "extraction": ("input", "output"),
+}
 
 
 class BackendConfig(BaseModel):
@@ -21,13 +34,25 @@ class BackendConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: Literal["encoder"] = "encoder"
+    name: Literal["encoder", "hf"] = "encoder"
     model: str | None = Field(
         default=None,
-        description="A sentence-transformers folder; default: the bundled all-MiniLM-L6-v2.",
+        description="encoder: a sentence-transformers folder (default: the bundled all-MiniLM-L6-v2); "
+        "hf: a causal LM folder or Hugging Face hub id (required).",
     )
-    device: str = "cpu"
+    device: str | None = Field(
+        default=None, description="cpu, cuda, cuda:1 or mps; default: cpu for encoder, the best available for hf."
+    )
     batch_size: int = Field(default=64, ge=1)
+    # Settings of the hf backend (ignored by the encoder).
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        default="auto", description="auto: bfloat16 on a GPU that has it, else float32."
+    )
+    max_new_tokens: int = Field(default=64, ge=1, description="Longest generated answer, in tokens.")
+    use_chat_template: bool = Field(default=True, description="Wrap prompts in the tokenizer's chat template when it has one.")
+    trust_remote_code: bool = Field(default=False, description="Run model code shipped with the weights (only for sources you trust).")
+    allow_pickle: bool = Field(default=False, description="Also load .bin/.pt weights, which can run code when loaded.")
+    allow_download: bool = Field(default=False, description="Fetch a hub id that is not in the local cache.")
 
 
 class TaskConfig(BaseModel):
@@ -36,18 +61,30 @@ class TaskConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = "task"
-    task_type: Literal["classification"] = "classification"
+    task_type: TaskType = "classification"
     data: Path
     test: Path | None = None
+    # Defaults depend on task_type: text/label for classification, input/output otherwise.
     text_column: str = "text"
     label_column: str = "label"
+    instruction: str | None = Field(
+        default=None,
+        description="What the LLM is asked to do (hf backend); default: one per task type, naming the labels.",
+    )
+    classify_by: Literal["likelihood", "generation"] = Field(
+        default="likelihood",
+        description="hf classification: pick the label the model finds most likely, or generate and parse.",
+    )
     label_descriptions: dict[str, str] = Field(default_factory=dict)
     template: str = "{text}"
     prompt_variants: list[dict[str, Any]] = Field(
         default_factory=list,
-        description="Extra candidates for prompt-search: each a {template, label_descriptions}.",
+        description="Extra candidates for prompt-search: each a {template, label_descriptions} (encoder) or {instruction} (hf).",
     )
-    metric: Literal["accuracy", "macro_f1"] = "macro_f1"
+    metric: str = Field(
+        default="macro_f1",
+        description="The metric the decision uses: a built-in of the task type, or 'module:function'.",
+    )
     sizes: tuple[int, ...] = DEFAULT_SIZES
     seeds: int = Field(default=3, ge=1, le=50)
     seed: int = 0
@@ -55,6 +92,50 @@ class TaskConfig(BaseModel):
     strategies: tuple[str, ...] | None = None
     strategy_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     backend: BackendConfig = Field(default_factory=BackendConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_of_task_type(cls, raw: Any) -> Any:
+        # Columns and metric default by task type; values given explicitly are kept.
+        if not isinstance(raw, dict) or raw.get("task_type") not in DEFAULT_COLUMNS:
+            return raw
+        raw = dict(raw)
+        text_column, label_column = DEFAULT_COLUMNS[raw["task_type"]]
+        for key, default in (("text_column", text_column), ("label_column", label_column)):
+            if raw.get(key) is None:
+                raw[key] = default
+        if raw.get("metric") is None:
+            raw["metric"] = METRICS_BY_TYPE[raw["task_type"]][0]
+        return raw
+
+    @model_validator(mode="after")
+    def _metric_known(self) -> TaskConfig:
+        known = METRICS_BY_TYPE[self.task_type]
+        if self.metric not in known and ":" not in self.metric:
+            close = difflib.get_close_matches(self.metric, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise TaskFileError(
+                f"unknown metric {self.metric!r} for a {self.task_type} task",
+                column="metric",
+                fix=f"{hint}built in: {', '.join(known)}; or your own as module:function",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _backend_fits_task(self) -> TaskConfig:
+        if self.backend.name == "hf" and not self.backend.model:
+            raise TaskFileError(
+                "the hf backend needs a model",
+                column="backend.model",
+                fix="pass --model FOLDER (a local Hugging Face causal LM) or a hub id with --allow-download",
+            )
+        if self.backend.name == "encoder" and self.task_type != "classification":
+            raise TaskFileError(
+                f"the encoder backend only classifies; a {self.task_type} task needs a language model",
+                column="backend",
+                fix="pass --backend hf --model FOLDER",
+            )
+        return self
 
     @field_validator("sizes")
     @classmethod
@@ -78,8 +159,8 @@ class TaskConfig(BaseModel):
         from shouldtune.strategies.registry import check_names
 
         if self.strategies is not None:
-            check_names(self.strategies)
-        check_names(tuple(self.strategy_params))
+            check_names(self.strategies, self.backend.name)
+        check_names(tuple(self.strategy_params), self.backend.name)
         return self
 
     def hash_fields(self) -> dict[str, Any]:
@@ -119,6 +200,12 @@ def load_task(path: str | Path | None = None, **overrides: Any) -> TaskConfig:
         for key in ("data", "test"):
             if isinstance(raw.get(key), str) and not Path(raw[key]).is_absolute():
                 raw[key] = os.path.normpath(path.parent / raw[key])
+        # So is a metric given as a file: `metric: my_metrics.py:score`.
+        metric_file, colon, function = str(raw.get("metric", "")).rpartition(":")
+        if colon and metric_file.endswith(".py") and not Path(metric_file).is_absolute():
+            raw["metric"] = f"{os.path.normpath(path.parent / metric_file)}:{function}"
+    if isinstance(raw.get("backend"), str):
+        raw["backend"] = {"name": raw["backend"]}  # `backend: hf` in a file, before flags add to it
     for key, value in overrides.items():
         if value is None:
             continue

@@ -30,6 +30,8 @@ def quiet_model_libraries() -> Iterator[None]:
         with warnings.catch_warnings():
             # torch warns that pin_memory does nothing without a GPU; it is harmless here.
             warnings.filterwarnings("ignore", message=".*pin_memory.*")
+            # peft asks transformers a question transformers has renamed; nothing for a user to do.
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
             yield
     finally:
         for module, verbosity, bars in restore:

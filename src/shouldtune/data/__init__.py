@@ -6,13 +6,15 @@ from shouldtune.data.checks import (
     duplicate_warnings,
     overlap_warnings,
 )
-from shouldtune.data.load import Examples, read_examples
+from shouldtune.data.load import Examples, Texts, read_examples, read_texts
 
 __all__ = [
     "Examples",
+    "Texts",
     "check_labels",
     "check_test_labels",
     "duplicate_warnings",
     "overlap_warnings",
     "read_examples",
+    "read_texts",
 ]

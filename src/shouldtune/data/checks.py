@@ -56,13 +56,14 @@ def _check_spellings(source: str, first_rows: dict[str, int]) -> None:
             )
 
 
-def duplicate_warnings(examples: Examples) -> list[str]:
+def duplicate_warnings(examples: Examples, *, conflicts: bool = True) -> list[str]:
     """Return warnings about repeated texts in ``examples``; empty if each text is unique.
 
     Two counts, kept apart because they mean different things. Duplicate texts: rows that
     repeat an earlier row's text and label (a copy in training and one in testing flatters
     the score). Conflicting labels: distinct texts seen with more than one label (noise that
-    no model can learn).
+    no model can learn) — counted only with ``conflicts``, since for generated text several
+    outputs of one input are alternative references.
     """
     labels_by_text: dict[str, dict[str, int]] = {}  # text -> label -> first row
     repeats = 0
@@ -80,12 +81,12 @@ def duplicate_warnings(examples: Examples) -> list[str]:
         earlier, later = first_repeat
         warnings.append(f"{examples.source}: {_count(repeats, 'duplicate text')} "
                         f"(first at rows {earlier} and {later})")
-    conflicts = [rows for rows in labels_by_text.values() if len(rows) > 1]
-    if conflicts:
-        (label_a, row_a), (label_b, row_b) = list(conflicts[0].items())[:2]
-        verb = "appears" if len(conflicts) == 1 else "appear"
+    conflicting = [rows for rows in labels_by_text.values() if len(rows) > 1] if conflicts else []
+    if conflicting:
+        (label_a, row_a), (label_b, row_b) = list(conflicting[0].items())[:2]
+        verb = "appears" if len(conflicting) == 1 else "appear"
         warnings.append(
-            f"{examples.source}: {_count(len(conflicts), 'text')} {verb} with conflicting "
+            f"{examples.source}: {_count(len(conflicting), 'text')} {verb} with conflicting "
             f"labels (first at rows {row_a} and {row_b}: {label_a!r} and {label_b!r})"
         )
     return warnings

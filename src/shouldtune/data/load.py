@@ -90,16 +90,47 @@ def read_examples(
             fix="name two different columns, one for the texts and one for the labels",
             file=source,
         )
+    return _to_examples(_read_table(Path(path), source, suffix, text_column), source, text_column, label_column)
+
+
+@dataclass(frozen=True)
+class Texts:
+    """Texts to predict, read from one file, with their labels when the file has a label column."""
+
+    texts: tuple[str, ...]
+    labels: tuple[str, ...] | None
+    source: str
+    rows: tuple[int, ...]
+
+
+def read_texts(path: str | Path, text_column: str = "text", label_column: str = "label") -> Texts:
+    """Return the texts in ``path``, and their labels if it has ``label_column``; raise ``DataError`` at the first problem.
+
+    Texts are read and checked as ``read_examples`` reads them, so a model sees the same
+    strings at prediction time as it saw in training.
+    """
+    source = str(path)
+    table = _read_table(Path(path), source, _check_path(Path(path), source), text_column)
+    if label_column in table.columns and label_column != text_column:
+        examples = _to_examples(table, source, text_column, label_column)
+        return Texts(examples.texts, examples.labels, source, examples.rows)
+    if not table.records:
+        raise DataError("the file has no data rows", fix="add one text per row", file=source)
+    _require_column(table.columns, text_column, "text", source)
+    texts = tuple(_text(cells.get(text_column, _ABSENT), source, row, text_column) for row, cells in table.records)
+    return Texts(texts, None, source, tuple(row for row, _ in table.records))
+
+
+def _read_table(path: Path, source: str, suffix: str, text_column: str) -> _Table:
+    """Return the cells of a data file whose suffix ``_check_path`` accepted."""
     if suffix == ".parquet":
-        table = _read_parquet(Path(path), source, text_column)
-    else:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as error:
-            raise DataError(f"cannot be read ({error.strerror})",
-                            fix="check the file's permissions", file=source) from None
-        table = _read_text_file(data, source, suffix)
-    return _to_examples(table, source, text_column, label_column)
+        return _read_parquet(path, source, text_column)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise DataError(f"cannot be read ({error.strerror})",
+                        fix="check the file's permissions", file=source) from None
+    return _read_text_file(data, source, suffix)
 
 
 def _check_path(path: Path, source: str) -> str:

@@ -30,10 +30,16 @@ def _test_id(test: Examples) -> str:
     return digest.hexdigest()[:12]
 
 
-def holdout(examples: Examples, test_fraction: float, seed: int) -> Split:
-    """Return a stratified split of `examples` into a training pool and a test set."""
+def holdout(examples: Examples, test_fraction: float, seed: int, stratify: bool = True) -> Split:
+    """Return a stratified split of `examples` into a training pool and a test set.
+
+    Without `stratify` (free-text outputs), whole inputs are held out: every row of an input
+    that has several reference outputs lands on the same side, so no test input is seen in training.
+    """
     from sklearn.model_selection import train_test_split
 
+    if not stratify:
+        return _holdout_by_input(examples, test_fraction, seed)
     indices = np.arange(len(examples))
     try:
         pool, test = train_test_split(
@@ -49,13 +55,32 @@ def holdout(examples: Examples, test_fraction: float, seed: int) -> Split:
     return Split(examples.subset(sorted(pool)), test_part, _test_id(test_part))
 
 
-def make_splits(train: Examples, test: Examples | None, seeds: list[int], test_fraction: float) -> list[Split]:
+def _holdout_by_input(examples: Examples, test_fraction: float, seed: int) -> Split:
+    inputs = list(dict.fromkeys(examples.texts))
+    n_test = int(round(len(inputs) * test_fraction))
+    if n_test < 1 or n_test >= len(inputs):
+        raise DataError(
+            f"cannot hold out {test_fraction:.0%} of {len(inputs)} distinct inputs as a test set",
+            file=examples.source,
+            fix="add examples, change --test-fraction, or pass a separate test file with --test FILE",
+        )
+    held = set(np.random.default_rng(seed).permutation(len(inputs))[:n_test].tolist())
+    held_inputs = {inputs[i] for i in held}
+    test = [i for i, text in enumerate(examples.texts) if text in held_inputs]
+    pool = [i for i, text in enumerate(examples.texts) if text not in held_inputs]
+    test_part = examples.subset(test)
+    return Split(examples.subset(pool), test_part, _test_id(test_part))
+
+
+def make_splits(
+    train: Examples, test: Examples | None, seeds: list[int], test_fraction: float, stratify: bool = True
+) -> list[Split]:
     """Return one split per seed: the given test set, one hold-out, or (small data) one hold-out per seed."""
     if test is not None:
         return [Split(train, test, _test_id(test))] * len(seeds)
     if len(train) < SMALL_DATA_ROWS:
-        return [holdout(train, test_fraction, seed) for seed in seeds]
-    return [holdout(train, test_fraction, seeds[0])] * len(seeds)
+        return [holdout(train, test_fraction, seed, stratify) for seed in seeds]
+    return [holdout(train, test_fraction, seeds[0], stratify)] * len(seeds)
 
 
 def per_class_subset(pool: Examples, label_set: tuple[str, ...], n_per_class: int, seed: int) -> Examples:
@@ -69,8 +94,16 @@ def per_class_subset(pool: Examples, label_set: tuple[str, ...], n_per_class: in
     return pool.subset(sorted(chosen))
 
 
+def random_subset(pool: Examples, n: int, seed: int) -> Examples:
+    """Return n examples drawn with `seed` (for free-text outputs); subsets for growing n are nested."""
+    chosen = np.random.default_rng(seed).permutation(len(pool))[:n]
+    return pool.subset(sorted(chosen.tolist()))
+
+
 def largest_size(splits: list[Split], label_set: tuple[str, ...]) -> int:
-    """Return the most examples per class every split's pool can give."""
+    """Return the most examples per class every split's pool can give (with no label set: examples in all)."""
+    if not label_set:
+        return min(len(split.pool) for split in splits)
     return min(
         min(split.pool.labels.count(label) for label in label_set) for split in splits
     )

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from shouldtune.errors import InputError
+from shouldtune.errors import ExportError, InputError
 
 Track = Literal["prompt", "finetune", "baseline"]
 
 
 @dataclass(frozen=True)
 class TrainingSet:
-    """The labelled examples a strategy may learn from, and every label of the task."""
+    """The labelled examples a strategy may learn from, and every label of the task.
+
+    For generation and extraction the "labels" are the wanted outputs (free text) and
+    `label_set` is empty.
+    """
 
     texts: tuple[str, ...]
     labels: tuple[str, ...]
@@ -24,7 +29,7 @@ class TrainingSet:
         if len(self.texts) != len(self.labels):
             raise ValueError(f"{len(self.texts)} texts but {len(self.labels)} labels")
         unknown = set(self.labels) - set(self.label_set)
-        if unknown:
+        if unknown and self.label_set:
             raise ValueError(f"labels {sorted(unknown)} are not in the label set")
 
     def __len__(self) -> int:
@@ -40,7 +45,11 @@ class TrainingSet:
 
 @dataclass(frozen=True)
 class StrategyContext:
-    """What the experiment hands every strategy: the backend and the task's prompt settings."""
+    """What the experiment hands every strategy: the backend and the task's prompt settings.
+
+    `encoder` embeds texts (the encoder backend, or on the hf backend the bundled encoder that
+    few-shot-knn measures similarity with); `llm` is the hf backend's language model.
+    """
 
     encoder: Any
     template: str = "{text}"
@@ -48,6 +57,12 @@ class StrategyContext:
     prompt_variants: tuple[dict[str, Any], ...] = ()
     seed: int = 0
     progress: Any = None
+    llm: Any = None
+    task_type: str = "classification"
+    instruction: str | None = None
+    classify_by: str = "likelihood"
+    #: The task's decision metric on (gold, predicted), for strategies that choose by validation score.
+    validation_score: Callable[[Sequence[str], Sequence[str]], float] | None = None
 
 
 class Strategy(ABC):
@@ -57,6 +72,8 @@ class Strategy(ABC):
     track: ClassVar[Track]
     #: False for strategies that can run with no labelled examples (size 0).
     needs_examples: ClassVar[bool] = True
+    #: Whether the strategy embeds texts with `context.encoder` (they are embedded ahead, once).
+    uses_encoder: ClassVar[bool] = True
 
     @abstractmethod
     def fit(self, train: TrainingSet) -> Strategy:
@@ -69,6 +86,25 @@ class Strategy(ABC):
     def describe(self) -> dict[str, Any]:
         """Return what was learned that a person can read (chosen prompt, sizes); JSON-safe."""
         return {}
+
+    def save(self, folder: Path) -> None:
+        """Write what was learned into `folder` (which exists), so that `load` can rebuild it.
+
+        Prompts are written as YAML a person can read and edit; weights as safetensors.
+        """
+        raise ExportError(
+            f"strategy {self.name!r} cannot be exported yet",
+            fix="export another strategy of the run, e.g. --strategy best-prompt or best-finetune",
+        )
+
+    @classmethod
+    def load(cls, folder: Path, context: StrategyContext) -> Strategy:
+        """Return the fitted strategy that `save` wrote into `folder`, ready to predict."""
+        raise ExportError(
+            f"strategy {cls.name!r} cannot be loaded from an export",
+            file=folder,
+            fix="export the run with a shouldtune that can, or export another strategy",
+        )
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "label_set_"):

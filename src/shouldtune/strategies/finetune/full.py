@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from shouldtune.strategies.base import Strategy, StrategyContext, TrainingSet
 from shouldtune.strategies.finetune.progress import StepProgress, seed_everything
+from shouldtune.strategies.saved import ENCODER_FOLDER, HEAD_FILE, load_arrays, load_encoder, save_arrays, save_encoder
 
 
 class FullFineTune(Strategy):
@@ -99,3 +101,27 @@ class FullFineTune(Strategy):
 
     def describe(self) -> dict[str, Any]:
         return {"steps": len(self.losses_), "final_loss": round(self.losses_[-1], 4) if self.losses_ else None}
+
+    def save(self, folder: Path) -> None:
+        self._check_fitted()
+        save_encoder(self.model_, folder / ENCODER_FOLDER)
+        save_arrays(
+            folder / HEAD_FILE,
+            {"weight": self.head_.weight.detach().cpu().numpy(), "bias": self.head_.bias.detach().cpu().numpy()},
+            {"kind": "torch.nn.Linear on the sentence embedding", "labels": list(self.label_set_)},
+        )
+
+    @classmethod
+    def load(cls, folder: Path, context: StrategyContext) -> FullFineTune:
+        import torch
+
+        arrays, metadata = load_arrays(folder / HEAD_FILE)
+        strategy = cls(context)
+        strategy.label_set_ = tuple(metadata["labels"])
+        strategy.model_ = load_encoder(folder / ENCODER_FOLDER)
+        strategy.model_.eval()
+        labels, dimension = arrays["weight"].shape
+        strategy.head_ = torch.nn.Linear(dimension, labels)
+        strategy.head_.load_state_dict({name: torch.from_numpy(arrays[name].copy()) for name in ("weight", "bias")})
+        strategy.losses_ = []
+        return strategy

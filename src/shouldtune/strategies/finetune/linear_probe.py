@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from shouldtune.strategies.base import Strategy, StrategyContext, TrainingSet
+from shouldtune.strategies.saved import HEAD_FILE, load_arrays, load_logistic_head, save_arrays, save_logistic_head
 
 
 class LinearProbe(Strategy):
@@ -42,3 +44,19 @@ class LinearProbe(Strategy):
 
     def describe(self) -> dict[str, float]:
         return {"C": self.C}
+
+    def save(self, folder: Path) -> None:
+        self._check_fitted()
+        if self.head_ is None:  # one class: no weights, the class is the answer
+            save_arrays(folder / HEAD_FILE, {}, {"kind": "constant", "classes": self.classes_, "labels": list(self.label_set_)})
+        else:
+            save_logistic_head(self.head_, folder / HEAD_FILE, labels=list(self.label_set_), C=self.C)
+
+    @classmethod
+    def load(cls, folder: Path, context: StrategyContext) -> LinearProbe:
+        _, metadata = load_arrays(folder / HEAD_FILE)
+        strategy = cls(context, C=float(metadata.get("C", 10.0)))
+        strategy.label_set_ = tuple(metadata["labels"])
+        strategy.classes_ = list(metadata["classes"])
+        strategy.head_ = None if metadata["kind"] == "constant" else load_logistic_head(folder / HEAD_FILE)[0]
+        return strategy

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from shouldtune.backends.encoder import encode
 from shouldtune.backends.quiet import quiet_model_libraries
 from shouldtune.strategies.base import Strategy, StrategyContext, TrainingSet
 from shouldtune.strategies.finetune.progress import StepProgress, seed_everything
+from shouldtune.strategies.saved import ENCODER_FOLDER, HEAD_FILE, load_encoder, load_logistic_head, save_encoder, save_logistic_head
 
 
 class SetFit(Strategy):
@@ -89,3 +91,19 @@ class SetFit(Strategy):
 
     def describe(self) -> dict[str, Any]:
         return {"max_steps": self.max_steps, "num_iterations": self.num_iterations, "batch_size": self.batch_size}
+
+    def save(self, folder: Path) -> None:
+        self._check_fitted()
+        save_encoder(self.model_.model_body, folder / ENCODER_FOLDER)
+        save_logistic_head(self.model_.model_head, folder / HEAD_FILE, labels=list(self.label_set_))
+
+    @classmethod
+    def load(cls, folder: Path, context: StrategyContext) -> SetFit:
+        from setfit import SetFitModel
+
+        head, metadata = load_logistic_head(folder / HEAD_FILE)
+        strategy = cls(context)
+        strategy.label_set_ = tuple(metadata["labels"])
+        body = load_encoder(folder / ENCODER_FOLDER)
+        strategy.model_ = SetFitModel(model_body=body, model_head=head, labels=list(strategy.label_set_))
+        return strategy

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
 from shouldtune.strategies.base import Strategy, StrategyContext, TrainingSet
+from shouldtune.strategies.saved import PROMPT_FILE, read_yaml, write_yaml
 
 
 def similarity_weights(distances: np.ndarray) -> np.ndarray:
@@ -33,6 +35,7 @@ class FewShotKNN(Strategy):
             n_neighbors=self.k_, metric="cosine", algorithm="brute", weights=similarity_weights
         )
         self.knn_.fit(self.context.encoder.embed(list(train.texts)), list(train.labels))
+        self.demonstrations_ = train
         self.label_set_ = train.label_set
         return self
 
@@ -44,3 +47,29 @@ class FewShotKNN(Strategy):
 
     def describe(self) -> dict[str, int]:
         return {"k": self.k_}
+
+    def save(self, folder: Path) -> None:
+        self._check_fitted()
+        write_yaml(
+            folder / PROMPT_FILE,
+            {
+                "strategy": self.name,
+                "how": "The k demonstrations most similar to the input (cosine similarity of sentence "
+                "embeddings) vote for their labels, each vote weighted by its similarity.",
+                "k": self.k_,
+                "labels": list(self.label_set_),
+                "demonstrations": [
+                    {"text": text, "label": label}
+                    for text, label in zip(self.demonstrations_.texts, self.demonstrations_.labels)
+                ],
+            },
+        )
+
+    @classmethod
+    def load(cls, folder: Path, context: StrategyContext) -> FewShotKNN:
+        saved = read_yaml(folder / PROMPT_FILE)
+        demonstrations = saved["demonstrations"]
+        train = TrainingSet(
+            tuple(d["text"] for d in demonstrations), tuple(d["label"] for d in demonstrations), tuple(saved["labels"])
+        )
+        return cls(context, k=int(saved["k"])).fit(train)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ import numpy as np
 from shouldtune.strategies.base import Strategy, StrategyContext, TrainingSet
 from shouldtune.strategies.prompt.descriptions import keyword_descriptions, medoid_descriptions, readable
 from shouldtune.strategies.prompt.zero_shot import ZeroShot
+from shouldtune.strategies.saved import PROMPT_FILE, read_yaml, write_yaml
 
 # Generic wrappers; a sentence encoder places "about X" phrasing near descriptions of X.
 BUILT_IN_TEMPLATES = ("{text}", "This message is about: {text}")
@@ -123,3 +125,21 @@ class PromptSearch(Strategy):
             "validation_macro_f1": self.scores_,
             **self.prompt_.describe(),
         }
+
+    def save(self, folder: Path) -> None:
+        self._check_fitted()
+        document = self.prompt_.prompt_document()
+        document.update(
+            strategy=self.name, chosen=self.chosen_.name, validation_macro_f1=dict(self.scores_)
+        )
+        write_yaml(folder / PROMPT_FILE, document)
+
+    @classmethod
+    def load(cls, folder: Path, context: StrategyContext) -> PromptSearch:
+        saved = read_yaml(folder / PROMPT_FILE)
+        strategy = cls(context)
+        strategy.prompt_ = ZeroShot.from_prompt(context, saved["template"], saved["label_descriptions"], saved["labels"])
+        strategy.chosen_ = Candidate(str(saved.get("chosen", "saved")), saved["template"], "saved")
+        strategy.scores_ = dict(saved.get("validation_macro_f1") or {})
+        strategy.label_set_ = strategy.prompt_.label_set_
+        return strategy

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from shouldtune.strategies.base import Strategy, StrategyContext, TrainingSet
 from shouldtune.strategies.prompt.descriptions import readable
+from shouldtune.strategies.saved import PROMPT_FILE, read_yaml, write_yaml
 
 
 def fill(template: str, text: str) -> str:
@@ -53,3 +56,30 @@ class ZeroShot(Strategy):
 
     def describe(self) -> dict[str, object]:
         return {"template": self.template_, "label_descriptions": self.descriptions_}
+
+    @classmethod
+    def from_prompt(
+        cls, context: StrategyContext, template: str, descriptions: dict[str, str], labels: Sequence[str]
+    ) -> ZeroShot:
+        """Return a fitted zero-shot prompt with this template and these label descriptions."""
+        return cls(context, template, descriptions).fit(TrainingSet((), (), tuple(labels)))
+
+    def prompt_document(self) -> dict[str, Any]:
+        """Return the prompt as the YAML document `save` writes."""
+        self._check_fitted()
+        return {
+            "strategy": self.name,
+            "how": "The input, written into the template, gets the label whose description it is most "
+            "similar to (cosine similarity of sentence embeddings).",
+            "template": self.template_,
+            "labels": list(self.label_set_),
+            "label_descriptions": dict(self.descriptions_),
+        }
+
+    def save(self, folder: Path) -> None:
+        write_yaml(folder / PROMPT_FILE, self.prompt_document())
+
+    @classmethod
+    def load(cls, folder: Path, context: StrategyContext) -> ZeroShot:
+        saved = read_yaml(folder / PROMPT_FILE)
+        return cls.from_prompt(context, saved["template"], saved["label_descriptions"], saved["labels"])
