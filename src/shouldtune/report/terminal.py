@@ -14,7 +14,7 @@ _COLOURS = {"prompt": "cyan", "finetune": "magenta", "either": "green", "collect
 
 
 def print_summary(console: Console, results: dict[str, Any]) -> None:
-    """Print the recommendation panel and the learning-curve table."""
+    """Print the recommendation panel, the learning-curve table and the cost table."""
     recommendation = results["recommendation"]
     metric = results["task"]["metric"]
     colour = _COLOURS.get(recommendation["choice"], "white")
@@ -22,27 +22,35 @@ def print_summary(console: Console, results: dict[str, Any]) -> None:
     console.print(Panel(body, title=f"[bold {colour}]Recommendation: {recommendation['choice']}[/]", border_style=colour))
 
     sizes, rows = curve_table(results, metric)
-    costs = strategy_costs(results)
-    table = Table(title=f"{metric} by examples per class (mean over seeds; 95% CI below)", title_justify="left")
-    table.add_column("strategy", no_wrap=True)
+    unit = "examples per class" if results["data"]["labels"] else "training examples"
+    # Two narrow tables rather than one wide one: the curves must fit an 80-column terminal.
+    curves = Table(title=f"{metric} by {unit} (mean over seeds; 95% CI below)", title_justify="left")
+    curves.add_column("strategy", no_wrap=True)
     for n in sizes:
-        table.add_column(f"n={n}", justify="right", no_wrap=True)
-    table.add_column("fit s", justify="right")
-    table.add_column("ms/pred", justify="right")
+        curves.add_column(f"n={n}", justify="right", no_wrap=True)
     previous_track = None
     for (track, name), by_size in rows.items():
         if previous_track is not None and track != previous_track:
-            table.add_section()
+            curves.add_section()
         previous_track = track
         cells = [
-            f"{by_size[n]['mean']:.3f}\n[dim]{by_size[n]['ci_low']:.2f}–{by_size[n]['ci_high']:.2f}[/]" if n in by_size else "[dim]·[/]"
+            f"{by_size[n]['mean']:.3f}\n[dim]{_short(by_size[n]['ci_low'])}–{_short(by_size[n]['ci_high'])}[/]"
+            if n in by_size else "[dim]·[/]"
             for n in sizes
         ]
-        cost = costs.get(name, {})
-        table.add_row(
-            f"[{_COLOURS.get(track, 'white')}]{name}[/]\n[dim]{track}[/]", *cells,
-            f"{cost.get('fit_seconds', 0):.2f}", f"{cost.get('ms_per_request', 0):.2f}",
-        )
-    console.print(table)
+        curves.add_row(f"[{_COLOURS.get(track, 'white')}]{name}[/]\n[dim]{track}[/]", *cells)
+    console.print(curves)
+
+    costs = Table(title="cost and speed (largest size, mean over seeds)", title_justify="left")
+    for heading in ("strategy", "n", "fit seconds", "ms per prediction"):
+        costs.add_column(heading, justify="left" if heading == "strategy" else "right", no_wrap=True)
+    for name, cost in strategy_costs(results).items():
+        costs.add_row(name, str(cost["n_per_class"]), f"{cost['fit_seconds']:.2f}", f"{cost['ms_per_request']:.2f}")
+    console.print(costs)
     for warning in results["data"]["warnings"]:
         console.print(f"[yellow]warning:[/] {warning}")
+
+
+def _short(value: float) -> str:
+    """Return a score in [0, 1] as '.83' (or '1.0'), to keep interval cells narrow."""
+    return "1.0" if value >= 0.995 else f"{value:.2f}".lstrip("0")
