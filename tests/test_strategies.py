@@ -129,3 +129,10 @@ def test_readable_label_names():
     assert readable("card_arrival") == "card arrival"
     assert readable("TopUpFailed") == "top up failed"
     assert readable("reverted_card_payment?") == "reverted card payment"
+
+
+def test_setfit_training_prints_nothing_of_its_own(encoder, capsys):
+    # The run shows its own progress bar; the libraries' logs and dicts would break it.
+    make("setfit", encoder).fit(TRAIN)
+    captured = capsys.readouterr()
+    assert captured.out == "" and "train_runtime" not in captured.err

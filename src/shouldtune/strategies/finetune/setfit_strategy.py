@@ -40,7 +40,7 @@ class SetFit(Strategy):
         from datasets import Dataset
         from setfit import SetFitModel, Trainer, TrainingArguments
         from sklearn.linear_model import LogisticRegression
-        from transformers import TrainerCallback
+        from transformers import PrinterCallback, TrainerCallback
 
         self._check_train(train)
         seed_everything(self.context.seed)
@@ -72,6 +72,8 @@ class SetFit(Strategy):
             try:
                 with quiet_model_libraries():
                     trainer = Trainer(model=self.model_, args=arguments, train_dataset=dataset, callbacks=[_Advance()])
+                    # Without its own bar the trainer prints each log dict; our bar shows progress instead.
+                    trainer.remove_callback(PrinterCallback)
                     trainer.train()
             finally:
                 steps.close()
