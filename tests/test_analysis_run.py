@@ -159,3 +159,21 @@ def test_timings_fall_back_to_the_batch_average_and_round_trip_through_json():
     assert (knn.latency_p50_ms, knn.latency_p95_ms, knn.latency_measured) == pytest.approx((10.0, 10.0, False))
     assert (probe.latency_p50_ms, probe.latency_p95_ms, probe.latency_measured) == (3.0, 9.0, True)
     assert Analysis.from_json(json.loads(json.dumps(analysis.to_json()))) == analysis
+
+
+def test_an_accelerating_curve_is_not_extrapolated():
+    # TREC's full fine-tune: 0.333, 0.435, 0.549, 0.666, 0.867 at 4..64 per class. A saturating
+    # power law fitted to it predicts about 0.80 at 64, below the measured interval 0.82–0.90,
+    # and would draw the track falling after 64: no extrapolation is made instead.
+    from shouldtune.analysis.curves import CurveRow, track_curve
+    from shouldtune.analysis.run import _extrapolate_track
+
+    means = {4: 0.333, 8: 0.435, 16: 0.549, 32: 0.666, 64: 0.867}
+    rows = [CurveRow("full", "finetune", n, m, m - 0.04, m + 0.04, 3) for n, m in means.items()]
+    extrapolation = _extrapolate_track(rows, track_curve(rows, "finetune", means), "finetune", seed=0)
+    assert extrapolation.model == "poor-fit" and extrapolation.points == () and extrapolation.params is None
+
+    saturating = {n: 0.9 - 0.5 * n**-0.5 for n in means}
+    rows = [CurveRow("full", "finetune", n, m, m - 0.04, m + 0.04, 3) for n, m in saturating.items()]
+    extrapolation = _extrapolate_track(rows, track_curve(rows, "finetune", saturating), "finetune", seed=0)
+    assert extrapolation.model == "power-law" and extrapolation.points[0].n_per_class == 128

@@ -440,6 +440,13 @@ def _extrapolate_track(rows: Sequence[CurveRow], curve: Sequence[TrackPoint], tr
     measured = tuple(r.n_per_class for r in own)
     if not fitted.fitted:
         return TrackExtrapolation(track, leader.strategy, "none", None, measured, (), gain)
+    # A saturating power law cannot follow a curve that is still accelerating (e.g. a fine-tune
+    # whose step budget grows with the data): when the fit misses the largest measured point's
+    # interval, its extrapolation would contradict the measurement, so none is made.
+    last = own[-1]
+    fitted_last = float(power_law(np.array([float(last.n_per_class)]), *fitted.params)[0])
+    if not last.ci_low <= fitted_last <= last.ci_high:
+        return TrackExtrapolation(track, leader.strategy, "poor-fit", None, measured, (), gain)
     return TrackExtrapolation(track, leader.strategy, "power-law", fitted.params, measured, fitted.points, gain)
 
 

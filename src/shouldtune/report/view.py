@@ -252,6 +252,7 @@ def _extrapolation(extrapolation: Mapping[str, Any]) -> dict[str, str]:
         "power-law": "power law a − b·n^−c fitted to sizes " + ", ".join(map(str, extrapolation["measured"])),
         "flat": "flat: needs no labelled examples",
         "none": "not fitted: needs 3 sizes or more",
+        "poor-fit": "not extrapolated: the power law misses the largest measured point (the curve is not saturating)",
     }.get(extrapolation["model"], extrapolation["model"])
     gain = extrapolation.get("gain_per_doubling")
     return {
