@@ -301,19 +301,31 @@ def report(
     run_id: RunArgument,
     out: Annotated[Optional[Path], typer.Option("--out", help="Output folder \\[default: runs/<run_id>].", show_default=False)] = None,
     store: StoreOption = DEFAULT_STORE,
+    requests_per_month: RequestsOption = None,
+    prices: PricesOption = None,
 ) -> None:
-    """Write a finished run's report files again, from the store."""
+    """Write a finished run's report files again, from the store, deciding afresh (optionally at another volume or prices)."""
 
     def action() -> None:
+        from shouldtune.analysis.cost import load_prices
         from shouldtune.folders import check_writable
+        from shouldtune.recommend import with_decision
         from shouldtune.report import write_outputs
         from shouldtune.store import Store
 
+        loaded_prices = load_prices(prices) if prices is not None else None
         with Store(store, create=False) as opened:
             run = opened.find_run(run_id, finished=True)
+            predictions = {key: trial.predictions for key, trial in opened.trials(run.run_id).items()}
         out_dir = out or Path("runs") / run.run_id
         check_writable(out_dir, "--out")
-        paths = write_outputs(run.results, out_dir)
+        # The stored trials and predictions are the evidence; the analysis and decision are
+        # recomputed from them, so a report reflects this release's analysis and your prices.
+        results = with_decision(
+            run.results, predictions or None, requests_per_month=requests_per_month,
+            prices=loaded_prices, prices_file=str(prices) if prices else None,
+        )
+        paths = write_outputs(results, out_dir)
         console.print(f"wrote {' and '.join(str(path) for path in paths.values())}")
 
     _guarded(action)
