@@ -247,3 +247,16 @@ def test_check_test_labels_names_unseen_labels_and_first_row() -> None:
     assert message.startswith("test.csv, row 2: label 'Spam' is not in the training file train.csv")
     assert "nor are 'eggs'" in message
     assert "Did you mean 'spam'?" in message
+
+
+def test_holdout_overlap_is_counted():
+    from shouldtune.data.checks import holdout_overlap_warnings
+    from shouldtune.data.load import Examples
+
+    pool = Examples(("a", "b", "c"), ("x", "y", "x"), "all.jsonl", (1, 2, 4))
+    test = Examples(("c", "d", "a"), ("x", "y", "x"), "all.jsonl", (3, 5, 6))
+    assert holdout_overlap_warnings(pool, test) == [
+        "2 held-out test texts also stand in the training pool (duplicates in all.jsonl; first: rows 4 and 3); "
+        "deduplicate the file for a clean hold-out"
+    ]
+    assert holdout_overlap_warnings(pool, Examples(("z",), ("x",), "all.jsonl", (9,))) == []

@@ -243,6 +243,10 @@ def run_experiment(
     pool_per_class = largest_size(splits, label_set)
     sizes, size_warnings = plan_sizes(task.sizes, pool_per_class)
     warnings += size_warnings
+    if test is None:
+        from shouldtune.data.checks import holdout_overlap_warnings
+
+        warnings += holdout_overlap_warnings(splits[0].pool, splits[0].test)
     if test is not None:
         split_text = f"given test file ({len(test)} examples)"
     elif len(splits) > 1 and splits[0] is not splits[1]:

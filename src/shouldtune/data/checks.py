@@ -109,6 +109,24 @@ def overlap_warnings(train: Examples, test: Examples) -> list[str]:
     ]
 
 
+def holdout_overlap_warnings(pool: Examples, test: Examples) -> list[str]:
+    """Return a warning counting held-out test texts that also stand in the training pool; empty if none.
+
+    A hold-out made from one file shares texts with the pool when the file repeats them, which
+    flatters strategies that remember examples (few-shot-knn above all).
+    """
+    pool_rows = _first_rows(pool.texts, pool.rows)
+    shared = {text: row for text, row in zip(test.texts, test.rows) if text in pool_rows}
+    if not shared:
+        return []
+    text, test_row = next(iter(shared.items()))
+    return [
+        f"{_count(len(shared), 'held-out test text')} also {'stands' if len(shared) == 1 else 'stand'} in the training pool "
+        f"(duplicates in {test.source}; first: rows {pool_rows[text]} and {test_row}); "
+        "deduplicate the file for a clean hold-out"
+    ]
+
+
 def check_test_labels(train: Examples, test: Examples) -> None:
     """Return None if every test label occurs in training; raise ``DataError`` if not."""
     known = set(train.labels)
