@@ -213,6 +213,21 @@ def _seconds_per_text(encoder: CachedEncoder, texts: tuple[str, ...]) -> float:
     return (time.perf_counter() - start) / max(len(sample), 1)
 
 
+def _setup(
+    task: TaskConfig,
+) -> tuple[Examples, Examples | None, list[str], tuple[str, ...], Scoring, list[int], list[Split]]:
+    """Return the data, its warnings, the label set, the scoring, the seeds and one split per seed."""
+    train, test, warnings = load_data(task)
+    classification = task.task_type == "classification"
+    # Generation and extraction outputs are free text: no label set, n counts all examples.
+    label_set = tuple(sorted(set(train.labels))) if classification else ()
+    custom_metric = None if task.metric in METRICS_BY_TYPE[task.task_type] else task.metric
+    scoring = scoring_for(task.task_type, label_set, custom_metric)
+    seeds = [task.seed + i for i in range(task.seeds)]
+    splits = make_splits(train, test, seeds, task.test_fraction, stratify=classification)
+    return train, test, warnings, label_set, scoring, seeds, splits
+
+
 def run_experiment(
     task: TaskConfig,
     *,
@@ -233,13 +248,8 @@ def run_experiment(
     from shouldtune.store import Store
 
     say = say or (lambda line: None)
-    train, test, warnings = load_data(task)
+    train, test, warnings, label_set, scoring, seeds, splits = _setup(task)
     classification = task.task_type == "classification"
-    # Generation and extraction outputs are free text: no label set, n counts all examples.
-    label_set = tuple(sorted(set(train.labels))) if classification else ()
-    scoring = scoring_for(task.task_type, label_set, None if task.metric in METRICS_BY_TYPE[task.task_type] else task.metric)
-    seeds = [task.seed + i for i in range(task.seeds)]
-    splits = make_splits(train, test, seeds, task.test_fraction, stratify=classification)
     pool_per_class = largest_size(splits, label_set)
     sizes, size_warnings = plan_sizes(task.sizes, pool_per_class)
     warnings += size_warnings
@@ -602,13 +612,8 @@ def refit_trial(
     the trial predicted. `store` lends its embedding cache, so frozen-encoder vectors are the
     ones the run used.
     """
-    # The same set-up as run_experiment's, for one trial.
-    train, test, _ = load_data(task)
-    classification = task.task_type == "classification"
-    label_set = tuple(sorted(set(train.labels))) if classification else ()
-    scoring = scoring_for(task.task_type, label_set, None if task.metric in METRICS_BY_TYPE[task.task_type] else task.metric)
-    seeds = [task.seed + i for i in range(task.seeds)]
-    split = make_splits(train, test, seeds, task.test_fraction, stratify=classification)[seeds.index(seed)]
+    _, _, _, label_set, scoring, seeds, splits = _setup(task)  # the same set-up as run_experiment's
+    split = splits[seeds.index(seed)]
     subset = _training_set(split, label_set, strategy_name, n_per_class, seed, task.backend.name)
     encoder = _open_encoder(task, store, progress)
     try:
