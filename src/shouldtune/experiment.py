@@ -17,11 +17,10 @@ from shouldtune.data.load import Examples
 from shouldtune.data.splits import Split, largest_size, make_splits, per_class_subset, random_subset
 from shouldtune.recommend import Recommendation, decide
 from shouldtune.strategies.base import StrategyContext, TrainingSet
-from shouldtune.strategies.registry import BACKEND_STRATEGIES, STRATEGIES, build, check_params, strategy_class
+from shouldtune.strategies.registry import BACKEND_STRATEGIES, build, check_params, strategy_class
 from shouldtune.task import METRICS_BY_TYPE, TaskConfig
 
 SCHEMA_VERSION = 1
-DEFAULT_STRATEGIES = tuple(STRATEGIES)
 CALIBRATION_TEXTS = 128
 LATENCY_REQUESTS = 32  # single-text predictions timed per trial for latency p50/p95
 LATENCY_BUDGET_SECONDS = 1.0  # ...or fewer (at least 3) when a trial's single predictions are slow
@@ -499,23 +498,11 @@ def _run_trial(
     strategy = _build_strategy(task, encoder, strategy_name, seed, progress, llm=llm, scoring=scoring)
     training = TrainingSet(subset.texts, subset.labels, label_set)
 
-    requested, embedded = encoder.texts_requested, encoder.texts_embedded
     usage_before_fit = vars(llm.usage).copy() if llm is not None else None
-    start = time.perf_counter()
-    strategy.fit(training)
-    fit_seconds = time.perf_counter() - start
-    fit_cached = (encoder.texts_requested - requested) - (encoder.texts_embedded - embedded)
-
-    requested, embedded = encoder.texts_requested, encoder.texts_embedded
+    _, fit_seconds = _charged_seconds(encoder, seconds_per_text, lambda: strategy.fit(training))
     usage_before = vars(llm.usage).copy() if llm is not None else None
-    start = time.perf_counter()
-    predicted = strategy.predict(list(split.test.texts))
-    predict_seconds = time.perf_counter() - start
+    predicted, predict_seconds = _charged_seconds(encoder, seconds_per_text, lambda: strategy.predict(list(split.test.texts)))
     tokens = _token_counts(llm, usage_before_fit, usage_before)
-    predict_cached = (encoder.texts_requested - requested) - (encoder.texts_embedded - embedded)
-
-    fit_seconds += fit_cached * seconds_per_text
-    predict_seconds += predict_cached * seconds_per_text
     latency_ms = _latency_ms(strategy, split.test.texts, encoder, single_text_seconds)
     estimates = scored_trial(scoring, split.test.labels, predicted, seed=seed)
     record = {
@@ -534,6 +521,16 @@ def _run_trial(
         "details": strategy.describe(),
     }
     return record, predicted
+
+
+def _charged_seconds(encoder: CachedEncoder, seconds_per_text: float, call: Callable[[], Any]) -> tuple[Any, float]:
+    """Return `call()`'s result and its wall seconds plus, per text it read from the cache, `seconds_per_text`."""
+    requested, embedded = encoder.texts_requested, encoder.texts_embedded
+    start = time.perf_counter()
+    result = call()
+    seconds = time.perf_counter() - start
+    cached = (encoder.texts_requested - requested) - (encoder.texts_embedded - embedded)
+    return result, seconds + cached * seconds_per_text
 
 
 def _token_counts(llm: Any, before_fit: dict[str, int] | None, before_predict: dict[str, int] | None) -> dict[str, float]:

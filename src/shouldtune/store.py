@@ -223,11 +223,6 @@ class Store:
                 (time.time(), json.dumps(results), run_id),
             )
 
-    def stop_run(self, run_id: str, status: str) -> None:
-        """Record that a run stopped before finishing: 'interrupted' (Ctrl-C) or 'failed'."""
-        with self._write() as db:
-            db.execute("UPDATE runs SET status=? WHERE run_id=? AND status='running'", (status, run_id))
-
     def forget_trials(self, run_id: str) -> int:
         """Delete a run's trials (for --fresh); return how many were deleted."""
         with self._write() as db:
