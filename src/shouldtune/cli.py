@@ -84,17 +84,13 @@ def _execute(
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from shouldtune.analysis.cost import load_prices
     from shouldtune.experiment import run_experiment
     from shouldtune.folders import check_writable
     from shouldtune.report import write_outputs
     from shouldtune.report.terminal import print_summary
 
     check_writable(out or Path("runs"), "--out")  # before the work, not after it
-    loaded_prices = load_prices(prices) if prices is not None else None  # a bad file fails now, not after the run
-    if requests_per_month is not None and requests_per_month < 0:
-        raise TaskFileError(f"--requests-per-month must be 0 or more; got {requests_per_month}", column="--requests-per-month",
-                            fix="e.g. --requests-per-month 100000")
+    loaded_prices = _decision_options(requests_per_month, prices)  # bad options fail now, not after the run
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console, transient=True,
@@ -112,6 +108,16 @@ def _execute(
 
 RequestsOption = Annotated[Optional[int], typer.Option("--requests-per-month", help="The request volume the decision is made for (cost, break-even) \\[default: 100,000].", show_default=False)]
 PricesOption = Annotated[Optional[Path], typer.Option("--prices", help="YAML or JSON prices: compute_per_hour, input_per_million, output_per_million, training_per_million \\[default: placeholder prices].", show_default=False)]
+
+
+def _decision_options(requests_per_month: int | None, prices: Path | None) -> Any:
+    """Return the prices file's Prices (None without one), after checking both decision options."""
+    from shouldtune.analysis.cost import load_prices
+
+    if requests_per_month is not None and requests_per_month < 0:
+        raise TaskFileError(f"--requests-per-month must be 0 or more; got {requests_per_month}", column="--requests-per-month",
+                            fix="e.g. --requests-per-month 100000")
+    return load_prices(prices) if prices is not None else None
 
 
 def _resume_command() -> str:
@@ -307,13 +313,12 @@ def report(
     """Write a finished run's report files again, from the store, deciding afresh (optionally at another volume or prices)."""
 
     def action() -> None:
-        from shouldtune.analysis.cost import load_prices
         from shouldtune.folders import check_writable
         from shouldtune.recommend import with_decision
         from shouldtune.report import write_outputs
         from shouldtune.store import Store
 
-        loaded_prices = load_prices(prices) if prices is not None else None
+        loaded_prices = _decision_options(requests_per_month, prices)
         with Store(store, create=False) as opened:
             run = opened.find_run(run_id, finished=True)
             predictions = {key: trial.predictions for key, trial in opened.trials(run.run_id).items()}
