@@ -130,7 +130,7 @@ class Store:
         except (sqlite3.Error, OSError) as err:
             raise self._open_error(err) from None
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._use_wal()
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._upgrade()
         except (sqlite3.Error, OSError) as err:
@@ -139,6 +139,25 @@ class Store:
         except StoreError:
             self._db.close()
             raise
+
+    def _use_wal(self, patience_seconds: float = 30.0) -> None:
+        """Switch the file to WAL mode (it stays so), retrying while another process holds a lock.
+
+        Changing the journal mode does not wait on SQLite's busy timeout: under load, two
+        processes opening one store at once could see "database is locked" here at once.
+        """
+        import time
+
+        deadline = time.monotonic() + patience_seconds
+        while True:
+            try:
+                if self._db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _open_error(self, err: Exception) -> StoreError:
         return StoreError(
