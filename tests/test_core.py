@@ -102,12 +102,23 @@ def test_subsets_are_per_class_nested_and_seeded():
     assert per_class_subset(pool, ("x", "y"), 4, seed=2) != four
 
 
-def test_small_data_gets_one_split_per_seed_large_data_one_split():
-    small = make_splits(_examples(50), None, [0, 1, 2], 0.2)
-    assert len({s.test_id for s in small}) == 3
-    assert all(len(s.test) == 20 and set(s.test.texts).isdisjoint(s.pool.texts) for s in small)
+def test_small_data_is_cross_validated_every_example_scored_once_per_repeat():
+    data = _examples(50)
+    small = make_splits(data, None, [0, 1, 2], 0.2)
+    assert all(split.cross_validated and len(split.fold_list()) == 5 for split in small)
+    assert len({s.test_id for s in small}) == 1  # every repeat scores the same examples: paired across seeds
+    for split in small:
+        positions = [p for fold in split.fold_list() for p in fold.test_positions]
+        assert sorted(positions) == list(range(len(data)))  # each example in exactly one fold's test part
+        for fold in split.fold_list():
+            held = {split.test.texts[p] for p in fold.test_positions}
+            assert held.isdisjoint(fold.pool.texts)  # never scored by a model that saw it
+            assert fold.pool.label_counts() == {"x": 40, "y": 40}  # stratified
+    assert small[0].folds != small[1].folds  # each repeat its own fold assignment
     large = make_splits(_examples(600), None, [0, 1], 0.2)
-    assert large[0].test_id == large[1].test_id
+    assert large[0].test_id == large[1].test_id and not large[0].cross_validated
+    held_out = make_splits(data, None, [0, 1], 0.2, validation="holdout")
+    assert not held_out[0].cross_validated and len(held_out[0].test) == 20
 
 
 def test_sizes_are_capped_by_the_smallest_class():

@@ -1,4 +1,12 @@
-"""Hold-out splits and the per-class subsets a learning curve is drawn from."""
+"""How labelled examples become evidence: hold-out or cross-validation splits, and the
+per-class subsets a learning curve is drawn from.
+
+With a separate test file, or enough rows, every trial is scored on a held-out test set.
+Below `CV_BELOW_ROWS` rows and without a test file a hold-out would leave a test set of a
+few dozen examples (a 95% interval of ±0.2 or more), so the split is repeated stratified
+k-fold cross-validation instead: each repeat (seed) scores *every* labelled example once,
+by a model fitted on the other folds, and a trial's predictions are the k folds' put together.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +18,41 @@ import numpy as np
 from shouldtune.data.load import Examples
 from shouldtune.errors import DataError
 
-#: Below this many rows a single hold-out split is too noisy: use one split per seed.
-SMALL_DATA_ROWS = 1000
+#: Below this many rows (and with no test file) a hold-out is too noisy: cross-validate.
+CV_BELOW_ROWS = 1000
+DEFAULT_FOLDS = 5
+VALIDATIONS = ("auto", "holdout", "cv")
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One model's share of a split: what it may learn from, and which test examples it scores."""
+
+    pool: Examples
+    test_positions: tuple[int, ...]  # positions in the split's test set
 
 
 @dataclass(frozen=True)
 class Split:
-    """A training pool and the test set every trial on it is scored on."""
+    """A training pool and the test set every trial on it is scored on.
+
+    A hold-out has one fold: the pool, scoring the whole test set. Cross-validation has k
+    folds whose test positions partition the test set (every labelled example), and its
+    `pool` is every example: what a model meant for use is fitted on.
+    """
 
     pool: Examples
     test: Examples
     test_id: str  # identifies the test set: trials sharing it are paired
+    folds: tuple[Fold, ...] = ()
+
+    @property
+    def cross_validated(self) -> bool:
+        return len(self.folds) > 1
+
+    def fold_list(self) -> tuple[Fold, ...]:
+        """Return the folds; a hold-out's single fold when none were made."""
+        return self.folds or (Fold(self.pool, tuple(range(len(self.test)))),)
 
 
 def _test_id(test: Examples) -> str:
@@ -72,14 +104,63 @@ def _holdout_by_input(examples: Examples, test_fraction: float, seed: int) -> Sp
     return Split(examples.subset(pool), test_part, _test_id(test_part))
 
 
+def cross_validation(examples: Examples, folds: int, seed: int, stratify: bool = True) -> Split:
+    """Return a k-fold split of `examples` (stratified by label; by input for free-text outputs).
+
+    k is `folds`, or fewer when the smallest class has fewer examples than that.
+    """
+    from sklearn.model_selection import GroupKFold, StratifiedKFold
+
+    positions = np.arange(len(examples))
+    if stratify:
+        smallest = min(examples.label_counts().values())
+        k = min(folds, smallest)
+        if k < 2:
+            raise DataError(
+                "cannot cross-validate: a label has a single example",
+                file=examples.source,
+                fix="add examples of every label (2 or more each), or pass a separate test file with --test FILE",
+            )
+        parts = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(positions, list(examples.labels))
+    else:
+        inputs = {text: i for i, text in enumerate(dict.fromkeys(examples.texts))}
+        groups = np.array([inputs[text] for text in examples.texts])
+        k = min(folds, len(inputs))
+        if k < 2:
+            raise DataError(
+                "cannot cross-validate a single distinct input", file=examples.source, fix="add examples, or pass --test FILE"
+            )
+        # GroupKFold does not shuffle: shuffle the group numbers with the seed instead.
+        shuffled = np.random.default_rng(seed).permutation(len(inputs))[groups]
+        parts = GroupKFold(n_splits=k).split(positions, groups=shuffled)
+    made = tuple(Fold(examples.subset(sorted(train.tolist())), tuple(sorted(test.tolist()))) for train, test in parts)
+    return Split(examples, examples, _test_id(examples) + "-cv", made)
+
+
+def validation_for(train_rows: int, test: Examples | None, validation: str = "auto") -> str:
+    """Return "holdout" or "cv": the kind of split `make_splits` makes for this data."""
+    if test is not None:
+        return "holdout"
+    if validation == "auto":
+        return "cv" if train_rows < CV_BELOW_ROWS else "holdout"
+    return validation
+
+
 def make_splits(
-    train: Examples, test: Examples | None, seeds: list[int], test_fraction: float, stratify: bool = True
+    train: Examples,
+    test: Examples | None,
+    seeds: list[int],
+    test_fraction: float,
+    stratify: bool = True,
+    validation: str = "auto",
+    folds: int = DEFAULT_FOLDS,
 ) -> list[Split]:
-    """Return one split per seed: the given test set, one hold-out, or (small data) one hold-out per seed."""
+    """Return one split per seed: the given test set, one hold-out, or (small data) a k-fold
+    cross-validation per seed (each seed a repeat with its own fold assignment)."""
     if test is not None:
         return [Split(train, test, _test_id(test))] * len(seeds)
-    if len(train) < SMALL_DATA_ROWS:
-        return [holdout(train, test_fraction, seed, stratify) for seed in seeds]
+    if validation_for(len(train), test, validation) == "cv":
+        return [cross_validation(train, folds, seed, stratify) for seed in seeds]
     return [holdout(train, test_fraction, seeds[0], stratify)] * len(seeds)
 
 
@@ -101,9 +182,8 @@ def random_subset(pool: Examples, n: int, seed: int) -> Examples:
 
 
 def largest_size(splits: list[Split], label_set: tuple[str, ...]) -> int:
-    """Return the most examples per class every split's pool can give (with no label set: examples in all)."""
+    """Return the most examples per class every fold's pool can give (with no label set: examples in all)."""
+    pools = [fold.pool for split in splits for fold in split.fold_list()]
     if not label_set:
-        return min(len(split.pool) for split in splits)
-    return min(
-        min(split.pool.labels.count(label) for label in label_set) for split in splits
-    )
+        return min(len(pool) for pool in pools)
+    return min(min(pool.labels.count(label) for label in label_set) for pool in pools)
