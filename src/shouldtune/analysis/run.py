@@ -23,7 +23,7 @@ from shouldtune.analysis.curves import CurveRow, TrackPoint, curve_rows, strateg
 from shouldtune.analysis.extrapolate import ExtrapolatedPoint, extrapolate, plateau, power_law
 from shouldtune.analysis.metrics import Scoring, scoring_for
 from shouldtune.analysis.records import from_json, to_json
-from shouldtune.analysis.significance import PairedComparison, mcnemar, paired_seeds_bootstrap
+from shouldtune.analysis.significance import PairedComparison, cv_inflation, mcnemar, paired_seeds_bootstrap
 
 Predictions = Mapping[tuple[str, int, int], Sequence[str]]
 
@@ -67,6 +67,14 @@ class Comparison:
     paired: bool  # True: paired bootstrap over test examples and seeds; False: from curve intervals
     seeds: int
     mcnemar: tuple[McNemarSeed, ...]
+    min_gain: float = 0.0  # the smallest difference that matters (the task's min_gain)
+    p_finetune_ahead: float = 0.0  # probability fine-tuning leads by more than min_gain
+    p_prompt_ahead: float = 0.0  # probability prompting leads by more than min_gain
+
+    @property
+    def p_close(self) -> float:
+        """Return the probability that the two are within min_gain of each other."""
+        return max(0.0, 1.0 - self.p_finetune_ahead - self.p_prompt_ahead)
 
     @property
     def verdict(self) -> str:
@@ -76,6 +84,25 @@ class Comparison:
         if self.ci_high < 0:
             return "prompt"
         return "tie"
+
+
+@dataclass(frozen=True)
+class BaselineCheck:
+    """A track's best against always answering the most frequent label, paired on the same examples."""
+
+    track: str
+    strategy: str
+    n_per_class: int
+    baseline: str  # the baseline strategy's name
+    baseline_score: float
+    difference: float  # strategy minus baseline
+    ci_low: float
+    ci_high: float
+
+    @property
+    def beats_baseline(self) -> bool:
+        """Return True when the strategy is ahead of the baseline with 95% confidence."""
+        return self.ci_low > 0
 
 
 @dataclass(frozen=True)
@@ -228,6 +255,15 @@ class Analysis:
     disagreements: Disagreements | None
     baseline: float | None
     notes: tuple[str, ...]
+    baseline_checks: tuple[BaselineCheck, ...] = ()
+    min_gain: float = 0.0
+    test_examples: int = 0  # examples each seed was scored on
+    cross_validated: bool = False  # every labelled example was a test example (k-fold)
+
+    @property
+    def nothing_beats_baseline(self) -> bool:
+        """Return True when the baseline was run and no track's best beats it with confidence."""
+        return bool(self.baseline_checks) and not any(check.beats_baseline for check in self.baseline_checks)
 
     @property
     def final(self) -> Comparison | None:
@@ -272,6 +308,9 @@ def analyse(
 ) -> Analysis:
     """Return the analysis of a run: curves, paired comparisons, crossover, extrapolation, consistency, timing."""
     metric = results["task"]["metric"]
+    min_gain = float(results["task"].get("min_gain", 0.0))
+    cross_validated = results["data"].get("validation") == "cv"
+    inflate = cv_inflation(int(results["data"].get("folds", 1))) if cross_validated else 1.0
     classification = results["task"].get("task_type", "classification") == "classification"
     rows = curve_rows(results["curves"], metric)
     trials = list(results["trials"])
@@ -292,7 +331,10 @@ def analyse(
     finetune_curve = track_curve(rows, "finetune", sizes)
     by_size = {p.n_per_class: p for p in prompt_curve}
     comparisons = tuple(
-        _compare(by_size[f.n_per_class], f, trials, tests, predicted if paired else {}, scoring, metric, n_resamples, seed)
+        _compare(
+            by_size[f.n_per_class], f, trials, tests, predicted if paired else {}, scoring, metric, n_resamples, seed,
+            min_gain, inflate,
+        )
         for f in finetune_curve
         if f.n_per_class in by_size
     )
@@ -336,6 +378,12 @@ def analyse(
         disagreements=_disagreements(final, tests, predicted) if paired and final else None,
         baseline=max(baseline) if baseline else None,
         notes=tuple(notes),
+        baseline_checks=_baseline_checks(
+            leaders, rows, trials, tests, predicted if paired else {}, scoring, metric, n_resamples, seed, inflate
+        ),
+        min_gain=min_gain,
+        test_examples=test_examples,
+        cross_validated=cross_validated,
     )
 
 
@@ -372,6 +420,8 @@ def _compare(
     metric: str,
     n_resamples: int,
     seed: int,
+    min_gain: float = 0.0,
+    inflate: float = 1.0,
 ) -> Comparison:
     """Return fine-tune minus prompt at one size: paired when predictions exist, else from the intervals."""
     seeds = [
@@ -386,7 +436,10 @@ def _compare(
              predicted[(prompt.strategy, prompt.measured_at, s)])
             for s in seeds
         ]
-        result = paired_seeds_bootstrap(runs, scoring, metric, n_resamples=n_resamples, seed=seed + finetune.n_per_class)
+        result = paired_seeds_bootstrap(
+            runs, scoring, metric, n_resamples=n_resamples, seed=seed + finetune.n_per_class, margin=min_gain,
+            inflate=inflate,
+        )
         tests_by_seed = []
         for s, (_, gold, by_finetune, by_prompt) in zip(seeds, runs):
             gold_array = np.asarray(gold, dtype=object)
@@ -394,16 +447,63 @@ def _compare(
             tests_by_seed.append(McNemarSeed(s, test.b, test.c, test.p_value, test.exact))
         return Comparison(
             finetune.n_per_class, prompt, finetune, result.difference, result.ci_low, result.ci_high,
-            result.p_a_better, True, len(seeds), tuple(tests_by_seed),
+            result.p_a_better, True, len(seeds), tuple(tests_by_seed), min_gain, result.p_a_ahead, result.p_b_ahead,
         )
     # Unpaired: two independent intervals, combined as normal errors; wider than the paired test.
     difference = finetune.mean - prompt.mean
     error = math.hypot(finetune.ci_high - finetune.ci_low, prompt.ci_high - prompt.ci_low) / (2 * Z95)
-    p_better = 0.5 * (1 + math.erf(difference / (error * math.sqrt(2)))) if error > 0 else float(difference > 0)
+
+    def above(value: float) -> float:
+        return 0.5 * (1 + math.erf((difference - value) / (error * math.sqrt(2)))) if error > 0 else float(difference > value)
+
     return Comparison(
         finetune.n_per_class, prompt, finetune, difference, difference - Z95 * error, difference + Z95 * error,
-        p_better, False, len(_seeds_of(finetune.strategy, finetune.measured_at, trials)), (),
+        above(0.0), False, len(_seeds_of(finetune.strategy, finetune.measured_at, trials)), (),
+        min_gain, above(min_gain), 1.0 - above(-min_gain),
     )
+
+
+def _baseline_checks(
+    leaders: Sequence[TrackPoint],
+    rows: Sequence[CurveRow],
+    trials: Sequence[Mapping[str, Any]],
+    tests: Mapping[int, TestSet],
+    predicted: Mapping[tuple[str, int, int], Sequence[str]],
+    scoring: Scoring | None,
+    metric: str,
+    n_resamples: int,
+    seed: int,
+    inflate: float = 1.0,
+) -> tuple[BaselineCheck, ...]:
+    """Return each leader against the best baseline, paired on the seeds both ran (unpaired without predictions)."""
+    baselines = [r for r in rows if r.track == "baseline"]
+    if not baselines:
+        return ()
+    baseline = max(baselines, key=lambda r: r.mean)
+    checks = []
+    for point in leaders:
+        track = next((r.track for r in rows if r.strategy == point.strategy), "")
+        seeds = [
+            s for s in _seeds_of(point.strategy, point.measured_at, trials)
+            if s in tests and (point.strategy, point.measured_at, s) in predicted
+            and (baseline.strategy, baseline.n_per_class, s) in predicted
+        ]
+        if seeds and scoring is not None:
+            runs = [
+                (tests[s].test_id, tests[s].gold, predicted[(point.strategy, point.measured_at, s)],
+                 predicted[(baseline.strategy, baseline.n_per_class, s)])
+                for s in seeds
+            ]
+            result = paired_seeds_bootstrap(runs, scoring, metric, n_resamples=n_resamples, seed=seed + 7, inflate=inflate)
+            difference, low, high = result.difference, result.ci_low, result.ci_high
+        else:
+            difference = point.mean - baseline.mean
+            error = math.hypot(point.ci_high - point.ci_low, baseline.ci_high - baseline.ci_low) / (2 * Z95)
+            low, high = difference - Z95 * error, difference + Z95 * error
+        checks.append(BaselineCheck(
+            track, point.strategy, point.measured_at, baseline.strategy, baseline.mean, difference, low, high
+        ))
+    return tuple(checks)
 
 
 def _crossover(comparisons: Sequence[Comparison], prompt: Sequence[TrackPoint], finetune: Sequence[TrackPoint]) -> Crossover:

@@ -45,6 +45,8 @@ class PairedComparison:
     ci_low: float
     ci_high: float
     p_a_better: float  # share of resamples in which A scored strictly higher than B
+    p_a_ahead: float = 0.0  # share of resamples in which A is ahead by more than the margin asked for
+    p_b_ahead: float = 0.0  # ...and in which B is
 
 
 def mcnemar(correct_a: ArrayLike, correct_b: ArrayLike) -> McNemarResult:
@@ -118,8 +120,14 @@ def paired_seeds_bootstrap(
     metric: str,
     n_resamples: int = N_RESAMPLES,
     seed: int = 0,
+    margin: float = 0.0,
+    inflate: float = 1.0,
 ) -> PairedComparison:
     """Return the mean over seeds of metric(A) - metric(B) with a 95% two-level paired interval.
+
+    `p_a_ahead` and `p_b_ahead` are the shares of resamples in which one leads by more than
+    `margin` (the smallest difference that matters): the odds a decision weighs. `inflate`
+    widens the resampled spread around the estimate (see `cv_inflation`).
 
     ``runs`` holds one (test-set id, gold, predicted by A, predicted by B) per seed; A and B
     of one seed were trained on the same subset. Each resample draws the test examples with
@@ -150,13 +158,31 @@ def paired_seeds_bootstrap(
         rng = np.random.default_rng(seed + 10_000)
         picks = rng.integers(len(runs), size=(n_resamples, len(runs)))
         values = per_seed[picks, np.arange(n_resamples)[:, None]].mean(axis=1)
+    if inflate != 1.0:
+        values = float(np.mean(centre)) + (values - float(np.mean(centre))) * inflate
     ci_low, ci_high = np.percentile(values, [2.5, 97.5])
     return PairedComparison(
         difference=float(np.mean(centre)),
         ci_low=float(ci_low),
         ci_high=float(ci_high),
         p_a_better=float(np.mean(values > 0)),
+        p_a_ahead=float(np.mean(values > margin)),
+        p_b_ahead=float(np.mean(values < -margin)),
     )
+
+
+def cv_inflation(folds: int) -> float:
+    """Return the factor by which k-fold cross-validation's resampled spread is widened.
+
+    Resampling the scored examples covers which examples were tested, but not that the k
+    models trained on overlapping data (nor that the model put to use trains on all of it).
+    Nadeau and Bengio's correction (Machine Learning, 2003) multiplies the naive variance by
+    1 + J * n_test / n_train; for k folds, J = k and n_test / n_train = 1 / (k - 1), so the
+    spread grows by sqrt(1 + k / (k - 1)): 1.5 at 5 folds. In this project's simulation
+    (tests/test_cv_coverage.py, 8 examples per class) the uncorrected 95% intervals covered
+    the large-test-set difference in 85% of draws, the corrected ones in 96–99%.
+    """
+    return float(np.sqrt(1 + folds / (folds - 1))) if folds > 1 else 1.0
 
 
 def _resample_chunks(n: int, n_resamples: int, rng: np.random.Generator) -> Iterator[NDArray[np.intp]]:
