@@ -16,6 +16,7 @@ from shouldtune.backends.cache import CachedEncoder
 from shouldtune.data.load import Examples
 from shouldtune.data.splits import Split, largest_size, make_splits, per_class_subset, random_subset
 from shouldtune.recommend import Recommendation, decide
+from shouldtune.schedule import Schedule
 from shouldtune.strategies.base import StrategyContext, TrainingSet
 from shouldtune.strategies.registry import BACKEND_STRATEGIES, build, check_params, strategy_class
 from shouldtune.task import METRICS_BY_TYPE, TaskConfig
@@ -53,7 +54,9 @@ class DataSummary:
     warnings: tuple[str, ...]
     split: str
     sizes: tuple[int, ...]
-    pool_per_class: int | None = None  # examples the smallest class has in the training pool
+    pool_per_class: int | None = None  # examples the smallest class has in every fold's training pool
+    validation: str = "holdout"  # "holdout" (a test file or a held-out share) | "cv" (k-fold cross-validation)
+    folds: int = 1
 
 
 @dataclass
@@ -73,6 +76,7 @@ class RunResult:
     gold: dict[int, list[str]] = field(default_factory=dict)
     analysis: Any = None  # shouldtune.analysis.Analysis
     test: dict[str, Any] = field(default_factory=dict)  # the test sets' gold labels and texts
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # trials the adaptive plan did not run, and why
 
     def to_json(self) -> dict[str, Any]:
         """Return the results.json document (see docs/results-schema.md)."""
@@ -89,6 +93,8 @@ class RunResult:
                 "split": self.data.split,
                 "sizes": list(self.data.sizes),
                 "pool_per_class": self.data.pool_per_class,
+                "validation": self.data.validation,
+                "folds": self.data.folds,
             },
             "trials": self.trials,
             "curves": [vars(point) for point in self.curves],
@@ -97,6 +103,7 @@ class RunResult:
             "reused_trials": self.reused_trials,
             "embedding": self.embedding,
             "test": self.test,
+            "skipped": self.skipped,
         }
 
 
@@ -223,7 +230,9 @@ def _setup(
     custom_metric = None if task.metric in METRICS_BY_TYPE[task.task_type] else task.metric
     scoring = scoring_for(task.task_type, label_set, custom_metric)
     seeds = [task.seed + i for i in range(task.seeds)]
-    splits = make_splits(train, test, seeds, task.test_fraction, stratify=classification)
+    splits = make_splits(
+        train, test, seeds, task.test_fraction, stratify=classification, validation=task.validation, folds=task.folds
+    )
     return train, test, warnings, label_set, scoring, seeds, splits
 
 
@@ -255,15 +264,10 @@ def run_experiment(
     if test is None:
         from shouldtune.data.checks import holdout_overlap_warnings
 
-        warnings += holdout_overlap_warnings(splits[0].pool, splits[0].test)
-    if test is not None:
-        split_text = f"given test file ({len(test)} examples)"
-    elif len(splits) > 1 and splits[0] is not splits[1]:
-        kind = "stratified" if classification else "by-input"
-        split_text = f"{len(splits)} {kind} hold-out splits, one per seed ({task.test_fraction:.0%} each): small data"
-    else:
-        kind = "stratified" if classification else "by-input"
-        split_text = f"one {kind} hold-out split ({task.test_fraction:.0%}, seed {seeds[0]})"
+        first_fold = splits[0].fold_list()[0]
+        held_out = splits[0].test.subset(first_fold.test_positions)
+        warnings += holdout_overlap_warnings(first_fold.pool, held_out)
+    split_text = _split_text(task, test, splits, seeds)
     for line in warnings:
         say(f"[yellow]warning:[/] {line}")
 
@@ -287,42 +291,64 @@ def run_experiment(
             f"sizes {', '.join(map(str, sizes))} {per}; {len(seeds)} seeds; model {model_id}"
         )
 
-        plan = _plan(names, sizes, seeds, backend)
-        reused = sum(1 for key in plan if key in done)
+        schedule = Schedule(
+            names, sizes, seeds, backend, scoring, task.metric, gold_of(splits, seeds), test_ids_of(splits, seeds),
+            exhaustive=task.exhaustive,
+        )
+        grid = schedule.grid()
+        reused = sum(1 for key in grid if key in done)
         if reused:
-            say(f"reusing {reused} of {len(plan)} finished trials from {store.path}")
+            say(f"reusing {reused} of {len(grid)} finished trials from {store.path}")
         seconds_per_text = single_text_seconds = 0.0
-        if reused < len(plan) and any(strategy_class(name, backend).uses_encoder for name in names):
-            seconds_per_text = _prepare_embeddings(encoder, plan, done, splits, seeds, label_set, say, backend)
+        if reused < len(grid) and any(strategy_class(name, backend).uses_encoder for name in names):
+            seconds_per_text = _prepare_embeddings(encoder, grid, done, splits, seeds, label_set, say, backend)
             single_text_seconds = _single_text_seconds(encoder, splits[0].test.texts)
-        if llm is not None and reused < len(plan):
+        if llm is not None and reused < len(grid):
             say(f"loading {llm.model_id} on {llm.device}")
             llm.warm_up()  # so that no trial's time includes loading the model
 
         trials: list[dict[str, Any]] = []
         predictions: dict[tuple[str, int, int], list[str]] = {}
-        overall = progress.add_task("trials", total=len(plan)) if progress is not None else None
-        for strategy_name, n_per_class, seed in plan:
-            key = (strategy_name, n_per_class, seed)
-            split = splits[seeds.index(seed)]
-            if key in done:
-                record, predicted = done[key].record, done[key].predictions
-            else:
-                record, predicted = _run_trial(
-                    task, encoder, split, label_set, strategy_name, n_per_class, seed, seconds_per_text, progress,
-                    single_text_seconds=single_text_seconds, llm=llm, scoring=scoring,
-                )
-                store.save_trial(run_id, record, predicted)
-                say(_trial_line(record, task.metric))
-            trials.append(record)
-            predictions[key] = predicted
-            if overall is not None:
-                progress.advance(overall)
+        gold, test_ids = gold_of(splits, seeds), test_ids_of(splits, seeds)
+        overall = progress.add_task("trials", total=len(grid)) if progress is not None else None
+
+        def run(keys: list[tuple[str, int, int]]) -> None:
+            for key in keys:
+                if key in predictions:
+                    continue
+                strategy_name, n_per_class, seed = key
+                if key in done:
+                    record, predicted = done[key].record, done[key].predictions
+                else:
+                    record, predicted = _run_trial(
+                        task, encoder, splits[seeds.index(seed)], label_set, strategy_name, n_per_class, seed,
+                        seconds_per_text, progress, single_text_seconds=single_text_seconds, llm=llm, scoring=scoring,
+                    )
+                    store.save_trial(run_id, record, predicted)
+                    say(_trial_line(record, task.metric))
+                trials.append(record)
+                predictions[key] = predicted
+                if overall is not None:
+                    progress.advance(overall)
+
+        def evaluate() -> Any:
+            from shouldtune.analysis.run import analyse
+
+            curves = build_curves(trials, predictions, gold, test_ids, label_set, scoring=scoring)
+            so_far = {
+                "task": task.model_dump(mode="json"),
+                "trials": trials,
+                "curves": [vars(point) for point in curves],
+                "data": {"labels": list(label_set), "sizes": list(sizes), "pool_per_class": pool_per_class,
+                         "test_size": len(splits[0].test)},
+                "test": test_section(splits, seeds),
+            }
+            return analyse(so_far, predictions)
+
+        skipped = schedule.execute(run, trials, predictions, evaluate, say)
         if overall is not None:
             progress.remove_task(overall)
 
-        gold = {seed: list(splits[i].test.labels) for i, seed in enumerate(seeds)}
-        test_ids = {seed: splits[i].test_id for i, seed in enumerate(seeds)}
         curves = build_curves(trials, predictions, gold, test_ids, label_set, scoring=scoring)
         result = RunResult(
             run_id=run_id,
@@ -336,15 +362,18 @@ def run_experiment(
                 split=split_text,
                 sizes=sizes,
                 pool_per_class=pool_per_class,
+                validation="cv" if splits[0].cross_validated else "holdout",
+                folds=len(splits[0].fold_list()),
             ),
             trials=trials,
             curves=curves,
             recommendation=Recommendation("either", "", "not decided yet", ()),
-            reused_trials=reused,
+            reused_trials=sum(1 for key in predictions if key in done),
             embedding={"texts_requested": encoder.texts_requested, "texts_embedded": encoder.texts_embedded},
             predictions=predictions,
             gold=gold,
             test=test_section(splits, seeds),
+            skipped=skipped,
         )
         result.analysis, result.recommendation = decide(
             result.to_json(), predictions, requests_per_month=requests_per_month, prices=prices, prices_file=prices_file
@@ -356,30 +385,40 @@ def run_experiment(
     return result
 
 
-def _plan(
-    names: tuple[str, ...], sizes: tuple[int, ...], seeds: list[int], backend: str = "encoder"
-) -> list[tuple[str, int, int]]:
-    """Return every (strategy, n_per_class, seed) to run, in run order (cheap strategies first)."""
-    plan = []
-    for name in names:
-        cls = strategy_class(name, backend)
-        if cls.track == "baseline" or not cls.needs_examples:
-            # Baselines and zero-example prompts do not depend on n: one point, at 0.
-            plan += [(name, 0, seed) for seed in seeds]
-        else:
-            plan += [(name, n, seed) for n in sizes if n > 0 for seed in seeds]
-    return plan
+def _split_text(task: TaskConfig, test: Examples | None, splits: list[Split], seeds: list[int]) -> str:
+    """Return how the test set was made, in words."""
+    classification = task.task_type == "classification"
+    kind = "stratified" if classification else "by-input"
+    if test is not None:
+        return f"given test file ({len(test)} examples)"
+    if splits[0].cross_validated:
+        repeats = f"{len(seeds)} repeats" if len(seeds) > 1 else "1 repeat"
+        return (
+            f"{kind} {len(splits[0].fold_list())}-fold cross-validation, {repeats}: every one of the "
+            f"{len(splits[0].test)} examples scored by models that never saw it (small data, no test file)"
+        )
+    return f"one {kind} hold-out split ({task.test_fraction:.0%}, seed {seeds[0]})"
+
+
+def gold_of(splits: list[Split], seeds: list[int]) -> dict[int, list[str]]:
+    """Return each seed's gold labels, in test-set order."""
+    return {seed: list(splits[i].test.labels) for i, seed in enumerate(seeds)}
+
+
+def test_ids_of(splits: list[Split], seeds: list[int]) -> dict[int, str]:
+    """Return each seed's test-set id (seeds sharing a test set are paired on it)."""
+    return {seed: splits[i].test_id for i, seed in enumerate(seeds)}
 
 
 def _training_set(
-    split: Split, label_set: tuple[str, ...], strategy_name: str, n_per_class: int, seed: int, backend: str = "encoder"
+    pool: Examples, label_set: tuple[str, ...], strategy_name: str, n_per_class: int, seed: int, backend: str = "encoder"
 ) -> Examples:
-    """Return a trial's training examples: n per class, or (free-text outputs, no label set) n in all."""
+    """Return a trial's training examples from a fold's pool: n per class, or (free-text outputs) n in all."""
     if strategy_class(strategy_name, backend).track == "baseline":
-        return split.pool  # the majority label is a property of the whole pool
+        return pool  # the majority label is a property of the whole pool
     if not label_set:
-        return random_subset(split.pool, n_per_class, seed)
-    return per_class_subset(split.pool, label_set, n_per_class, seed)
+        return random_subset(pool, n_per_class, seed)
+    return per_class_subset(pool, label_set, n_per_class, seed)
 
 
 def _prepare_embeddings(
@@ -399,7 +438,8 @@ def _prepare_embeddings(
             continue
         split = splits[seeds.index(seed)]
         texts.update(dict.fromkeys(split.test.texts))
-        texts.update(dict.fromkeys(_training_set(split, label_set, strategy_name, n_per_class, seed, backend).texts))
+        for fold in split.fold_list():
+            texts.update(dict.fromkeys(_training_set(fold.pool, label_set, strategy_name, n_per_class, seed, backend).texts))
     seconds_per_text = _seconds_per_text(encoder, splits[0].test.texts)
     say(f"embedding {len(texts)} distinct texts ({seconds_per_text * 1000:.1f} ms per text)")
     encoder.embed(list(texts))
@@ -487,38 +527,60 @@ def _run_trial(
     llm: Any = None,
     scoring: Scoring | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """Fit and score one strategy on one subset; return its record and test predictions.
+    """Fit and score one strategy on one subset per fold; return its record and test predictions.
+
+    With cross-validation the strategy is fitted once per fold (on n per class of that fold's
+    pool) and each fit scores its fold's examples, so the predictions cover every example.
+    `fit_seconds` is the mean fit (what fitting once costs), `predict_seconds` the whole test
+    set's.
 
     Times are charged as if there were no embedding cache: every text the strategy read from
     the cache costs the encoder's measured seconds per text, so prompt strategies (which
     reuse cached vectors) are not made to look cheaper than fine-tuned ones (which cannot).
     """
     scoring = scoring or LabelScoring(label_set)
-    subset = _training_set(split, label_set, strategy_name, n_per_class, seed, task.backend.name)
-    strategy = _build_strategy(task, encoder, strategy_name, seed, progress, llm=llm, scoring=scoring)
-    training = TrainingSet(subset.texts, subset.labels, label_set)
-
+    predicted: list[str] = [""] * len(split.test)
+    fit_times, predict_times, subset_sizes = [], [], []
     usage_before_fit = vars(llm.usage).copy() if llm is not None else None
-    _, fit_seconds = _charged_seconds(encoder, seconds_per_text, lambda: strategy.fit(training))
-    usage_before = vars(llm.usage).copy() if llm is not None else None
-    predicted, predict_seconds = _charged_seconds(encoder, seconds_per_text, lambda: strategy.predict(list(split.test.texts)))
-    tokens = _token_counts(llm, usage_before_fit, usage_before)
+    predict_usage: dict[str, int] = {}
+    described: dict[str, Any] = {}
+    strategy: Any = None
+    for fold in split.fold_list():
+        subset = _training_set(fold.pool, label_set, strategy_name, n_per_class, seed, task.backend.name)
+        strategy = _build_strategy(task, encoder, strategy_name, seed, progress, llm=llm, scoring=scoring)
+        training = TrainingSet(subset.texts, subset.labels, label_set)
+        _, fit_seconds = _charged_seconds(encoder, seconds_per_text, lambda: strategy.fit(training))
+        usage_before = vars(llm.usage).copy() if llm is not None else None
+        texts = [split.test.texts[i] for i in fold.test_positions]
+        fold_predicted, predict_seconds = _charged_seconds(encoder, seconds_per_text, lambda: strategy.predict(texts))
+        if llm is not None and usage_before is not None:
+            for key, value in vars(llm.usage).items():
+                predict_usage[key] = predict_usage.get(key, 0) + value - usage_before[key]
+        for position, label in zip(fold.test_positions, fold_predicted):
+            predicted[position] = label
+        fit_times.append(fit_seconds)
+        predict_times.append(predict_seconds)
+        subset_sizes.append(len(subset))
+        described = described or strategy.describe()
+    tokens = _token_counts(llm, usage_before_fit, predict_usage, folds=len(fit_times))
     latency_ms = _latency_ms(strategy, split.test.texts, encoder, single_text_seconds)
     estimates = scored_trial(scoring, split.test.labels, predicted, seed=seed)
+    predict_seconds = sum(predict_times)
     record = {
         "strategy": strategy_name,
         "track": strategy.track,
         "n_per_class": n_per_class,
         "seed": seed,
-        "train_examples": len(subset),
+        "train_examples": round(sum(subset_sizes) / len(subset_sizes)),
+        "folds": len(fit_times),
         "metrics": {name: round(estimates[name].mean, 6) for name in scoring.metrics},
         "metrics_ci": {name: [round(estimates[name].ci_low, 6), round(estimates[name].ci_high, 6)] for name in scoring.metrics},
-        "fit_seconds": round(fit_seconds, 6),
+        "fit_seconds": round(sum(fit_times) / len(fit_times), 6),
         "predict_seconds": round(predict_seconds, 6),
         "examples_per_second": round(len(predicted) / predict_seconds, 2) if predict_seconds > 0 else None,
         "latency_ms": latency_ms,
         **({"tokens": tokens} if tokens else {}),
-        "details": strategy.describe(),
+        "details": described,
     }
     return record, predicted
 
@@ -533,23 +595,25 @@ def _charged_seconds(encoder: CachedEncoder, seconds_per_text: float, call: Call
     return result, seconds + cached * seconds_per_text
 
 
-def _token_counts(llm: Any, before_fit: dict[str, int] | None, before_predict: dict[str, int] | None) -> dict[str, float]:
+def _token_counts(
+    llm: Any, before_fit: dict[str, int] | None, predict_usage: dict[str, int], folds: int = 1
+) -> dict[str, float]:
     """Return a language-model trial's tokens for the cost model ({} for other backends).
 
     `prompt_per_request` and `output_per_request` are means over the test requests (a request
     is one distinct prompt; repeated test inputs are answered once); output tokens are the
-    tokens generated, or with label scoring the label tokens scored. `training` counts every
-    token a fine-tune trained on, epochs included.
+    tokens generated, or with label scoring the label tokens scored. `training` counts the
+    tokens one fine-tune trained on, epochs included (the mean over folds).
     """
-    if llm is None or before_fit is None or before_predict is None:
+    if llm is None or before_fit is None:
         return {}
-    after = vars(llm.usage)
-    requests = after["requests"] - before_predict["requests"]
+    requests = predict_usage.get("requests", 0)
     per_request = {
-        key: round((after[field] - before_predict[field]) / requests, 2) if requests else 0.0
+        key: round(predict_usage.get(field, 0) / requests, 2) if requests else 0.0
         for key, field in (("prompt_per_request", "prompt_tokens"), ("output_per_request", "output_tokens"))
     }
-    return {**per_request, "training": before_predict["training_tokens"] - before_fit["training_tokens"]}
+    trained = llm.usage.training_tokens - before_fit["training_tokens"]
+    return {**per_request, "training": round(trained / max(folds, 1))}
 
 
 def _trial_line(record: dict[str, Any], metric: str) -> str:
@@ -598,6 +662,9 @@ class Refit:
     test: Examples
     run_id: str  # the run id the task, data and model give now: differs if any has changed
     encoder: CachedEncoder  # the backend the strategy reads; close() it when done
+    #: False for a cross-validated run: the refit learned from every example, so its predictions
+    #: on them cannot be checked against the trial's out-of-fold ones.
+    reproduces_trial: bool = True
 
 
 def refit_trial(
@@ -611,7 +678,12 @@ def refit_trial(
     """
     _, _, _, label_set, scoring, seeds, splits = _setup(task)  # the same set-up as run_experiment's
     split = splits[seeds.index(seed)]
-    subset = _training_set(split, label_set, strategy_name, n_per_class, seed, task.backend.name)
+    if split.cross_validated:
+        # A cross-validated run has no one held-out test set: the model meant for use learns
+        # from every labelled example, as each fold's model learned from all but its fold.
+        subset = split.pool
+    else:
+        subset = _training_set(split.pool, label_set, strategy_name, n_per_class, seed, task.backend.name)
     encoder = _open_encoder(task, store, progress)
     try:
         strategy = _build_strategy(task, encoder, strategy_name, seed, progress, scoring=scoring)
@@ -619,4 +691,4 @@ def refit_trial(
     except BaseException:
         encoder.close()
         raise
-    return Refit(strategy, split.test, run_id_for(task, encoder.model_id), encoder)
+    return Refit(strategy, split.test, run_id_for(task, encoder.model_id), encoder, not split.cross_validated)

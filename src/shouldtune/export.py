@@ -176,9 +176,11 @@ def export_run(
                     f"the data or the model changed since run {stored.run_id} (they now give run {refit.run_id})",
                     fix="restore the files the run used, or export from a new run of the current data",
                 )
-            predicted = refit.strategy.predict(list(refit.test.texts))
-            stored_predictions = store.trials(stored.run_id)[(name, trial["n_per_class"], trial["seed"])].predictions
-            mismatches = sum(a != b for a, b in zip(predicted, stored_predictions))
+            mismatches = 0
+            if refit.reproduces_trial:
+                predicted = refit.strategy.predict(list(refit.test.texts))
+                stored_predictions = store.trials(stored.run_id)[(name, trial["n_per_class"], trial["seed"])].predictions
+                mismatches = sum(a != b for a, b in zip(predicted, stored_predictions))
             manifest = Manifest(
                 format_version=FORMAT_VERSION,
                 strategy=name,
@@ -188,7 +190,8 @@ def export_run(
                 task_name=task.name,
                 n_per_class=trial["n_per_class"],
                 seed=trial["seed"],
-                train_examples=trial["train_examples"],
+                # A cross-validated run's export learned from every labelled example.
+                train_examples=trial["train_examples"] if refit.reproduces_trial else results["data"]["train_size"],
                 metric=task.metric,
                 test_metrics=dict(trial["metrics"]),
                 text_column=task.text_column,

@@ -89,6 +89,20 @@ class TaskConfig(BaseModel):
     seeds: int = Field(default=3, ge=1, le=50)
     seed: int = 0
     test_fraction: float = Field(default=0.2, gt=0.0, lt=0.9)
+    validation: Literal["auto", "holdout", "cv"] = Field(
+        default="auto",
+        description="Without a test file: cv (repeated stratified k-fold, every example scored) or holdout; "
+        "auto cross-validates below 1,000 rows.",
+    )
+    folds: int = Field(default=5, ge=2, le=20, description="Folds of the cross-validation (fewer if a class has fewer examples).")
+    min_gain: float = Field(
+        default=0.01, ge=0.0, lt=1.0,
+        description="The smallest difference in the decision metric that matters; below it the tracks count as equal.",
+    )
+    exhaustive: bool = Field(
+        default=False,
+        description="Run every strategy at every size and seed, instead of skipping what cannot win and adding seeds only where the decision is in doubt.",
+    )
     strategies: tuple[str, ...] | None = None
     strategy_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     backend: BackendConfig = Field(default_factory=BackendConfig)
@@ -164,8 +178,12 @@ class TaskConfig(BaseModel):
         return self
 
     def hash_fields(self) -> dict[str, Any]:
-        """Return the settings that change results (paths are replaced by data hashes elsewhere)."""
-        return self.model_dump(mode="json", exclude={"data", "test", "name"})
+        """Return the settings that change results (paths are replaced by data hashes elsewhere).
+
+        `min_gain` and `exhaustive` change no trial's outputs (only the decision, and which
+        trials run), so a run with either changed reuses the same run's trials.
+        """
+        return self.model_dump(mode="json", exclude={"data", "test", "name", "min_gain", "exhaustive"})
 
 
 def load_task(path: str | Path | None = None, **overrides: Any) -> TaskConfig:

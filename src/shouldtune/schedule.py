@@ -1,0 +1,200 @@
+"""The adaptive plan: which trials a run spends its time on, and which it can leave out.
+
+A comparison is a grid of trials (strategy × size × seed), and the fine-tune strategies'
+fits dominate its wait. Most of that grid cannot change the decision, so by default:
+
+1. **Sizes first, one seed.** Every strategy runs at each size in turn, smallest first, on
+   the first seed, so the learning curves fill in early.
+2. **Don't train what cannot win.** After each size, a strategy that another strategy of its
+   own track beats with confidence at this size and the one before (paired 95% interval
+   above zero both times), and that also took longer, is not run at larger sizes: it is
+   recorded as skipped, with the reason, and shown in the report.
+3. **Extra seeds only where the decision is in doubt.** When the comparison of the two
+   tracks' best is not settled on the first seed (its interval spans zero, or no track yet
+   beats the baseline with confidence), the remaining seeds are run for those two
+   contestants and the baseline — the only trials the decision reads.
+
+`exhaustive` runs the whole grid instead. Every trial is the same whichever way it was
+planned (seeded the same), so an exhaustive rerun of a run reuses every trial already run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from shouldtune.analysis.metrics import Scoring
+from shouldtune.analysis.significance import paired_seeds_bootstrap
+from shouldtune.strategies.registry import strategy_class
+
+TrialKey = tuple[str, int, int]  # (strategy, n_per_class, seed)
+Run = Callable[[list[TrialKey]], None]
+
+
+@dataclass(frozen=True)
+class Domination:
+    """Why a strategy was left out of the larger sizes."""
+
+    strategy: str
+    by: str
+    n_per_class: int  # the size at which it was shown to be dominated the second time
+    difference: float  # by's score minus the strategy's, at that size
+    ci_low: float
+    ci_high: float
+    seconds: float  # the dominated strategy's fit + predict seconds there
+    by_seconds: float
+
+    def reason(self, metric: str) -> str:
+        return (
+            f"{self.by} beats it with confidence at {self.n_per_class} per class and the size before "
+            f"({self.difference:+.3f} {metric}, 95% CI {self.ci_low:+.3f} to {self.ci_high:+.3f}) and is faster "
+            f"({self.by_seconds:.1f} s against {self.seconds:.1f} s to fit and score)"
+        )
+
+
+class Schedule:
+    """Runs a comparison's trials in the adaptive order (or the whole grid when `exhaustive`)."""
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        sizes: Sequence[int],
+        seeds: Sequence[int],
+        backend: str,
+        scoring: Scoring,
+        metric: str,
+        gold: Mapping[int, Sequence[str]],
+        test_ids: Mapping[int, str],
+        *,
+        exhaustive: bool = False,
+    ) -> None:
+        self.names = tuple(names)
+        self.seeds = tuple(seeds)
+        self.backend = backend
+        self.scoring = scoring
+        self.metric = metric
+        self.gold = gold
+        self.test_ids = test_ids
+        self.exhaustive = exhaustive
+        self.points = {name: self._points(name, sizes) for name in self.names}
+        self.sizes = sorted({n for points in self.points.values() for n in points})
+
+    def _points(self, name: str, sizes: Sequence[int]) -> tuple[int, ...]:
+        cls = strategy_class(name, self.backend)
+        if cls.track == "baseline" or not cls.needs_examples:
+            return (0,)  # baselines and zero-example prompts do not depend on n
+        return tuple(n for n in sizes if n > 0)
+
+    def grid(self) -> list[TrialKey]:
+        """Return every trial of the full grid, sizes first (smallest first), then strategy, then seed."""
+        return [
+            (name, n, seed) for n in self.sizes for name in self.names if n in self.points[name] for seed in self.seeds
+        ]
+
+    def execute(
+        self,
+        run: Run,
+        trials: Sequence[Mapping[str, Any]],
+        predictions: Mapping[TrialKey, Sequence[str]],
+        evaluate: Callable[[], Any],
+        say: Callable[[str], None],
+    ) -> list[dict[str, Any]]:
+        """Run the trials through `run`; return what was left out and why (nothing when exhaustive).
+
+        `trials` and `predictions` are filled by `run`; `evaluate()` returns the analysis of
+        what has run so far (its `final` comparison and `nothing_beats_baseline`).
+        """
+        if self.exhaustive:
+            run(self.grid())
+            return []
+        first = self.seeds[0]
+        active = list(self.names)
+        dominated: dict[str, Domination] = {}
+        for position, n in enumerate(self.sizes):
+            run([(name, n, first) for name in active if n in self.points[name]])
+            if n > 0 and position > 0:
+                for found in self._dominated(active, n, self.sizes[position - 1], trials, predictions):
+                    dominated[found.strategy] = found
+                    active.remove(found.strategy)
+                    say(f"  not running {found.strategy} at larger sizes: {found.reason(self.metric)}")
+        skipped = [
+            {
+                "strategy": name,
+                "n_per_class": [n for n in self.points[name] if n > found.n_per_class],
+                "seeds": list(self.seeds),
+                "reason": found.reason(self.metric),
+            }
+            for name, found in dominated.items()
+            if any(n > found.n_per_class for n in self.points[name])
+        ]
+        if len(self.seeds) > 1:
+            skipped += self._extra_seeds(run, evaluate, say)
+        return skipped
+
+    def _extra_seeds(self, run: Run, evaluate: Callable[[], Any], say: Callable[[str], None]) -> list[dict[str, Any]]:
+        """Run the other seeds for the decision's contestants when it is in doubt; return what was not run."""
+        analysis = evaluate()
+        final = analysis.final
+        contestants: list[tuple[str, int]] = []
+        if final is not None:
+            contestants = [(final.prompt.strategy, final.prompt.measured_at), (final.finetune.strategy, final.finetune.measured_at)]
+        baselines = [(name, 0) for name in self.names if strategy_class(name, self.backend).track == "baseline"]
+        in_doubt = final is None or final.verdict == "tie" or analysis.nothing_beats_baseline
+        rest = list(self.seeds[1:])
+        if in_doubt and (contestants or baselines):
+            say(
+                f"  the decision is in doubt on seed {self.seeds[0]}: running seeds {', '.join(map(str, rest))} "
+                f"for {', '.join(name for name, _ in contestants + baselines)}"
+            )
+            run([(name, n, seed) for name, n in contestants + baselines for seed in rest])
+        measured = set(contestants + baselines) if in_doubt else set()
+        why = (
+            "extra seeds run only for the decision's two contestants and the baseline"
+            if in_doubt else f"the decision was clear on seed {self.seeds[0]}: extra seeds would not change it"
+        )
+        return [
+            {"strategy": name, "n_per_class": [n], "seeds": rest, "reason": why}
+            for name in self.names for n in self.points[name] if (name, n) not in measured
+        ]
+
+    def _dominated(
+        self,
+        active: Sequence[str],
+        n: int,
+        previous: int,
+        trials: Sequence[Mapping[str, Any]],
+        predictions: Mapping[TrialKey, Sequence[str]],
+    ) -> list[Domination]:
+        """Return the active strategies dominated at `n` and `previous` by a faster one of their track."""
+        first = self.seeds[0]
+        by_key = {(t["strategy"], t["n_per_class"], t["seed"]): t for t in trials}
+        found = []
+        for name in active:
+            track = strategy_class(name, self.backend).track
+            if track == "baseline" or (name, n, first) not in by_key or (name, previous, first) not in by_key:
+                continue
+            seconds = _seconds(by_key[(name, n, first)])
+            for other in active:
+                if other == name or strategy_class(other, self.backend).track != track:
+                    continue
+                if (other, n, first) not in by_key or (other, previous, first) not in by_key:
+                    continue
+                other_seconds = _seconds(by_key[(other, n, first)])
+                if other_seconds >= seconds or other in {d.strategy for d in found}:
+                    continue
+                now = self._paired(other, name, n, predictions)
+                before = self._paired(other, name, previous, predictions)
+                if now.ci_low > 0 and before.ci_low > 0:
+                    found.append(Domination(name, other, n, now.difference, now.ci_low, now.ci_high, seconds, other_seconds))
+                    break
+        return found
+
+    def _paired(self, a: str, b: str, n: int, predictions: Mapping[TrialKey, Sequence[str]]) -> Any:
+        first = self.seeds[0]
+        run = (self.test_ids[first], self.gold[first], predictions[(a, n, first)], predictions[(b, n, first)])
+        return paired_seeds_bootstrap([run], self.scoring, self.metric, seed=n)
+
+
+def _seconds(trial: Mapping[str, Any]) -> float:
+    return float(trial["fit_seconds"]) + float(trial["predict_seconds"])
