@@ -1,10 +1,22 @@
 """Evidence -> decision: prompt, finetune, either or collect-more-data, each reason a criterion in numbers.
 
-`recommend(analysis, requests_per_month, prices)` is pure. The quality gap decides when
-its paired 95% interval excludes zero; otherwise the extrapolated curves decide whether
-more labelled data would likely settle it (`collect-more-data`), and if not the cheaper
-approach at the stated volume wins (`either`). Cost, latency, consistency, iteration
-speed and the knowledge gap are reported as criteria beside it, each one sentence.
+`recommend(analysis, requests_per_month, prices)` is pure. In order:
+
+1. **Nothing works yet.** When no track's best beats the majority baseline with confidence,
+   the choice is `collect-more-data`, naming the baseline.
+2. **Decided.** When the paired 95% interval of the quality gap excludes zero, the track
+   ahead wins (`confidence: confident`).
+3. **Shown close.** When the whole interval lies within ±2 × `min_gain` (the smallest
+   difference that matters, default 1 point), the tracks are equal for practical purposes:
+   `either`, and cost breaks the tie — unless the cost difference is inside the noise of the
+   timing, when the better-scoring one is taken.
+4. **Leaning.** Otherwise the evidence is thin: the choice is the track more likely to lead
+   by more than `min_gain` (from the paired resamples), said as a lean with its probability,
+   the expected difference, and what would settle it (more labelled examples, or a larger
+   test set). Cost never decides between contestants whose quality is not shown close.
+
+Cost, latency, consistency, iteration speed and the knowledge gap are reported as criteria
+beside it, each one sentence.
 """
 
 from __future__ import annotations
@@ -27,6 +39,11 @@ ITERATION_RATIO = 2.0  # one change-and-measure cycle at least twice as long
 SEED_SPREAD_GAP = 0.02  # one strategy's seed range wider by 0.02 or more
 PLATEAU_GAIN = 0.01  # gaining less than this per doubling of data is a plateau
 RISING_GAIN = 0.02  # gaining at least this per doubling is still rising
+CLOSE_FACTOR = 2.0  # "shown close": the whole 95% interval within ± this × min_gain
+#: Two first-year costs closer than this (relative) are a tie: per-request times measured on a
+#: shared machine move by this much between runs of the same command.
+COST_NOISE = 0.25
+CONFIDENCES = ("confident", "leaning", "close", "baseline", "one-track")
 
 
 @dataclass(frozen=True)
@@ -75,7 +92,11 @@ class Recommendation:
     criteria: tuple[Criterion, ...] = ()
     costs: tuple[PricedStrategy, ...] = ()
     assumptions: CostAssumptions | None = None
-    more_examples_per_class: int | None = None  # for collect-more-data: the estimate
+    more_examples_per_class: int | None = None  # the estimate of more labelled data that would settle it
+    confidence: str = ""  # one of CONFIDENCES: how the choice was reached
+    probability: float | None = None  # confident/leaning: P(the chosen track leads by > min_gain); close: P(within it)
+    expected_difference: float | None = None  # best fine-tune minus best prompt, in the decision metric
+    settle: str = ""  # what would settle a leaning decision
 
     def to_json(self) -> dict[str, Any]:
         """Return results.json's `recommendation` section."""
@@ -119,29 +140,41 @@ def recommend(
 
     by_name = {c.strategy: c for c in costs}
     prompt, finetune = final.prompt, final.finetune
+    need = analysis.data_need
+    verdict = final.verdict
+    settle = ""
+    if analysis.nothing_beats_baseline:
+        baseline = analysis.baseline_checks[0].baseline
+        choice, strategy, confidence, probability = "collect-more-data", baseline, "baseline", None
+    elif verdict in ("finetune", "prompt"):
+        chosen = finetune if verdict == "finetune" else prompt
+        choice, strategy, confidence = verdict, chosen.strategy, "confident"
+        probability = final.p_finetune_ahead if verdict == "finetune" else final.p_prompt_ahead
+    elif _shown_close(final):
+        choice, confidence, probability = "either", "close", final.p_close
+        strategy = _cheaper_or_better(prompt, finetune, by_name, analysis)
+    else:
+        leans_finetune = (final.p_finetune_ahead, final.difference) > (final.p_prompt_ahead, -final.difference)
+        choice = "finetune" if leans_finetune else "prompt"
+        strategy = finetune.strategy if leans_finetune else prompt.strategy
+        confidence = "leaning"
+        probability = final.p_finetune_ahead if leans_finetune else final.p_prompt_ahead
+        settle = _settle(analysis, final)
     cheaper = min(
         (prompt, finetune), key=lambda p: (round(by_name[p.strategy].first_year, 12), -p.mean, p.strategy)
     )
-    need = analysis.data_need
-    verdict = final.verdict
-    if verdict == "finetune":
-        choice, strategy = "finetune", finetune.strategy
-    elif verdict == "prompt":
-        choice, strategy = "prompt", prompt.strategy
-    elif need is not None:
-        choice, strategy = "collect-more-data", cheaper.strategy
-    else:
-        choice, strategy = "either", cheaper.strategy
 
-    quality = _quality(analysis, final, decisive=verdict != "tie")
-    data = _data(analysis, final, decisive=choice == "collect-more-data")
+    quality = _quality(analysis, final, decisive=confidence in ("confident", "leaning"))
+    data = _data(analysis, final, decisive=False)
     cost = _cost(analysis, final, by_name, assumptions, decisive=choice == "either")
     criteria = [quality, data, cost]
     for build in (_latency, _consistency, _iteration, _knowledge_gap):
         criterion = build(analysis, final)
         if criterion is not None:
             criteria.append(criterion)
-    if analysis.baseline is not None:
+    if analysis.baseline_checks:
+        criteria.append(_baseline(analysis, decisive=confidence == "baseline"))
+    elif analysis.baseline is not None:
         criteria.append(Criterion(
             "baseline", "neither", False,
             f"Baseline: always answering the most frequent label scores {analysis.metric} {analysis.baseline:.3f}, "
@@ -149,10 +182,76 @@ def recommend(
             {"score": round(analysis.baseline, 6)},
         ))
     criteria.sort(key=lambda c: not c.decisive)  # the decisive criterion first, the rest in order
-    summary = _summary(choice, analysis, final, cheaper.strategy, by_name, assumptions)
+    summary = _summary(choice, confidence, strategy, analysis, final, by_name, assumptions, probability, settle)
     return Recommendation(
         choice, strategy, summary, tuple(c.sentence for c in criteria), tuple(criteria), costs, assumptions,
-        need.more_per_class if choice == "collect-more-data" and need else None,
+        need.more_per_class if need else None, confidence,
+        round(probability, 4) if probability is not None else None, round(final.difference, 6), settle,
+    )
+
+
+def _shown_close(final: Comparison) -> bool:
+    """Return True when the whole 95% interval of the gap lies within ±CLOSE_FACTOR × min_gain."""
+    bound = CLOSE_FACTOR * final.min_gain
+    return bound > 0 and -bound <= final.ci_low and final.ci_high <= bound
+
+
+def _cheaper_or_better(
+    prompt: Any, finetune: Any, by_name: Mapping[str, PricedStrategy], analysis: Analysis
+) -> str:
+    """Return the cheaper of two contestants shown close in quality; the better-scoring when the
+    costs differ by less than the timing noise."""
+    first_year = {p.strategy: by_name[p.strategy].first_year for p in (prompt, finetune)}
+    low, high = sorted(first_year.values())
+    noise = COST_NOISE
+    for timing in (analysis.timing(prompt.strategy), analysis.timing(finetune.strategy)):
+        if timing is not None and timing.latency_p50_ms > 0:
+            noise = max(noise, (timing.latency_p95_ms - timing.latency_p50_ms) / timing.latency_p50_ms)
+    if high > 0 and (high - low) / high > noise:
+        return min((prompt, finetune), key=lambda p: first_year[p.strategy]).strategy
+    return max((prompt, finetune), key=lambda p: (p.mean, p.strategy == prompt.strategy)).strategy
+
+
+def _settle(analysis: Analysis, final: Comparison) -> str:
+    """Return what would settle a leaning decision: more labelled examples, or a larger test set."""
+    parts = []
+    need = analysis.data_need
+    if need is not None:
+        leader = "fine-tuning" if need.leader == "finetune" else "prompting"
+        parts.append(
+            f"the fitted learning curves (an estimate) put {leader} ahead by {abs(need.estimated_gap):.3f} at about "
+            f"{need.n_per_class} examples per class, {need.more_per_class} more per class than measured"
+        )
+    half_width = (final.ci_high - final.ci_low) / 2
+    gap = max(abs(final.difference), final.min_gain)
+    examples = analysis.test_examples
+    if examples and half_width > 0 and gap > 0:
+        needed = math.ceil(examples * (half_width / gap) ** 2 / 10) * 10
+        what = "labelled examples in all (every one is scored by cross-validation)" if analysis.cross_validated else "test examples"
+        parts.append(
+            f"about {needed:,} {what} would resolve a gap of {gap:.3f} (today {examples:,} give ±{half_width:.3f})"
+        )
+    return "; ".join(parts)
+
+
+def _baseline(analysis: Analysis, decisive: bool) -> Criterion:
+    checks = analysis.baseline_checks
+    first = checks[0]
+    parts = [
+        f"{c.strategy} {c.difference:+.3f} (95% CI {c.ci_low:+.3f} to {c.ci_high:+.3f})" for c in checks
+    ]
+    beaten = [c for c in checks if c.beats_baseline]
+    if beaten:
+        meaning = "so at least one track does better than answering blindly"
+        favours = "neither"
+    else:
+        meaning = "so no strategy is shown to do better than answering blindly yet"
+        favours = "neither"
+    return Criterion(
+        "baseline", favours, decisive,
+        f"Baseline: always answering the most frequent label ({first.baseline}) scores {analysis.metric} "
+        f"{first.baseline_score:.3f}; against it {', '.join(parts)}, {meaning}.",
+        {"score": round(first.baseline_score, 6), "beaten": len(beaten)},
     )
 
 
@@ -387,28 +486,39 @@ def _knowledge_gap(analysis: Analysis, final: Comparison) -> Criterion | None:
 
 
 def _summary(
-    choice: str, analysis: Analysis, final: Comparison, cheaper: str, by_name: Mapping[str, PricedStrategy],
-    assumptions: CostAssumptions,
+    choice: str, confidence: str, strategy: str, analysis: Analysis, final: Comparison,
+    by_name: Mapping[str, PricedStrategy], assumptions: CostAssumptions, probability: float | None, settle: str,
 ) -> str:
     metric, n = analysis.metric, final.n_per_class
+    unit = "examples per class" if analysis.labels else "training examples"
     gap = f"{final.difference:+.3f} {metric}, 95% CI {final.ci_low:+.3f} to {final.ci_high:+.3f}"
-    if choice == "finetune":
+    if confidence == "baseline":
+        checks = analysis.baseline_checks
+        return (
+            f"Collect more data: no strategy beats always answering the most frequent label ({strategy}, {metric} "
+            f"{checks[0].baseline_score:.3f}) with confidence at {n} {unit}; the best are "
+            + ", ".join(f"{c.strategy} {c.baseline_score + c.difference:.3f}" for c in checks)
+            + ". Label more examples before choosing."
+        )
+    if confidence == "confident" and choice == "finetune":
         return (f"Fine-tune with {final.finetune.strategy}: it beats the best prompt strategy, {final.prompt.strategy}, "
-                f"by {gap.replace(', 95%', ' (95%')}) at {n} examples per class.")
-    if choice == "prompt":
+                f"by {gap.replace(', 95%', ' (95%')}) at {n} {unit}.")
+    if confidence == "confident":
         return (f"Prompt-engineer with {final.prompt.strategy}: it beats the best fine-tune strategy, "
                 f"{final.finetune.strategy}, by {-final.difference:.3f} {metric} (95% CI {-final.ci_high:+.3f} to "
-                f"{-final.ci_low:+.3f}) at {n} examples per class.")
-    costs = f"{_money(by_name[cheaper].first_year)} for the first year at {assumptions.requests_per_month:,} requests a month"
-    if choice == "collect-more-data":
-        need = analysis.data_need
-        assert need is not None
-        leader = "fine-tuning" if need.leader == "finetune" else "prompting"
-        return (f"Collect more data: at {n} examples per class the tracks are within measurement error ({gap}), but the "
-                f"fitted curves (an estimate) put {leader} ahead at about {need.n_per_class} per class, about "
-                f"{need.more_per_class} more labelled examples per class; meanwhile use the cheaper, {cheaper} ({costs}).")
-    return (f"Either: {final.prompt.strategy} (prompt) and {final.finetune.strategy} (fine-tune) are within measurement "
-            f"error at {n} examples per class ({gap}); take the cheaper, {cheaper} ({costs}).")
+                f"{-final.ci_low:+.3f}) at {n} {unit}.")
+    if confidence == "leaning":
+        track = "fine-tuning" if choice == "finetune" else "prompt engineering"
+        other = final.prompt.strategy if choice == "finetune" else final.finetune.strategy
+        odds = f"{probability:.0%}" if probability is not None else "unknown"
+        text = (
+            f"Lean towards {track} with {strategy}: a {odds} chance it beats {other} by more than "
+            f"{final.min_gain:.3f} {metric} (expected {gap}, at {n} {unit}); the evidence is thin."
+        )
+        return text + (f" To settle it: {settle}." if settle else "")
+    costs = f"{_money(by_name[strategy].first_year)} for the first year at {assumptions.requests_per_month:,} requests a month"
+    return (f"Either: {final.prompt.strategy} (prompt) and {final.finetune.strategy} (fine-tune) are within "
+            f"{CLOSE_FACTOR * final.min_gain:.3f} {metric} of each other at {n} {unit} ({gap}); take {strategy} ({costs}).")
 
 
 def _one_track(analysis: Analysis, costs: Sequence[PricedStrategy], assumptions: CostAssumptions) -> Recommendation:
@@ -424,7 +534,9 @@ def _one_track(analysis: Analysis, costs: Sequence[PricedStrategy], assumptions:
     )
     criterion = Criterion("quality", track, True, sentence, {"score": round(best.mean, 6)})
     summary = f"Only the {track.replace('finetune', 'fine-tune')} track was run: use {best.strategy}; run a {other} strategy to compare."
-    return Recommendation(track, best.strategy, summary, (sentence,), (criterion,), costs, assumptions)
+    return Recommendation(
+        track, best.strategy, summary, (sentence,), (criterion,), costs, assumptions, confidence="one-track"
+    )
 
 
 # --- helpers -------------------------------------------------------------------------------

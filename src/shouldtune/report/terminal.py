@@ -19,7 +19,8 @@ def print_summary(console: Console, results: dict[str, Any]) -> None:
     metric = results["task"]["metric"]
     colour = _COLOURS.get(recommendation["choice"], "white")
     body = f"[bold]{recommendation['summary']}[/]\n\n" + "\n".join(f"• {reason}" for reason in recommendation["reasons"])
-    console.print(Panel(body, title=f"[bold {colour}]Recommendation: {recommendation['choice']}[/]", border_style=colour))
+    title = recommendation["choice"] + (f" ({recommendation['confidence']})" if recommendation.get("confidence") else "")
+    console.print(Panel(body, title=f"[bold {colour}]Recommendation: {title}[/]", border_style=colour))
 
     sizes, rows = curve_table(results, metric)
     unit = "examples per class" if results["data"]["labels"] else "training examples"
@@ -47,6 +48,11 @@ def print_summary(console: Console, results: dict[str, Any]) -> None:
     for name, cost in strategy_costs(results).items():
         costs.add_row(name, str(cost["n_per_class"]), f"{cost['fit_seconds']:.2f}", f"{cost['ms_per_request']:.2f}")
     console.print(costs)
+    skipped = results.get("skipped") or []
+    if skipped:
+        trials = sum(len(entry["n_per_class"]) * len(entry["seeds"]) for entry in skipped)
+        console.print(f"[dim]the adaptive plan left out {trials} trials that could not change the decision "
+                      "(listed in report.md; --exhaustive runs them)[/]")
     for warning in results["data"]["warnings"]:
         console.print(f"[yellow]warning:[/] {warning}")
 

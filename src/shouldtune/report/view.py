@@ -106,7 +106,7 @@ def build_view(results: Mapping[str, Any]) -> ReportView:
         title=task.get("name", "task"),
         run_id=results.get("run_id", ""),
         choice=choice,
-        headline=HEADLINES.get(choice, choice),
+        headline=headline(recommendation),
         summary=recommendation.get("summary", ""),
         summary_body=_body(recommendation.get("summary", "")),
         strategy=recommendation.get("strategy", ""),
@@ -133,12 +133,25 @@ def build_view(results: Mapping[str, Any]) -> ReportView:
     )
 
 
+def headline(recommendation: Mapping[str, Any]) -> str:
+    """Return the decision in a few words: a lean says it is one, a baseline stop says why."""
+    choice = recommendation.get("choice", "either")
+    confidence = recommendation.get("confidence")
+    if confidence == "leaning":
+        track = "fine-tuning" if choice == "finetune" else "prompt engineering"
+        odds = recommendation.get("probability")
+        return f"Lean towards {track}" + (f" ({odds:.0%} likely ahead)" if odds is not None else "")
+    if confidence == "baseline":
+        return "Collect more data: nothing beats the baseline yet"
+    return HEADLINES.get(choice, choice)
+
+
 def _body(summary: str) -> str:
     head, _, rest = summary.partition(": ")
     return rest[:1].upper() + rest[1:] if rest and head.startswith(_SUMMARY_HEADS) else summary
 
 
-_SUMMARY_HEADS = ("Either", "Collect more data", "Fine-tune with ", "Prompt-engineer with ")
+_SUMMARY_HEADS = ("Either", "Collect more data", "Fine-tune with ", "Prompt-engineer with ", "Lean towards ")
 
 
 def top_confusions(confusion: Mapping[str, Any], limit: int = 5) -> list[tuple[str, str, int]]:
@@ -162,6 +175,13 @@ def _tiles(
         f"{final['difference']:+.3f}",
         f"fine-tune minus prompt; 95% CI {final['ci_low']:+.3f} to {final['ci_high']:+.3f}",
     )]
+    if "p_finetune_ahead" in final:
+        gain = final.get("min_gain", 0.0)
+        tiles.append(Tile(
+            "Odds",
+            f"{final['p_finetune_ahead']:.0%} / {final['p_prompt_ahead']:.0%}",
+            f"chance fine-tuning / prompting leads by more than {gain:.3f} (the rest: within it)",
+        ))
     crossover = analysis.get("crossover") or {}
     if crossover.get("reached"):
         ahead = [c["n_per_class"] for c in analysis.get("comparisons", []) if c["ci_low"] > 0]
@@ -339,6 +359,13 @@ def _data_lines(results: Mapping[str, Any]) -> list[str]:
         f"Backend: {backend.get('name', '')} ({backend.get('model', '')}).",
         f"Run {results.get('run_id', '')}: {len(results['trials'])} trials ({results.get('reused_trials', 0)} reused from the store).",
     ]
+    by_reason: dict[str, list[str]] = {}
+    for entry in results.get("skipped", []):
+        sizes = ", ".join(map(str, entry["n_per_class"]))
+        seeds = ", ".join(map(str, entry["seeds"]))
+        by_reason.setdefault(entry["reason"], []).append(f"{entry['strategy']} (n={sizes}; seeds {seeds})")
+    for reason, what in by_reason.items():
+        lines.append(f"Not run by the adaptive plan (--exhaustive runs them): {'; '.join(what)} — {reason}.")
     return lines
 
 
