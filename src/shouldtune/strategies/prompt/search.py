@@ -1,4 +1,11 @@
-"""prompt-search: choose a template and label descriptions by score on held-back training examples."""
+"""prompt-search: choose a template and label descriptions by score on held-back training examples.
+
+Every candidate is scored, with the task's decision metric, on predictions for held-back
+examples (two folds: build on one half, predict the other, then swap). With a handful of
+examples per label those scores are noisy, so the user's own prompt (their template and
+label descriptions, when given) is kept unless a candidate beats it by more than that noise:
+1.96 standard errors of the paired difference in accuracy on the same held-back examples.
+"""
 
 from __future__ import annotations
 
@@ -48,6 +55,15 @@ def _split(train: TrainingSet, seed: int) -> tuple[TrainingSet, TrainingSet]:
     return part(build), part(validation)
 
 
+def _noise(gold: Sequence[str], yours: Sequence[str], other: Sequence[str]) -> float:
+    """Return 1.96 standard errors of the paired accuracy difference between two candidates' predictions."""
+    right_yours = np.array([g == p for g, p in zip(gold, yours)])
+    right_other = np.array([g == p for g, p in zip(gold, other)])
+    n = max(len(gold), 1)
+    difference = right_other.astype(float) - right_yours.astype(float)
+    return float(1.96 * np.sqrt(max(np.mean(difference**2) - np.mean(difference) ** 2, 1.0 / n) / n))
+
+
 class PromptSearch(Strategy):
     """Scores candidate prompts by two-fold validation on the training examples; keeps the best."""
 
@@ -89,26 +105,38 @@ class PromptSearch(Strategy):
     def _zero_shot(self, candidate: Candidate, train: TrainingSet) -> ZeroShot:
         return ZeroShot(self.context, candidate.template, self._descriptions(candidate.descriptions, train)).fit(train)
 
-    def fit(self, train: TrainingSet) -> PromptSearch:
+    def _score(self, gold: Sequence[str], predicted: Sequence[str]) -> float:
+        if self.context.validation_score is not None:
+            return float(self.context.validation_score(gold, predicted))
         from sklearn.metrics import f1_score
 
+        return float(f1_score(gold, predicted, average="macro", zero_division=0))
+
+    def fit(self, train: TrainingSet) -> PromptSearch:
         self._check_train(train)
         first, second = _split(train, self.context.seed)
         # Two folds (build on one half, score on the other, then swap): with a handful of
         # examples per label a single validation half is too noisy to choose on.
-        folds = [(first, second), (second, first)] if len(second) else []
+        folds = [(build, held) for build, held in ((first, second), (second, first)) if len(build) and len(held)]
+        gold = [label for _, held in folds for label in held.labels]
         self.scores_: dict[str, float] = {}
+        held_out: dict[str, list[str]] = {}
         candidates = self._candidates()
         for candidate in candidates:
-            fold_scores = [
-                f1_score(held.labels, self._zero_shot(candidate, build).predict(list(held.texts)), average="macro", zero_division=0)
-                for build, held in folds
-                if len(held) and len(build)
+            if not folds:
+                break
+            held_out[candidate.name] = [
+                label for build, held in folds for label in self._zero_shot(candidate, build).predict(list(held.texts))
             ]
-            if fold_scores:
-                self.scores_[candidate.name] = float(sum(fold_scores) / len(fold_scores))
+            self.scores_[candidate.name] = self._score(gold, held_out[candidate.name])
         # max() keeps the earliest of equal scores: the task's own prompt and simpler candidates come first.
         best = max(candidates, key=lambda c: self.scores_.get(c.name, 0.0)) if self.scores_ else candidates[0]
+        users = candidates[0] if self.context.label_descriptions else None
+        self.margin_ = 0.0
+        if users is not None and best is not users and self.scores_:
+            self.margin_ = _noise(gold, held_out[users.name], held_out[best.name])
+            if self.scores_[best.name] - self.scores_[users.name] <= self.margin_:
+                best = users  # within the noise of a few held-back examples: keep the user's prompt
         self.chosen_ = best
         # Descriptions built from examples are rebuilt from all of them for the final prompt.
         self.prompt_ = self._zero_shot(best, train)
@@ -122,7 +150,8 @@ class PromptSearch(Strategy):
     def describe(self) -> dict[str, Any]:
         return {
             "chosen": self.chosen_.name,
-            "validation_macro_f1": self.scores_,
+            "validation_macro_f1": self.scores_,  # the task's metric; the key keeps its first name
+            "margin_to_replace_yours": round(self.margin_, 6),
             **self.prompt_.describe(),
         }
 
@@ -141,5 +170,6 @@ class PromptSearch(Strategy):
         strategy.prompt_ = ZeroShot.from_prompt(context, saved["template"], saved["label_descriptions"], saved["labels"])
         strategy.chosen_ = Candidate(str(saved.get("chosen", "saved")), saved["template"], "saved")
         strategy.scores_ = dict(saved.get("validation_macro_f1") or {})
+        strategy.margin_ = 0.0
         strategy.label_set_ = strategy.prompt_.label_set_
         return strategy
