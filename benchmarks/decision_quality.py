@@ -92,6 +92,7 @@ class StrategyScore:
     n_per_class: int  # the size of the exported trial (the run's largest for this strategy)
     run_score: float  # the trial's score on the run's own (small) test set
     large_set_score: float
+    refit_mismatches: int  # run test predictions where the refitted export differs from the trial (0: reproduced)
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,7 @@ def score_strategy(
         n_per_class=manifest.n_per_class,
         run_score=float(manifest.test_metrics[metric]),
         large_set_score=scores(test.labels, predicted, label_set)[metric],
+        refit_mismatches=exported.mismatches,
     )
 
 
