@@ -1,0 +1,539 @@
+"""Decision quality: is shouldtune's recommendation from a small budget right on a large test set?
+
+Run (the full benchmark; see docs/benchmarks.md for its cost):
+    .venv/bin/python benchmarks/decision_quality.py --out runs/decision-quality
+
+For each dataset with a large test set, budget (labelled examples per class) and draw, it
+simulates a user who has only that budget: the budget is written to a JSONL file and the
+default comparison runs on it with no test file, as `shouldtune run --data budget.jsonl`
+would. Then every strategy the run ran is exported (its trial at the largest size and first
+seed, refitted), loaded back, and scored on the large test set with the run's decision
+metric. Per case it reports the choice, the recommended strategy, each strategy's large-set
+score, the regret (best strategy's large-set score minus the recommended one's), whether the
+recommended strategy's track is the track that wins on the large set, and for "either"
+whether the two tracks' best are within 2 points there.
+
+Writes OUT/decision_quality.json (every case) and OUT/decision_quality.md (the tables).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import sys
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+DATA_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATASETS = ("sst2", "trec", "banking77", "sms_spam")
+SMS_SPAM_TEST_FRACTION = 1 / 3  # sms_spam has no official split: a third of its distinct texts is the large test set
+REGRET_TOLERANCE = 0.01  # a case is "right enough" when its regret is at most 1 point of the metric
+EITHER_TOLERANCE = 0.02  # "either" is right when the two tracks' best are within 2 points on the large set
+PROMPT, FINETUNE, BASELINE = "prompt", "finetune", "baseline"
+# The recommendation's own odds, where the version under test reports them (read with .get).
+ODDS_FIELDS = (
+    "p_finetune_better", "p_prompt_better", "expected_difference", "difference_ci", "min_gain", "more_examples_per_class",
+)
+QUALITY_NUMBERS = ("difference", "ci_low", "ci_high", "p_finetune_better")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What to run: the command line, resolved."""
+
+    datasets: tuple[str, ...]
+    budgets: tuple[int, ...]  # labelled examples per class a simulated user has
+    draws: int  # draws of each budget, seeds 0..draws-1
+    max_test: int | None
+    strategies: tuple[str, ...] | None  # None: the product's default set
+    sizes: tuple[int, ...] | None  # None: the product's default sizes
+    data_root: Path
+    out: Path
+    store: Path
+    cases_folder: Path  # each case's budget file (and exports, if kept)
+    keep_exports: bool
+
+
+@dataclass(frozen=True)
+class LabelledTexts:
+    """Texts and their labels, in a fixed order."""
+
+    texts: tuple[str, ...]
+    labels: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset split into the pool users draw their budgets from and a large test set they never see."""
+
+    name: str
+    pool: LabelledTexts
+    test: LabelledTexts
+
+    @property
+    def label_set(self) -> tuple[str, ...]:
+        return tuple(sorted(set(self.pool.labels) | set(self.test.labels)))
+
+
+@dataclass(frozen=True)
+class StrategyScore:
+    """One strategy of a run, exported and scored on the large test set."""
+
+    strategy: str
+    track: str
+    n_per_class: int  # the size of the exported trial (the run's largest for this strategy)
+    run_score: float  # the trial's score on the run's own (small) test set
+    large_set_score: float
+    refit_mismatches: int  # run test predictions where the refitted export differs from the trial (0: reproduced)
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """One simulated user: what shouldtune recommended from the budget, and how it holds on the large set."""
+
+    dataset: str
+    budget_per_class: int
+    draw: int
+    budget_examples: int
+    test_examples: int
+    metric: str
+    run_id: str
+    choice: str
+    recommended: str
+    recommended_track: str
+    summary: str
+    scores: tuple[StrategyScore, ...]
+    best_strategy: str
+    best_prompt: str | None
+    best_finetune: str | None
+    winning_track: str  # the track of the best strategy on the large set (baseline when it beats both)
+    regret: float | None  # None when the run named no strategy
+    track_right: bool | None
+    either_right: bool | None  # only for choice "either": the tracks' best within 2 points on the large set
+    odds: dict[str, Any]  # the recommendation's probability and interval fields, as it reports them
+    wall_seconds: float
+    refusal: str | None = None  # the one-line error when the run refused the budget (choice "refused")
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+def read_jsonl(path: Path) -> LabelledTexts:
+    """Return the texts and labels of a shared dataset's JSONL file."""
+    from shouldtune.data import read_examples
+
+    examples = read_examples(path, "text", "label")
+    return LabelledTexts(examples.texts, examples.labels)
+
+
+def distinct(examples: LabelledTexts, leave_out: Collection[str] = ()) -> LabelledTexts:
+    """Return the examples with each text once (first occurrence), without the texts in `leave_out`."""
+    seen = set(leave_out)
+    texts, labels = [], []
+    for text, label in zip(examples.texts, examples.labels):
+        if text not in seen:
+            seen.add(text)
+            texts.append(text)
+            labels.append(label)
+    return LabelledTexts(tuple(texts), tuple(labels))
+
+
+def by_label(examples: LabelledTexts) -> dict[str, list[str]]:
+    """Return each label's texts, in order."""
+    grouped: dict[str, list[str]] = {}
+    for text, label in zip(examples.texts, examples.labels):
+        grouped.setdefault(label, []).append(text)
+    return dict(sorted(grouped.items()))
+
+
+def stratified_slice(examples: LabelledTexts, size: int, seed: str) -> LabelledTexts:
+    """Return about `size` examples, each label's share kept (largest remainders), drawn with `seed`."""
+    if size >= len(examples):
+        return examples
+    grouped = by_label(examples)
+    quotas = {label: size * len(texts) / len(examples) for label, texts in grouped.items()}
+    counts = {label: int(quota) for label, quota in quotas.items()}
+    by_remainder = sorted(quotas, key=lambda label: (counts[label] - quotas[label], label))
+    for label in by_remainder[: size - sum(counts.values())]:
+        counts[label] += 1
+    rng = random.Random(seed)
+    chosen = {label: set(rng.sample(texts, counts[label])) for label, texts in grouped.items()}
+    kept = [(t, label) for t, label in zip(examples.texts, examples.labels) if t in chosen[label]]
+    return LabelledTexts(tuple(t for t, _ in kept), tuple(label for _, label in kept))
+
+
+def without(examples: LabelledTexts, part: LabelledTexts) -> LabelledTexts:
+    """Return the examples whose texts are not in `part`."""
+    return distinct(examples, leave_out=set(part.texts))
+
+
+def load_dataset(name: str, data_root: Path, max_test: int | None) -> Dataset:
+    """Return a shared dataset as a pool and a large test set with no text in common."""
+    folder = data_root / name
+    if name == "sms_spam":  # one file: carve a stratified test set out of it
+        everything = distinct(read_jsonl(folder / "all.jsonl"))
+        test = stratified_slice(everything, round(len(everything) * SMS_SPAM_TEST_FRACTION), seed=f"{name}-test")
+        pool = without(everything, test)
+    else:
+        test = distinct(read_jsonl(folder / "test.jsonl"))
+        pool = without(read_jsonl(folder / "train.jsonl"), test)  # no test text in any user's budget
+    if max_test is not None:
+        test = stratified_slice(test, max_test, seed=f"{name}-max-test")
+    return Dataset(name, pool, test)
+
+
+def draw_budget(dataset: Dataset, per_class: int, draw: int) -> LabelledTexts:
+    """Return `per_class` examples of every label (all it has, if fewer), drawn with seed `draw`.
+
+    Each label's pool is shuffled once per (dataset, draw), so one draw's smaller budgets are
+    part of its larger ones, as a user who labels more keeps what they had.
+    """
+    texts, labels = [], []
+    for label, pool in by_label(dataset.pool).items():
+        shuffled = list(pool)
+        random.Random(f"{dataset.name}-{label}-{draw}").shuffle(shuffled)
+        taken = shuffled[:per_class]
+        texts += taken
+        labels += [label] * len(taken)
+    order = list(range(len(texts)))
+    random.Random(f"{dataset.name}-order-{per_class}-{draw}").shuffle(order)  # not sorted by label, as real data
+    return LabelledTexts(tuple(texts[i] for i in order), tuple(labels[i] for i in order))
+
+
+def write_jsonl(examples: LabelledTexts, path: Path) -> None:
+    """Write the examples as a user's JSONL file with `text` and `label` columns."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        for text, label in zip(examples.texts, examples.labels):
+            handle.write(json.dumps({"text": text, "label": label}, ensure_ascii=False) + "\n")
+
+
+# --- one case -------------------------------------------------------------------------------
+
+
+def plain(line: str) -> str:
+    """Return a progress line of the library without its Rich markup."""
+    from rich.text import Text
+
+    try:
+        return Text.from_markup(line).plain
+    except Exception:  # a line whose brackets are not markup: print it as it is
+        return line
+
+
+def score_strategy(
+    store_path: Path, run: Any, strategy: str, export_folder: Path, test: LabelledTexts, label_set: Sequence[str]
+) -> StrategyScore:
+    """Return `strategy` of the run exported, loaded back, and scored on the large test set."""
+    from shouldtune.analysis.metrics import scores
+    from shouldtune.export import export_run
+    from shouldtune.predict import load_exported
+    from shouldtune.store import Store
+
+    exported = export_run(store_path, run.run_id, strategy, export_folder)
+    with Store(store_path) as store:  # lends its embedding cache: the large test set is embedded once per encoder
+        loaded = load_exported(export_folder, store)
+        predicted = loaded.strategy.predict(list(test.texts))
+    metric = run.task.metric
+    manifest = exported.manifest
+    return StrategyScore(
+        strategy=strategy,
+        track=manifest.track,
+        n_per_class=manifest.n_per_class,
+        run_score=float(manifest.test_metrics[metric]),
+        large_set_score=scores(test.labels, predicted, label_set)[metric],
+        refit_mismatches=exported.mismatches,
+    )
+
+
+def best_of(scored: Sequence[StrategyScore], track: str | None = None) -> StrategyScore | None:
+    """Return the best-scoring strategy on the large set (of one track, if given); earliest on ties."""
+    candidates = [s for s in scored if track is None or s.track == track]
+    return max(candidates, key=lambda s: s.large_set_score) if candidates else None
+
+
+def winner(best: StrategyScore | None, best_prompt: StrategyScore | None, best_finetune: StrategyScore | None) -> str:
+    """Return the track that wins on the large set: baseline if it beats both, else the better track's."""
+    if best is None or best.track == BASELINE or best_prompt is None or best_finetune is None:
+        return best.track if best is not None else BASELINE
+    return PROMPT if best_prompt.large_set_score > best_finetune.large_set_score else FINETUNE
+
+
+def read_odds(recommendation: dict[str, Any]) -> dict[str, Any]:
+    """Return the recommendation's probability and interval fields that this version reports."""
+    odds = {key: recommendation.get(key) for key in ODDS_FIELDS if recommendation.get(key) is not None}
+    for criterion in recommendation.get("criteria") or ():
+        if criterion.get("name") == "quality":
+            numbers = criterion.get("numbers") or {}
+            odds.update({f"quality.{key}": numbers[key] for key in QUALITY_NUMBERS if numbers.get(key) is not None})
+    return odds
+
+
+def judge(
+    dataset: Dataset, per_class: int, draw: int, budget: LabelledTexts, run: Any,
+    scored: tuple[StrategyScore, ...], wall_seconds: float,
+) -> CaseResult:
+    """Return the case's result: the run's recommendation held against the large-set scores."""
+    recommendation = run.recommendation.to_json()
+    by_name = {s.strategy: s for s in scored}
+    chosen = by_name.get(recommendation.get("strategy") or "")
+    best = best_of(scored)
+    best_prompt, best_finetune = best_of(scored, PROMPT), best_of(scored, FINETUNE)
+    winning_track = winner(best, best_prompt, best_finetune)
+    either_right = None
+    if recommendation["choice"] == "either" and best_prompt is not None and best_finetune is not None:
+        either_right = abs(best_prompt.large_set_score - best_finetune.large_set_score) <= EITHER_TOLERANCE
+    return CaseResult(
+        dataset=dataset.name,
+        budget_per_class=per_class,
+        draw=draw,
+        budget_examples=len(budget),
+        test_examples=len(dataset.test),
+        metric=run.task.metric,
+        run_id=run.run_id,
+        choice=recommendation["choice"],
+        recommended=chosen.strategy if chosen else "",
+        recommended_track=chosen.track if chosen else "",
+        summary=recommendation.get("summary", ""),
+        scores=scored,
+        best_strategy=best.strategy if best else "",
+        best_prompt=best_prompt.strategy if best_prompt else None,
+        best_finetune=best_finetune.strategy if best_finetune else None,
+        winning_track=winning_track,
+        regret=round(best.large_set_score - chosen.large_set_score, 6) if best and chosen else None,
+        track_right=chosen.track == winning_track if chosen else None,
+        either_right=either_right,
+        odds=read_odds(recommendation),
+        wall_seconds=round(wall_seconds, 1),
+    )
+
+
+def refused(dataset: Dataset, per_class: int, draw: int, budget: LabelledTexts, error: Exception, wall_seconds: float) -> CaseResult:
+    """Return the result of a case whose run stopped on the user's input, as `shouldtune run` would (exit 2)."""
+    return CaseResult(
+        dataset=dataset.name, budget_per_class=per_class, draw=draw, budget_examples=len(budget),
+        test_examples=len(dataset.test), metric="", run_id="", choice="refused", recommended="",
+        recommended_track="", summary="", scores=(), best_strategy="", best_prompt=None, best_finetune=None,
+        winning_track="", regret=None, track_right=None, either_right=None, odds={},
+        wall_seconds=round(wall_seconds, 1), refusal=str(error),
+    )
+
+
+def run_case(
+    dataset: Dataset, per_class: int, draw: int, settings: Settings, case_folder: Path, say: Any
+) -> CaseResult:
+    """Simulate one user with `per_class` examples per class, draw `draw`; return the judged result."""
+    from shouldtune import load_task, run_experiment
+    from shouldtune.errors import InputError
+
+    start = time.perf_counter()
+    budget = draw_budget(dataset, per_class, draw)
+    data_file = case_folder / "budget.jsonl"
+    write_jsonl(budget, data_file)
+    task = load_task(
+        data=data_file,
+        name=f"{dataset.name}-{per_class}-per-class-draw-{draw}",
+        strategies=settings.strategies,
+        sizes=settings.sizes,
+    )
+    try:
+        run = run_experiment(task, store_path=settings.store, say=lambda line: say(f"    {plain(line)}"))
+    except InputError as err:  # a user would see this one line and get nothing: count it, go on
+        say(f"    refused: {err}")
+        return refused(dataset, per_class, draw, budget, err, time.perf_counter() - start)
+    strategies = list(dict.fromkeys(trial["strategy"] for trial in run.trials))
+    scored = []
+    for strategy in strategies:
+        export_folder = case_folder / "export" / strategy
+        scored.append(score_strategy(settings.store, run, strategy, export_folder, dataset.test, dataset.label_set))
+        say(f"    {strategy}: {scored[-1].large_set_score:.3f} on the large set ({len(dataset.test)} examples)")
+    if not settings.keep_exports:
+        shutil.rmtree(case_folder / "export", ignore_errors=True)  # a fine-tuned encoder is ~90 MB; 36 cases would fill a disk
+    return judge(dataset, per_class, draw, budget, run, tuple(scored), time.perf_counter() - start)
+
+
+# --- summary and tables ---------------------------------------------------------------------
+
+
+def share(flags: Sequence[bool]) -> str:
+    """Return `k/n (p%)`, or `-` for no cases."""
+    return f"{sum(flags)}/{len(flags)} ({sum(flags) / len(flags):.0%})" if flags else "-"
+
+
+def summary_lines(cases: Sequence[CaseResult], total_seconds: float) -> list[str]:
+    """Return the summary: regret ≤ 1 point, right "either"s, mean regret, wall time per case."""
+    regrets = [c.regret for c in cases if c.regret is not None]
+    either = [c.either_right for c in cases if c.either_right is not None]
+    tracks = [c.track_right for c in cases if c.track_right is not None]
+    refusals = [c.refusal is not None for c in cases]
+    mean_regret = f"{sum(regrets) / len(regrets):.3f}" if regrets else "-"
+    per_case = sum(c.wall_seconds for c in cases) / len(cases) if cases else 0.0
+    lines = {
+        "cases": str(len(cases)),
+        "refused by the run": share(refusals),
+        f"regret <= {REGRET_TOLERANCE:.2f} (of cases decided)": share([r <= REGRET_TOLERANCE + 1e-9 for r in regrets]),
+        f"'either' right (within {EITHER_TOLERANCE:.2f})": share(either),
+        "recommended track wins": share(tracks),
+        "mean regret": mean_regret,
+        "wall time per case": f"{per_case:.0f} s",
+        "total wall time": f"{total_seconds:.0f} s",
+    }
+    width = max(map(len, lines)) + 2
+    return [name.ljust(width) + value for name, value in lines.items()]
+
+
+def number(value: Any) -> str:
+    """Return a float with 3 decimals; anything else as it prints."""
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def flag(value: bool | None) -> str:
+    return "-" if value is None else ("yes" if value else "no")
+
+
+def case_table(cases: Sequence[CaseResult]) -> list[str]:
+    """Return the markdown table of cases: the decision and how it held on the large set."""
+    rows = [
+        "| dataset | per class | draw | choice | recommended | best on large set | regret | track right | either right | odds | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in cases:
+        regret = "-" if c.regret is None else f"{c.regret:.3f}"
+        odds = ", ".join(f"{key} {number(value)}" for key, value in c.odds.items()) or "-"
+        rows.append(
+            f"| {c.dataset} | {c.budget_per_class} | {c.draw} | {c.choice} | {c.recommended or '-'} "
+            f"| {c.best_strategy or '-'} | {regret} | {flag(c.track_right)} | {flag(c.either_right)} | {odds} | {c.wall_seconds:.0f} |"
+        )
+    return rows
+
+
+def score_table(cases: Sequence[CaseResult]) -> list[str]:
+    """Return the markdown table of every strategy's large-set score per case (the recommended in bold)."""
+    strategies = list(dict.fromkeys(s.strategy for c in cases for s in c.scores))
+    rows = [
+        "| dataset | per class | draw | " + " | ".join(strategies) + " |",
+        "|---|---|---|" + "---|" * len(strategies),
+    ]
+    for c in cases:
+        by_name = {s.strategy: s for s in c.scores}
+        cells = []
+        for name in strategies:
+            score = by_name.get(name)
+            text = "-" if score is None else f"{score.large_set_score:.3f}"
+            cells.append(f"**{text}**" if name == c.recommended else text)
+        rows.append(f"| {c.dataset} | {c.budget_per_class} | {c.draw} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def write_outputs(cases: Sequence[CaseResult], settings: Settings, total_seconds: float) -> None:
+    """Write decision_quality.json (every case) and decision_quality.md (the tables and summary)."""
+    from shouldtune import __version__
+
+    document = {
+        "shouldtune": __version__,
+        "settings": {
+            "datasets": settings.datasets, "budgets": settings.budgets, "seeds": settings.draws,
+            "max_test": settings.max_test, "strategies": settings.strategies, "sizes": settings.sizes,
+            "store": str(settings.store), "data_root": str(settings.data_root),
+        },
+        "summary": summary_lines(cases, total_seconds),
+        "cases": [asdict(case) for case in cases],
+    }
+    (settings.out / "decision_quality.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    metric = next((c.metric for c in cases if c.metric), "macro_f1")
+    markdown = [
+        f"# Decision quality ({metric} on the large test set)", "",
+        *case_table(cases), "", "Large-set score of every strategy (the recommended one in bold):", "",
+        *score_table(cases), "", "```", *summary_lines(cases, total_seconds), "```", "",
+    ]
+    (settings.out / "decision_quality.md").write_text("\n".join(markdown), encoding="utf-8")
+
+
+# --- command line ---------------------------------------------------------------------------
+
+
+def comma_ints(value: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in value.split(",") if part.strip())
+
+
+def comma_names(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def parse_args(argv: Sequence[str] | None) -> Settings:
+    """Return the settings from the command line; the store is a fresh one under --out unless --store names one."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", type=comma_names, default=DATASETS, help=f"default: {','.join(DATASETS)}")
+    parser.add_argument("--budgets", type=comma_ints, default=(8, 32, 64), help="labelled examples per class; default 8,32,64")
+    parser.add_argument("--seeds", type=int, default=1, help="draws of each budget (seeds 0..N-1); default 1")
+    parser.add_argument("--max-test", type=int, default=None, help="a stratified slice of the large test set, for speed")
+    parser.add_argument("--strategies", type=comma_names, default=None, help="passed to the run; default: the product's")
+    parser.add_argument("--sizes", type=comma_ints, default=None, help="passed to the run; default: the product's")
+    parser.add_argument("--data-root", type=Path, default=DATA_ROOT, help=f"default: {DATA_ROOT}")
+    parser.add_argument("--out", type=Path, default=Path("runs/decision-quality"))
+    parser.add_argument("--store", type=Path, default=None, help="default: a fresh store under --out")
+    parser.add_argument("--keep-exports", action="store_true", help="keep every exported strategy folder")
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.datasets if name not in DATASETS]
+    if unknown:
+        parser.error(f"unknown dataset {unknown[0]!r}; choose from {', '.join(DATASETS)}")
+    if args.seeds < 1:
+        parser.error("--seeds must be 1 or more")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Settings(
+        datasets=args.datasets, budgets=args.budgets, draws=args.seeds, max_test=args.max_test,
+        strategies=args.strategies, sizes=args.sizes, data_root=args.data_root, out=args.out,
+        store=args.store or args.out / f"store-{stamp}.db", cases_folder=args.out / f"cases-{stamp}",
+        keep_exports=args.keep_exports,
+    )
+
+
+def outcome(case: CaseResult) -> str:
+    """Return the progress line that closes a case."""
+    if case.refusal is not None:
+        return f"refused by the run; {case.wall_seconds:.0f} s"
+    regret = "-" if case.regret is None else f"{case.regret:.3f}"
+    return (
+        f"{case.choice} ({case.recommended or 'no strategy'}); best on the large set {case.best_strategy}; "
+        f"regret {regret}; {case.wall_seconds:.0f} s"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    settings = parse_args(argv)
+    settings.out.mkdir(parents=True, exist_ok=True)
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    start = time.perf_counter()
+    cases: list[CaseResult] = []
+    total = len(settings.datasets) * len(settings.budgets) * settings.draws
+    for name in settings.datasets:
+        dataset = load_dataset(name, settings.data_root, settings.max_test)
+        say(f"{name}: pool {len(dataset.pool)}, large test set {len(dataset.test)}, {len(dataset.label_set)} labels")
+        for per_class in settings.budgets:
+            for draw in range(settings.draws):
+                say(f"[{len(cases) + 1}/{total}] {name}, {per_class} per class, draw {draw}")
+                case_folder = settings.cases_folder / f"{name}-{per_class}-draw{draw}"
+                case = run_case(dataset, per_class, draw, settings, case_folder, say)
+                cases.append(case)
+                say(f"  -> {outcome(case)}")
+                write_outputs(cases, settings, time.perf_counter() - start)  # partial results survive a stop
+    total_seconds = time.perf_counter() - start
+    write_outputs(cases, settings, total_seconds)
+    print("\n".join(["", *case_table(cases), "", *score_table(cases), "", *summary_lines(cases, total_seconds)]))
+    print(f"wrote {settings.out / 'decision_quality.json'} and {settings.out / 'decision_quality.md'}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""The decision-quality benchmark's own logic: budgets, test slices and the judging of a case (no runs)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "decision_quality.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("decision_quality", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["decision_quality"] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop("decision_quality", None)
+
+
+def _dataset(bench, counts: dict[str, int]):
+    texts = tuple(f"{label} {i}" for label, n in counts.items() for i in range(n))
+    labels = tuple(label for label, n in counts.items() for _ in range(n))
+    pool = bench.LabelledTexts(texts, labels)
+    return bench.Dataset("toy", pool, bench.LabelledTexts(("a test",), ("a",)))
+
+
+def test_stratified_slice_keeps_each_label_share(bench):
+    examples = _dataset(bench, {"a": 90, "b": 10}).pool
+    sliced = bench.stratified_slice(examples, 20, seed="s")
+    assert len(sliced) == 20
+    assert sliced.labels.count("a") == 18 and sliced.labels.count("b") == 2
+    assert sliced == bench.stratified_slice(examples, 20, seed="s")  # seeded
+
+
+def test_budgets_of_one_draw_nest_and_cap_at_what_a_label_has(bench):
+    dataset = _dataset(bench, {"a": 50, "b": 5})
+    small, large = bench.draw_budget(dataset, 4, draw=0), bench.draw_budget(dataset, 32, draw=0)
+    assert set(small.texts) <= set(large.texts)
+    assert large.labels.count("a") == 32 and large.labels.count("b") == 5
+    assert set(bench.draw_budget(dataset, 4, draw=1).texts) != set(small.texts)
+
+
+def test_pool_never_holds_a_test_text(bench):
+    pool = bench.LabelledTexts(("x", "y", "x", "z"), ("a", "b", "a", "a"))
+    test = bench.LabelledTexts(("y",), ("b",))
+    assert bench.without(pool, test).texts == ("x", "z")
+
+
+def _run(choice: str, strategy: str):
+    recommendation = {"choice": choice, "strategy": strategy, "summary": "", "criteria": [
+        {"name": "quality", "numbers": {"difference": 0.1, "ci_low": -0.2, "ci_high": 0.4, "p_finetune_better": 0.7}},
+    ]}
+    return SimpleNamespace(
+        recommendation=SimpleNamespace(to_json=lambda: recommendation), task=SimpleNamespace(metric="macro_f1"),
+        run_id="r1",
+    )
+
+
+def _scores(bench, **by_name: tuple[str, float]):
+    return tuple(bench.StrategyScore(name.replace("_", "-"), track, 8, 0.5, score, 0) for name, (track, score) in by_name.items())
+
+
+def test_judge_regret_track_and_either(bench):
+    dataset = _dataset(bench, {"a": 10})
+    scored = _scores(bench, majority=("baseline", 0.3), zero_shot=("prompt", 0.70), setfit=("finetune", 0.71))
+    case = bench.judge(dataset, 8, 0, dataset.pool, _run("either", "zero-shot"), scored, 1.0)
+    assert case.regret == pytest.approx(0.01)
+    assert case.winning_track == "finetune" and case.track_right is False
+    assert case.either_right is True  # within 2 points on the large set
+    assert case.odds["quality.p_finetune_better"] == 0.7
+
+    far = _scores(bench, majority=("baseline", 0.3), zero_shot=("prompt", 0.60), setfit=("finetune", 0.71))
+    assert bench.judge(dataset, 8, 0, dataset.pool, _run("either", "setfit"), far, 1.0).either_right is False
+
+
+def test_baseline_wins_when_nothing_beats_it(bench):
+    dataset = _dataset(bench, {"a": 10})
+    scored = _scores(bench, majority=("baseline", 0.29), zero_shot=("prompt", 0.23), setfit=("finetune", 0.28))
+    case = bench.judge(dataset, 8, 0, dataset.pool, _run("collect-more-data", "zero-shot"), scored, 1.0)
+    assert case.winning_track == "baseline" and case.best_strategy == "majority"
+    assert case.regret == pytest.approx(0.06) and case.either_right is None
