@@ -57,7 +57,7 @@ def test_run_on_a_local_llm_writes_every_metric_and_both_tracks(task_type: str, 
         # n counts all examples: two training examples at n=2, not two per output.
         assert {t["train_examples"] for t in results["trials"] if t["n_per_class"] == 2} == {2}
     assert {point["metric"] for point in results["curves"]} == set(metrics)
-    assert results["recommendation"]["choice"] in {"prompt", "finetune", "either"}
+    assert results["recommendation"]["choice"] in {"prompt", "finetune", "either", "collect-more-data"}
 
 
 def test_defaults_follow_the_task_type(tmp_path: Path, tiny_lm_folder: Path):

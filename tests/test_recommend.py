@@ -18,13 +18,17 @@ TRACKS = {"zero-shot": "prompt", "knn": "prompt", "probe": "finetune", "majority
 TIMINGS = {"knn": (0.0, 0.8), "zero-shot": (0.0, 0.8), "probe": (36.0, 0.4), "majority": (0.0, 0.0)}
 
 
-def run(prompt_wrong: int, finetune_wrong: int, prompt: str = "knn", offset: int = 0) -> tuple[dict, dict]:
+def run(
+    prompt_wrong: int, finetune_wrong: int, prompt: str = "knn", offset: int = 0, min_gain: float = 0.01
+) -> tuple[dict, dict]:
     predictions = {
         ("majority", 0, 0): ["A"] * 40,
         (prompt, 0 if prompt == "zero-shot" else 8, 0): right_then_wrong(GOLD, prompt_wrong, LABELS),
         ("probe", 8, 0): right_then_wrong(GOLD, finetune_wrong, LABELS, offset=offset),
     }
-    return make_results(predictions, GOLD, TRACKS, timings=TIMINGS), predictions
+    results = make_results(predictions, GOLD, TRACKS, timings=TIMINGS)
+    results["task"]["min_gain"] = min_gain
+    return results, predictions
 
 
 def test_finetune_when_it_is_ahead_with_confidence():
@@ -49,11 +53,12 @@ def test_either_takes_the_cheaper_and_break_even_by_hand():
     #   knn:   fit 0 s  -> $0 once;      0.8 s / 40 = 0.02 s per request -> $0.02 per 1,000.
     # Break-even: $0.036 extra once / $0.00001 saved per request = 3,600 requests.
     # At 100 requests a month for 12 months: probe $0.036 + 12 * $0.001 = $0.048, knn 12 * $0.002 = $0.024: knn cheaper.
-    results, predictions = run(prompt_wrong=2, finetune_wrong=2, offset=10)
+    # A difference that matters is 0.1 here: the whole interval lies within ±0.2, so shown close.
+    results, predictions = run(prompt_wrong=2, finetune_wrong=2, offset=10, min_gain=0.1)
     analysis = analyse(results, predictions)
     assert analysis.final.verdict == "tie"
     decision = recommend(analysis, requests_per_month=100, prices=Prices(compute_per_hour=3.6))
-    assert decision.choice == "either" and decision.strategy == "knn"
+    assert decision.choice == "either" and decision.strategy == "knn" and decision.confidence == "close"
     cost = next(c for c in decision.criteria if c.name == "cost")
     assert cost.decisive and cost.favours == "prompt"
     assert cost.numbers["break_even_requests"] == pytest.approx(3600)
@@ -66,18 +71,44 @@ def test_either_takes_the_cheaper_and_break_even_by_hand():
     assert busy.choice == "either" and busy.strategy == "probe"
 
 
-def test_collect_more_data_with_an_estimate_of_how_many():
-    # The curves of test_analysis_run's data-need case: undecided at 8, the fitted
-    # fine-tune curve pulls ahead at about 14 per class (6 more, 12 in all).
+def test_thin_evidence_leans_with_its_odds_and_says_what_would_settle_it():
+    # The curves of test_analysis_run's data-need case: undecided at 8 (+0.073, interval spans 0),
+    # the fitted fine-tune curve pulls ahead at about 14 per class (6 more, 12 in all).
     curve = [(n, 0.95 - 0.5 * n**-0.5) for n in (2, 4, 8)]
     document = curve_document(
         [("zero-shot", "prompt", 0, 0.70, 0.62, 0.78)] + [("probe", "finetune", n, m, m - 0.08, m + 0.08) for n, m in curve]
     )
     decision = recommend(analyse(document))
-    assert decision.choice == "collect-more-data" and decision.more_examples_per_class == 6
-    assert "about 14 per class" in decision.summary and "estimate" in decision.summary
+    assert decision.choice == "finetune" and decision.strategy == "probe" and decision.confidence == "leaning"
+    assert 0.5 < decision.probability < 0.975 and decision.expected_difference == pytest.approx(0.073, abs=0.001)
+    assert decision.summary.startswith("Lean towards fine-tuning with probe")
+    assert decision.more_examples_per_class == 6
+    assert "about 14 examples per class" in decision.summary and "estimate" in decision.summary
     data = next(c for c in decision.criteria if c.name == "data")
-    assert data.decisive and data.numbers["more_in_all"] == 12
+    assert data.numbers["more_in_all"] == 12
+
+
+def test_nothing_beats_the_baseline_so_collect_data_naming_the_baseline():
+    # Both tracks' best are at or below always answering "A" on 40 examples.
+    predictions = {
+        ("majority", 0, 0): ["A"] * 40,
+        ("knn", 8, 0): right_then_wrong(GOLD, 22, LABELS),
+        ("probe", 8, 0): right_then_wrong(GOLD, 19, LABELS, offset=5),
+    }
+    analysis = analyse(make_results(predictions, GOLD, TRACKS, timings=TIMINGS), predictions)
+    assert analysis.nothing_beats_baseline
+    decision = recommend(analysis)
+    assert decision.choice == "collect-more-data" and decision.strategy == "majority"
+    assert decision.confidence == "baseline" and "no strategy beats always answering" in decision.summary
+    assert decision.criteria[0].name == "baseline" and decision.criteria[0].decisive
+
+
+def test_either_needs_the_gap_shown_close_not_merely_unresolved():
+    # Equal accuracy on 40 examples: the interval spans zero but is far wider than ±2 points.
+    results, predictions = run(prompt_wrong=2, finetune_wrong=2, offset=10)
+    decision = recommend(analyse(results, predictions))
+    assert decision.choice != "either" and decision.confidence == "leaning"
+    assert "test examples would resolve" in decision.settle
 
 
 def test_every_reason_is_a_sentence_with_numbers_naming_its_criterion():
@@ -103,7 +134,7 @@ def test_placeholder_prices_are_flagged():
 
 
 def test_decide_reuses_the_stored_analysis_and_keeps_stored_prices():
-    results, predictions = run(prompt_wrong=2, finetune_wrong=2, offset=10)
+    results, predictions = run(prompt_wrong=2, finetune_wrong=2, offset=10, min_gain=0.1)
     first = with_decision(results, predictions, requests_per_month=100, prices=Prices(compute_per_hour=3.6))
     stored = json.loads(json.dumps(first))
     # No predictions: the stored analysis is read back; volume and prices default to the stored ones.

@@ -25,9 +25,9 @@ from shouldtune.task import load_task
 
 DATA = Path(__file__).parent / "data"
 DOCS = Path(__file__).parent.parent / "docs" / "results-schema.md"
-# majority (1), few-shot-knn and linear-probe at 2 and 4 (4), then full at 2 and 4 (2): 7 trials.
+# Sizes first: majority (at 0), then few-shot-knn, linear-probe and full at 2, then the same at 4: 7 trials.
 TRIALS = 7
-BEFORE_FULL = 5
+BEFORE_FULL = 3  # trials saved before the first full fine-tune starts
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def saved_trials(store: Path) -> int:
 
 
 def wait_until_training(process: subprocess.Popen, store: Path) -> None:
-    """Return once every trial before `full` is saved, so `full` is training."""
+    """Return once every trial before the first `full` is saved, so `full` is training."""
     deadline = time.monotonic() + 300
     while saved_trials(store) < BEFORE_FULL:
         if process.poll() is not None:

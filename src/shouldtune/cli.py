@@ -82,7 +82,7 @@ def _fail(message: str, code: int) -> None:
 def _execute(
     task: Any, out: Path | None, store: Path, fresh: bool, requests_per_month: int | None = None, prices: Path | None = None
 ) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from shouldtune.experiment import run_experiment
     from shouldtune.folders import check_writable
@@ -93,7 +93,7 @@ def _execute(
     loaded_prices = _decision_options(requests_per_month, prices)  # bad options fail now, not after the run
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=True,
+        TextColumn("eta"), TimeRemainingColumn(), console=console, transient=True,
     ) as progress:
         result = run_experiment(
             task, store_path=store, fresh=fresh, say=progress.console.print, progress=progress,
@@ -161,6 +161,11 @@ def run(
     strategies: Annotated[Optional[str], typer.Option(help="Comma-separated strategies \\[default: all].", show_default=False)] = None,
     metric: Annotated[Optional[str], typer.Option(help="The metric the decision uses: macro_f1, accuracy; rouge_l, exact_match, token_f1, chrf, bleu; field_f1, ...; or module:function \\[default: the task type's first].", show_default=False)] = None,
     test_fraction: Annotated[Optional[float], typer.Option(help="Hold-out share when no --test \\[default: 0.2].", show_default=False)] = None,
+    validation: Annotated[Optional[str], typer.Option(help="Without --test: cv (repeated stratified k-fold: every example scored) or holdout \\[default: auto: cv below 1,000 rows].", show_default=False)] = None,
+    folds: Annotated[Optional[int], typer.Option(help="Folds of the cross-validation \\[default: 5].", show_default=False)] = None,
+    min_gain: Annotated[Optional[float], typer.Option(help="The smallest difference in the decision metric that matters \\[default: 0.01].", show_default=False)] = None,
+    plan: Annotated[bool, typer.Option("--plan", help="Print the trials and their estimated time (timed on this machine), then stop.")] = False,
+    exhaustive: Annotated[bool, typer.Option("--exhaustive", help="Run every strategy at every size and seed (default: skip what cannot win; extra seeds only where the decision is in doubt).")] = False,
     template: Annotated[Optional[str], typer.Option(help="Input template with {text} \\[default: {text}].", show_default=False)] = None,
     backend: Annotated[Optional[str], typer.Option(help="encoder (sentence encoder) or hf (a Hugging Face causal LM) \\[default: encoder].", show_default=False)] = None,
     model: Annotated[Optional[str], typer.Option(help="Model folder, or with --backend hf a hub id \\[default: bundled all-MiniLM-L6-v2].", show_default=False)] = None,
@@ -215,12 +220,23 @@ def run(
             strategies=_names(strategies),
             metric=metric,
             test_fraction=test_fraction,
+            validation=validation,
+            folds=folds,
+            min_gain=min_gain,
+            exhaustive=exhaustive or None,
             template=template,
             backend=backend_settings,
             name=name,
             label_descriptions=_pairs(label_description, "--label-description") or None,
             strategy_params=_strategy_params(param),
         )
+        if plan:
+            from shouldtune.plan import describe, estimate_plan
+
+            console.print("[bold]plan[/] (nothing is run or stored):")
+            for line in describe(estimate_plan(task)):
+                console.print(escape(line), soft_wrap=True)
+            return
         _execute(task, out, store, fresh, requests_per_month, prices)
 
     _guarded(action, resumable=True)
@@ -270,16 +286,20 @@ def list_runs(store: StoreOption = DEFAULT_STORE) -> None:
             console.print(f"no runs in {store} yet: start one with `shouldtune run`")
             return
         table = Table(title=f"runs in {store}", title_justify="left")
-        for column in ("run id", "name", "created", "status", "trials", "decision"):
-            table.add_column(column, no_wrap=column != "decision", justify="right" if column == "trials" else "left")
+        # The decision is what a reader looks for: it never wraps; the creation time gives way first.
+        for column in ("run id", "name", "status", "trials", "decision", "created"):
+            table.add_column(
+                column, no_wrap=column != "created", overflow="fold", justify="right" if column == "trials" else "left"
+            )
         colours = {"finished": "green", "running": "cyan", "interrupted": "yellow", "failed": "red"}
         for run in stored:
             decision = ""
             if run.results is not None:
                 recommendation = run.results["recommendation"]
-                decision = f"{recommendation['choice']}: {recommendation.get('strategy') or '-'}"
+                # The choice on the run's own line, the strategy below it: the table fits 80 columns.
+                decision = f"{recommendation['choice']}\n{recommendation.get('strategy') or '-'}"
             status = f"[{colours.get(run.status, 'white')}]{run.status}[/]"
-            table.add_row(run.run_id, escape(run.name), _when(run.created_at), status, str(run.trials), escape(decision))
+            table.add_row(run.run_id, escape(run.name), status, str(run.trials), escape(decision), _when(run.created_at))
         console.print(table)
 
     _guarded(action)

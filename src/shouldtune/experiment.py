@@ -268,6 +268,7 @@ def run_experiment(
         held_out = splits[0].test.subset(first_fold.test_positions)
         warnings += holdout_overlap_warnings(first_fold.pool, held_out)
     split_text = _split_text(task, test, splits, seeds)
+    validation, folds = ("cv" if splits[0].cross_validated else "holdout"), len(splits[0].fold_list())
     for line in warnings:
         say(f"[yellow]warning:[/] {line}")
 
@@ -293,7 +294,7 @@ def run_experiment(
 
         schedule = Schedule(
             names, sizes, seeds, backend, scoring, task.metric, gold_of(splits, seeds), test_ids_of(splits, seeds),
-            exhaustive=task.exhaustive,
+            work_of(task, label_set), exhaustive=task.exhaustive,
         )
         grid = schedule.grid()
         reused = sum(1 for key in grid if key in done)
@@ -340,7 +341,7 @@ def run_experiment(
                 "trials": trials,
                 "curves": [vars(point) for point in curves],
                 "data": {"labels": list(label_set), "sizes": list(sizes), "pool_per_class": pool_per_class,
-                         "test_size": len(splits[0].test)},
+                         "test_size": len(splits[0].test), "validation": validation, "folds": folds},
                 "test": test_section(splits, seeds),
             }
             return analyse(so_far, predictions)
@@ -362,8 +363,8 @@ def run_experiment(
                 split=split_text,
                 sizes=sizes,
                 pool_per_class=pool_per_class,
-                validation="cv" if splits[0].cross_validated else "holdout",
-                folds=len(splits[0].fold_list()),
+                validation=validation,
+                folds=folds,
             ),
             trials=trials,
             curves=curves,
@@ -398,6 +399,17 @@ def _split_text(task: TaskConfig, test: Examples | None, splits: list[Split], se
             f"{len(splits[0].test)} examples scored by models that never saw it (small data, no test file)"
         )
     return f"one {kind} hold-out split ({task.test_fraction:.0%}, seed {seeds[0]})"
+
+
+def work_of(task: TaskConfig, label_set: tuple[str, ...]) -> Callable[[str, int], float]:
+    """Return (strategy, n_per_class) -> the training work of one fit (`Strategy.work`), for the adaptive plan."""
+    from shouldtune.strategies.base import StrategyContext
+
+    def work(name: str, n_per_class: int) -> float:
+        strategy = build(name, StrategyContext(encoder=None), task.strategy_params.get(name), task.backend.name)
+        return strategy.work(n_per_class * max(len(label_set), 1))
+
+    return work
 
 
 def gold_of(splits: list[Split], seeds: list[int]) -> dict[int, list[str]]:

@@ -247,9 +247,10 @@ def _baseline(analysis: Analysis, decisive: bool) -> Criterion:
     else:
         meaning = "so no strategy is shown to do better than answering blindly yet"
         favours = "neither"
+    answer = "label" if analysis.labels else "output"
     return Criterion(
         "baseline", favours, decisive,
-        f"Baseline: always answering the most frequent label ({first.baseline}) scores {analysis.metric} "
+        f"Baseline: always answering the most frequent {answer} ({first.baseline}) scores {analysis.metric} "
         f"{first.baseline_score:.3f}; against it {', '.join(parts)}, {meaning}.",
         {"score": round(first.baseline_score, 6), "beaten": len(beaten)},
     )
@@ -494,8 +495,9 @@ def _summary(
     gap = f"{final.difference:+.3f} {metric}, 95% CI {final.ci_low:+.3f} to {final.ci_high:+.3f}"
     if confidence == "baseline":
         checks = analysis.baseline_checks
+        answer = "label" if analysis.labels else "output"
         return (
-            f"Collect more data: no strategy beats always answering the most frequent label ({strategy}, {metric} "
+            f"Collect more data: no strategy beats always answering the most frequent {answer} ({strategy}, {metric} "
             f"{checks[0].baseline_score:.3f}) with confidence at {n} {unit}; the best are "
             + ", ".join(f"{c.strategy} {c.baseline_score + c.difference:.3f}" for c in checks)
             + ". Label more examples before choosing."

@@ -7,8 +7,9 @@ fits dominate its wait. Most of that grid cannot change the decision, so by defa
    the first seed, so the learning curves fill in early.
 2. **Don't train what cannot win.** After each size, a strategy that another strategy of its
    own track beats with confidence at this size and the one before (paired 95% interval
-   above zero both times), and that also took longer, is not run at larger sizes: it is
-   recorded as skipped, with the reason, and shown in the report.
+   above zero both times), and that also needs more computing (`Strategy.work`: texts through
+   the model, counted, not timed, so the plan is the same on every run), is not run at
+   larger sizes: it is recorded as skipped, with the reason, and shown in the report.
 3. **Extra seeds only where the decision is in doubt.** When the comparison of the two
    tracks' best is not settled on the first seed (its interval spans zero, or no track yet
    beats the baseline with confidence), the remaining seeds are run for those two
@@ -30,6 +31,7 @@ from shouldtune.strategies.registry import strategy_class
 
 TrialKey = tuple[str, int, int]  # (strategy, n_per_class, seed)
 Run = Callable[[list[TrialKey]], None]
+Work = Callable[[str, int], float]  # (strategy, n_per_class) -> texts through the model to fit it
 
 
 @dataclass(frozen=True)
@@ -42,14 +44,14 @@ class Domination:
     difference: float  # by's score minus the strategy's, at that size
     ci_low: float
     ci_high: float
-    seconds: float  # the dominated strategy's fit + predict seconds there
-    by_seconds: float
+    work: float  # the dominated strategy's training work there (texts through the model)
+    by_work: float
 
     def reason(self, metric: str) -> str:
         return (
             f"{self.by} beats it with confidence at {self.n_per_class} per class and the size before "
-            f"({self.difference:+.3f} {metric}, 95% CI {self.ci_low:+.3f} to {self.ci_high:+.3f}) and is faster "
-            f"({self.by_seconds:.1f} s against {self.seconds:.1f} s to fit and score)"
+            f"({self.difference:+.3f} {metric}, 95% CI {self.ci_low:+.3f} to {self.ci_high:+.3f}) with less computing "
+            f"({self.by_work:,.0f} against {self.work:,.0f} texts through the model to fit)"
         )
 
 
@@ -66,6 +68,7 @@ class Schedule:
         metric: str,
         gold: Mapping[int, Sequence[str]],
         test_ids: Mapping[int, str],
+        work: Work,
         *,
         exhaustive: bool = False,
     ) -> None:
@@ -76,6 +79,7 @@ class Schedule:
         self.metric = metric
         self.gold = gold
         self.test_ids = test_ids
+        self.work = work
         self.exhaustive = exhaustive
         self.points = {name: self._points(name, sizes) for name in self.names}
         self.sizes = sorted({n for points in self.points.values() for n in points})
@@ -174,19 +178,19 @@ class Schedule:
             track = strategy_class(name, self.backend).track
             if track == "baseline" or (name, n, first) not in by_key or (name, previous, first) not in by_key:
                 continue
-            seconds = _seconds(by_key[(name, n, first)])
+            work = self.work(name, n)
             for other in active:
                 if other == name or strategy_class(other, self.backend).track != track:
                     continue
                 if (other, n, first) not in by_key or (other, previous, first) not in by_key:
                     continue
-                other_seconds = _seconds(by_key[(other, n, first)])
-                if other_seconds >= seconds or other in {d.strategy for d in found}:
+                other_work = self.work(other, n)
+                if other_work >= work or other in {d.strategy for d in found}:
                     continue
                 now = self._paired(other, name, n, predictions)
                 before = self._paired(other, name, previous, predictions)
                 if now.ci_low > 0 and before.ci_low > 0:
-                    found.append(Domination(name, other, n, now.difference, now.ci_low, now.ci_high, seconds, other_seconds))
+                    found.append(Domination(name, other, n, now.difference, now.ci_low, now.ci_high, work, other_work))
                     break
         return found
 
@@ -195,6 +199,3 @@ class Schedule:
         run = (self.test_ids[first], self.gold[first], predictions[(a, n, first)], predictions[(b, n, first)])
         return paired_seeds_bootstrap([run], self.scoring, self.metric, seed=n)
 
-
-def _seconds(trial: Mapping[str, Any]) -> float:
-    return float(trial["fit_seconds"]) + float(trial["predict_seconds"])

@@ -87,6 +87,14 @@ class Strategy(ABC):
         """Return what was learned that a person can read (chosen prompt, sizes); JSON-safe."""
         return {}
 
+    def work(self, examples: int) -> float:
+        """Return how much computing a fit on `examples` examples takes, in texts through the model.
+
+        A deterministic measure (not a clock), so that the adaptive plan's "is it slower?"
+        gives the same answer on every run. Strategies on the frozen, cached encoder do none.
+        """
+        return 0.0
+
     def save(self, folder: Path) -> None:
         """Write what was learned into `folder` (which exists), so that `load` can rebuild it.
 

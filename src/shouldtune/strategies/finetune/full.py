@@ -52,8 +52,7 @@ class FullFineTune(Strategy):
             ]
         )
         targets = torch.tensor([train.label_set.index(y) for y in train.labels])
-        steps_per_epoch = math.ceil(len(train) / self.batch_size)
-        total = min(self.max_steps, self.epochs * steps_per_epoch)
+        total = self.planned_steps(len(train))
         schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 1.0 - step / max(total, 1))
         generator = np.random.default_rng(self.context.seed)
         progress = StepProgress(self.context.progress, f"training {self.name}", total)
@@ -80,6 +79,14 @@ class FullFineTune(Strategy):
             progress.close()
         self.model_.eval()
         return self
+
+    def planned_steps(self, examples: int) -> int:
+        """Return the optimiser steps a fit on `examples` examples takes: `epochs` passes, capped at `max_steps`."""
+        return min(self.max_steps, self.epochs * math.ceil(examples / self.batch_size))
+
+    def work(self, examples: int) -> float:
+        """Return the texts through a forward and backward pass: a batch per step."""
+        return float(self.planned_steps(examples) * self.batch_size)
 
     def _logits(self, texts: Sequence[str]) -> Any:
         # `preprocess` is the current name of sentence-transformers' `tokenize`.

@@ -92,6 +92,10 @@ class SetFit(Strategy):
         pairs = 2 * self.num_iterations * examples
         return max(1, min(self.max_steps, math.ceil(pairs / self.batch_size) * self.num_epochs))
 
+    def work(self, examples: int) -> float:
+        """Return the texts through a forward and backward pass: a pair of texts per pair, per step."""
+        return float(self.planned_steps(examples) * 2 * self.batch_size)
+
     def predict(self, texts: Sequence[str]) -> list[str]:
         self._check_fitted()
         if len(texts) == 0:

@@ -81,6 +81,10 @@ class LoRA(LLMStrategy):
             steps.close()
         return self
 
+    def work(self, examples: int) -> float:
+        """Return the examples through a forward and backward pass: a batch per step."""
+        return float(min(self.max_steps, self.epochs * math.ceil(examples / self.batch_size)) * self.batch_size)
+
     def _fit_demonstrations(self, train: TrainingSet) -> None:
         """Choose the demonstrations shown at prediction (none for plain LoRA)."""
 

@@ -118,6 +118,10 @@ class PromptSearchLLM(LLMStrategy):
         self.shown_ = self._random_demonstrations(train, range(len(train)))
         return self
 
+    def work(self, examples: int) -> float:
+        """Return the most model calls its search makes."""
+        return float(self.budget)
+
     def _demonstrations(self, texts: Sequence[str]) -> list[list[Demonstration]]:
         return [self.shown_ for _ in texts]
 

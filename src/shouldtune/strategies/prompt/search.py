@@ -143,6 +143,10 @@ class PromptSearch(Strategy):
         self.label_set_ = train.label_set
         return self
 
+    def work(self, examples: int) -> float:
+        """Return the held-back predictions it makes: every candidate on every example."""
+        return float(len(self._candidates()) * examples)
+
     def predict(self, texts: Sequence[str]) -> list[str]:
         self._check_fitted()
         return self.prompt_.predict(texts)

@@ -1,0 +1,199 @@
+"""Know the wait before it starts: the trials a run will make and how long they should take.
+
+`estimate_plan(task)` reads the data and makes the splits as a run would, then times the
+encoder on this machine: a forward pass over a sample of the training texts (seconds per
+text embedded) and a forward and backward pass over a batch (seconds per text trained on).
+Each strategy's time follows from those: setfit and full train a known number of steps
+(their budgets follow the data), and every strategy predicts the test set. Nothing is written
+to the store. Estimates for language-model backends are left out: their cost depends on the
+model and the hardware far more than on anything a short probe can time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from shouldtune.task import TaskConfig
+
+SAMPLE_TEXTS = 64
+TRAIN_BATCH = 16
+
+
+@dataclass(frozen=True)
+class StrategyPlan:
+    """One strategy's share of a run: its trials, fits and estimated seconds."""
+
+    strategy: str
+    track: str
+    sizes: tuple[int, ...]
+    trials_adaptive: int  # trials on the first seed (the adaptive plan's first pass)
+    trials_exhaustive: int  # the whole grid
+    fits_per_trial: int  # folds
+    seconds_per_trial: float | None  # None: not estimated (a language-model backend)
+
+    @property
+    def seconds_adaptive(self) -> float | None:
+        return None if self.seconds_per_trial is None else self.seconds_per_trial * self.trials_adaptive
+
+    @property
+    def seconds_exhaustive(self) -> float | None:
+        return None if self.seconds_per_trial is None else self.seconds_per_trial * self.trials_exhaustive
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run will do, before it does it."""
+
+    strategies: tuple[StrategyPlan, ...]
+    sizes: tuple[int, ...]
+    seeds: int
+    split: str
+    test_examples: int
+    distinct_texts: int  # texts the frozen encoder embeds once, up front
+    seconds_per_text: float  # measured: embedding one text (batched)
+    seconds_per_trained_text: float  # measured: one text through a forward and backward pass
+    embedding_seconds: float
+
+    @property
+    def seconds_adaptive(self) -> float:
+        """Return the estimated wall time of a default run whose decision is clear after the first seed."""
+        return self.embedding_seconds + sum(s.seconds_adaptive or 0.0 for s in self.strategies)
+
+    @property
+    def seconds_exhaustive(self) -> float:
+        """Return the estimated wall time of the whole grid (`--exhaustive`, or every seed needed)."""
+        return self.embedding_seconds + sum(s.seconds_exhaustive or 0.0 for s in self.strategies)
+
+
+def estimate_plan(task: TaskConfig) -> RunPlan:
+    """Return the run's trials and their estimated time, from a few timed passes on this machine."""
+    from shouldtune.experiment import _setup, _split_text, _training_set, plan_sizes
+    from shouldtune.data.splits import largest_size
+    from shouldtune.schedule import Schedule
+    from shouldtune.strategies.registry import BACKEND_STRATEGIES, check_params, strategy_class
+
+    train, test, _, label_set, scoring, seeds, splits = _setup(task)
+    sizes, _ = plan_sizes(task.sizes, largest_size(splits, label_set))
+    backend = task.backend.name
+    names = task.strategies or tuple(BACKEND_STRATEGIES[backend])
+    for name in names:
+        check_params(name, task.strategy_params.get(name), backend)
+    schedule = Schedule(names, sizes, seeds, backend, scoring, task.metric, {}, {}, lambda name, n: 0.0)
+    folds = len(splits[0].fold_list())
+    test_examples = len(splits[0].test)
+    distinct: dict[str, None] = dict.fromkeys(splits[0].test.texts)
+    for name, n, seed in schedule.grid():
+        if strategy_class(name, backend).uses_encoder:
+            for fold in splits[seeds.index(seed)].fold_list():
+                distinct.update(dict.fromkeys(_training_set(fold.pool, label_set, name, n, seed, backend).texts))
+    per_text, per_trained_text = (0.0, 0.0)
+    if backend == "encoder":
+        per_text, per_trained_text = _time_encoder(task, list(train.texts[:SAMPLE_TEXTS]))
+    plans = []
+    for name in names:
+        cls = strategy_class(name, backend)
+        points = schedule.points[name]
+        examples = [_examples_at(n, label_set, splits[0].fold_list()[0].pool) for n in points]
+        seconds = None
+        if backend == "encoder":
+            seconds = _trial_seconds(cls, task, name, examples, test_examples, folds, per_text, per_trained_text)
+        plans.append(StrategyPlan(
+            name, cls.track, points, len(points), len(points) * len(seeds), folds, seconds,
+        ))
+    return RunPlan(
+        tuple(plans), sizes, len(seeds), _split_text(task, test, splits, seeds), test_examples, len(distinct),
+        per_text, per_trained_text, len(distinct) * per_text,
+    )
+
+
+def _examples_at(n: int, label_set: Sequence[str], pool: Any) -> int:
+    """Return how many training examples a trial at size n has (n per class, or n in all)."""
+    if n == 0:
+        return len(pool)
+    return n * len(label_set) if label_set else n
+
+
+def _trial_seconds(
+    cls: type, task: TaskConfig, name: str, examples: Sequence[int], test_examples: int, folds: int,
+    per_text: float, per_trained_text: float,
+) -> float:
+    """Return the mean estimated seconds of one trial (all its folds) over the strategy's sizes."""
+    from shouldtune.strategies.base import StrategyContext
+
+    strategy = cls(StrategyContext(encoder=None), **task.strategy_params.get(name, {}))
+    per_size = []
+    for n_examples in examples:
+        fit_examples = n_examples * (folds - 1) // folds if folds > 1 and name not in ("majority",) else n_examples
+        seconds = 0.0
+        planned = getattr(strategy, "planned_steps", None)
+        if planned is not None:  # trains encoder weights: steps of a batch through forward and backward
+            texts_per_step = 2 * strategy.batch_size if name == "setfit" else strategy.batch_size
+            seconds += planned(max(fit_examples, 1)) * texts_per_step * per_trained_text
+            seconds += test_examples * per_text  # its own encoder embeds the test set afresh
+        per_size.append(seconds)
+    return sum(per_size) / max(len(per_size), 1)
+
+
+def _time_encoder(task: TaskConfig, sample: list[str]) -> tuple[float, float]:
+    """Return measured seconds per text embedded, and per text through a training step."""
+    import torch
+
+    from shouldtune.backends.encoder import SentenceEncoder
+
+    encoder = SentenceEncoder(task.backend.model, device=task.backend.device or "cpu", batch_size=task.backend.batch_size)
+    try:
+        encoder.embed(sample[:8])  # warm-up
+        start = time.perf_counter()
+        encoder.embed(sample)
+        per_text = (time.perf_counter() - start) / max(len(sample), 1)
+        model = encoder.trainable_copy()
+        model.train()
+        batch = (sample * TRAIN_BATCH)[:TRAIN_BATCH]
+        prepare = getattr(model, "preprocess", None) or model.tokenize
+        timings = []
+        for _ in range(3):  # the first is a warm-up
+            features = prepare(batch)
+            start = time.perf_counter()
+            embedding = model(features)["sentence_embedding"]
+            embedding.pow(2).sum().backward()
+            model.zero_grad()
+            timings.append(time.perf_counter() - start)
+        del model
+        torch.set_grad_enabled(True)
+        return per_text, min(timings[1:]) / TRAIN_BATCH
+    finally:
+        encoder.close()
+
+
+def describe(plan: RunPlan) -> list[str]:
+    """Return the plan as lines of text for the terminal."""
+    lines = [
+        f"test: {plan.split}",
+        f"sizes {', '.join(map(str, plan.sizes))}; {plan.seeds} seeds; measured here: {plan.seconds_per_text * 1000:.1f} ms "
+        f"to embed a text, {plan.seconds_per_trained_text * 1000:.1f} ms to train on one (forward and backward)",
+        f"embedding {plan.distinct_texts:,} distinct texts once: about {_minutes(plan.embedding_seconds)}",
+    ]
+    for row in plan.strategies:
+        fits = f", {row.fits_per_trial} fits each (folds)" if row.fits_per_trial > 1 else ""
+        time_text = (
+            "not estimated (language-model backend)" if row.seconds_per_trial is None
+            else f"about {_minutes(row.seconds_adaptive or 0.0)} (all seeds: {_minutes(row.seconds_exhaustive or 0.0)})"
+        )
+        lines.append(
+            f"  {row.strategy:<14} {row.track:<9} {row.trials_adaptive} trials on the first seed, "
+            f"{row.trials_exhaustive} in all{fits}: {time_text}"
+        )
+    lines.append(
+        f"estimated wait: about {_minutes(plan.seconds_adaptive)} when the first seed settles the decision, "
+        f"up to {_minutes(plan.seconds_exhaustive)} for every seed (--exhaustive)"
+    )
+    return lines
+
+
+def _minutes(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min"
