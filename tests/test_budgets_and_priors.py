@@ -1,0 +1,77 @@
+"""Training budgets that follow the data, and a prompt search that respects the user's prompt."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from shouldtune.strategies.base import StrategyContext, TrainingSet
+from shouldtune.strategies.finetune.full import FullFineTune
+from shouldtune.strategies.finetune.setfit_strategy import SetFit
+from shouldtune.strategies.prompt.search import PromptSearch
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_setfit_steps_follow_the_data_as_the_library_defaults_do():
+    setfit = SetFit(StrategyContext(encoder=None))
+    # 20 positive and 20 negative pairs per example, batches of 16: 2.5 steps per example.
+    assert setfit.planned_steps(16) == 40 and setfit.planned_steps(24) == 60
+    assert setfit.planned_steps(1600) == 100  # capped
+    assert SetFit(StrategyContext(encoder=None), num_iterations=5).planned_steps(16) == 10
+    assert setfit.work(16) == 40 * 32  # a pair of texts per pair, per step
+
+
+def test_full_trains_by_epochs_capped():
+    full = FullFineTune(StrategyContext(encoder=None))
+    assert full.planned_steps(24) == 4 * 2 and full.planned_steps(384) == 4 * 24
+    assert FullFineTune(StrategyContext(encoder=None), max_steps=50).planned_steps(384) == 50
+
+
+def _trec(per_label: int) -> TrainingSet:
+    rows = [json.loads(line) for line in (DATA / "trec_small_train.jsonl").read_text().splitlines()]
+    labels = sorted({row["label"] for row in rows})
+    chosen = [row for label in labels for row in [r for r in rows if r["label"] == label][:per_label]]
+    return TrainingSet(tuple(r["text"] for r in chosen), tuple(r["label"] for r in chosen), tuple(labels))
+
+
+class Scripted:
+    """A prompt whose answers are scripted: right on every held-back example but `misses` of them."""
+
+    def __init__(self, misses: int) -> None:
+        self.misses = misses
+
+    def predict(self, texts):
+        answers = {text: label for text, label in zip(TRAIN.texts, TRAIN.labels)}
+        wrong = {label: next(other for other in TRAIN.label_set if other != label) for label in TRAIN.label_set}
+        return [wrong[answers[t]] if i < self.misses else answers[t] for i, t in enumerate(texts)]
+
+    def describe(self) -> dict:
+        return {}
+
+
+TRAIN = _trec(8)
+
+
+def scripted_search(monkeypatch, given_misses: int, other_misses: int) -> PromptSearch:
+    """Return a search over two candidates, the user's and one other, whose held-back answers are scripted."""
+    descriptions = {label: f"about {label}" for label in TRAIN.label_set}
+    search = PromptSearch(StrategyContext(encoder=None, label_descriptions=descriptions, seed=0))
+    candidates = search._candidates()[:2]  # "given | {text}" (the user's) and "readable | {text}"
+    monkeypatch.setattr(PromptSearch, "_candidates", lambda self: candidates)
+    monkeypatch.setattr(PromptSearch, "_zero_shot", lambda self, candidate, train: Scripted(
+        given_misses if candidate.descriptions == "given" else other_misses))
+    return search.fit(TRAIN)
+
+
+def test_prompt_search_keeps_the_users_prompt_within_the_noise_of_a_few_examples(monkeypatch):
+    # 24 held-back answers (two folds of 12): the other candidate is right on 2 more, +0.08: within the noise.
+    search = scripted_search(monkeypatch, given_misses=1, other_misses=0)
+    assert search.chosen_.name == "given | {text}"
+    scores, margin = search.describe()["validation_macro_f1"], search.describe()["margin_to_replace_yours"]
+    assert scores["readable | {text}"] > scores["given | {text}"] and margin > scores["readable | {text}"] - scores["given | {text}"]
+
+
+def test_prompt_search_replaces_a_users_prompt_that_is_clearly_worse(monkeypatch):
+    search = scripted_search(monkeypatch, given_misses=12, other_misses=0)
+    assert search.chosen_.name == "readable | {text}"

@@ -1,0 +1,126 @@
+"""The adaptive plan: sizes first, what cannot win left out (and said), extra seeds only in doubt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from shouldtune.analysis.metrics import LabelScoring
+from shouldtune.cli import app
+from shouldtune.experiment import run_experiment
+from shouldtune.schedule import Schedule
+from shouldtune.task import load_task
+
+GOLD = ["A", "B"] * 20
+RIGHT = list(GOLD)
+WRONG = ["B" if g == "A" else "A" for g in GOLD]
+HALF = RIGHT[:20] + WRONG[20:]
+
+
+class Final:
+    """A stand-in for the analysis `Schedule` reads: the final comparison's verdict and contestants."""
+
+    def __init__(self, verdict: str) -> None:
+        self.verdict = verdict
+        self.prompt = type("Point", (), {"strategy": "few-shot-knn", "measured_at": 8})()
+        self.finetune = type("Point", (), {"strategy": "linear-probe", "measured_at": 16})()
+
+
+class Analysis:
+    def __init__(self, verdict: str) -> None:
+        self.final = Final(verdict)
+        self.nothing_beats_baseline = False
+
+
+def schedule(work: dict[str, float], exhaustive: bool = False) -> Schedule:
+    return Schedule(
+        ["majority", "few-shot-knn", "prompt-search", "linear-probe"], [0, 4, 8, 16], [0, 1, 2], "encoder",
+        LabelScoring(("A", "B")), "accuracy", {s: GOLD for s in (0, 1, 2)}, {s: "t" for s in (0, 1, 2)},
+        lambda name, n: work.get(name, 0.0), exhaustive=exhaustive,
+    )
+
+
+def simulate(plan: Schedule, outcome: dict[str, list[str]], verdict: str) -> tuple[list[tuple], list[dict]]:
+    ran: list[tuple] = []
+    trials: list[dict] = []
+    predictions: dict = {}
+
+    def run(keys):
+        for key in keys:
+            ran.append(key)
+            trials.append({"strategy": key[0], "n_per_class": key[1], "seed": key[2], "fit_seconds": 0, "predict_seconds": 0})
+            predictions[key] = outcome[key[0]]
+
+    skipped = plan.execute(run, trials, predictions, lambda: Analysis(verdict), lambda line: None)
+    return ran, skipped
+
+
+def test_sizes_run_smallest_first_on_the_first_seed_then_nothing_more_when_clear():
+    outcome = {"majority": WRONG, "few-shot-knn": HALF, "prompt-search": HALF, "linear-probe": RIGHT}
+    ran, skipped = simulate(schedule({}), outcome, verdict="finetune")
+    assert [key[1] for key in ran] == sorted(key[1] for key in ran)  # sizes first
+    assert {key[2] for key in ran} == {0}  # the decision was clear: no extra seeds
+    assert len(ran) == 1 + 3 * 3
+    assert all("clear on seed 0" in entry["reason"] for entry in skipped)
+
+
+def test_a_dominated_and_costlier_strategy_stops_and_the_reason_is_kept():
+    # prompt-search is beaten by few-shot-knn at 4 and 8 and does more work: not run at 16.
+    outcome = {"majority": WRONG, "few-shot-knn": RIGHT, "prompt-search": HALF, "linear-probe": RIGHT}
+    ran, skipped = simulate(schedule({"prompt-search": 100.0}), outcome, verdict="tie")
+    assert ("prompt-search", 8, 0) in ran and ("prompt-search", 16, 0) not in ran
+    dropped = next(entry for entry in skipped if entry["strategy"] == "prompt-search" and entry["n_per_class"] == [16])
+    assert "few-shot-knn beats it with confidence at 8 per class" in dropped["reason"]
+    # In doubt: the two contestants and the baseline get the other seeds, nobody else does.
+    extra = {key for key in ran if key[2] != 0}
+    contestants = (("few-shot-knn", 8), ("linear-probe", 16), ("majority", 0))
+    assert extra == {(name, n, seed) for name, n in contestants for seed in (1, 2)}
+
+
+def test_a_dominated_but_cheaper_strategy_keeps_running():
+    outcome = {"majority": WRONG, "few-shot-knn": RIGHT, "prompt-search": HALF, "linear-probe": RIGHT}
+    ran, _ = simulate(schedule({"few-shot-knn": 100.0}), outcome, verdict="finetune")
+    assert ("prompt-search", 16, 0) in ran
+
+
+def test_exhaustive_runs_the_whole_grid():
+    outcome = {"majority": WRONG, "few-shot-knn": RIGHT, "prompt-search": HALF, "linear-probe": RIGHT}
+    plan = schedule({"prompt-search": 100.0}, exhaustive=True)
+    ran, skipped = simulate(plan, outcome, verdict="finetune")
+    assert ran == plan.grid() and len(ran) == 3 * (1 + 3 * 3) and skipped == []
+
+
+@pytest.fixture(scope="module")
+def task_file(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_folder: Path) -> Path:
+    data = Path(__file__).parent / "data"
+    task = tmp_path_factory.mktemp("schedule") / "task.yaml"
+    task.write_text(
+        f"name: plan\ndata: {data / 'trec_small_train.jsonl'}\ntest: {data / 'trec_small_test.jsonl'}\n"
+        "sizes: [2, 4]\nseeds: 2\nstrategies: [majority, few-shot-knn, linear-probe]\n"
+        f"backend: {{model: {tiny_encoder_folder}}}\n"
+    )
+    return task
+
+
+def test_exhaustive_after_a_default_run_reuses_its_trials_and_fills_the_rest(task_file: Path, tmp_path: Path):
+    store = tmp_path / "store.db"
+    default = run_experiment(load_task(task_file), store_path=store).to_json()
+    lines: list[str] = []
+    full = run_experiment(load_task(task_file, exhaustive=True), store_path=store, say=lines.append).to_json()
+    assert full["run_id"] == default["run_id"]  # exhaustive changes no trial, so it is the same run
+    assert len(full["trials"]) == 2 * (1 + 2 * 2) and full["skipped"] == []
+    assert full["reused_trials"] == len(default["trials"])
+    assert any(f"reusing {len(default['trials'])} of 10" in line for line in lines)
+
+
+def test_plan_prints_trials_and_estimates_and_touches_nothing(task_file: Path, tmp_path: Path):
+    store = tmp_path / "store.db"
+    result = CliRunner().invoke(app, ["run", str(task_file), "--plan", "--store", str(store), "--strategies",
+                                      "majority,linear-probe,setfit"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "setfit finetune 2 trials on the first seed, 4 in all" in text
+    assert "estimated wait: about" in text and "to train on one (forward and backward)" in text
+    assert not store.exists() and not (tmp_path / "runs").exists()
