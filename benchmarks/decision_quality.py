@@ -36,9 +36,7 @@ REGRET_TOLERANCE = 0.01  # a case is "right enough" when its regret is at most 1
 EITHER_TOLERANCE = 0.02  # "either" is right when the two tracks' best are within 2 points on the large set
 PROMPT, FINETUNE, BASELINE = "prompt", "finetune", "baseline"
 # The recommendation's own odds, where the version under test reports them (read with .get).
-ODDS_FIELDS = (
-    "p_finetune_better", "p_prompt_better", "expected_difference", "difference_ci", "min_gain", "more_examples_per_class",
-)
+ODDS_FIELDS = ("confidence", "probability", "expected_difference", "more_examples_per_class")
 QUALITY_NUMBERS = ("difference", "ci_low", "ci_high", "p_finetune_better")
 
 

@@ -68,7 +68,7 @@ def test_prompt_search_keeps_the_users_prompt_within_the_noise_of_a_few_examples
     # 24 held-back answers (two folds of 12): the other candidate is right on 2 more, +0.08: within the noise.
     search = scripted_search(monkeypatch, given_misses=1, other_misses=0)
     assert search.chosen_.name == "given | {text}"
-    scores, margin = search.describe()["validation_macro_f1"], search.describe()["margin_to_replace_yours"]
+    scores, margin = search.describe()["validation_scores"], search.describe()["margin_to_replace_yours"]
     assert scores["readable | {text}"] > scores["given | {text}"] and margin > scores["readable | {text}"] - scores["given | {text}"]
 
 

@@ -114,7 +114,7 @@ def test_zero_shot_uses_given_descriptions(encoder):
 def test_prompt_search_reports_its_choice(encoder):
     strategy = build("prompt-search", StrategyContext(encoder=encoder)).fit(TRAIN)
     described = strategy.describe()
-    assert described["chosen"] in described["validation_macro_f1"]
+    assert described["chosen"] in described["validation_scores"]
     assert set(described["label_descriptions"]) == {"cooking", "sport"}
 
 

@@ -27,8 +27,8 @@ VARYING: tuple[str, ...] = (
     "reused_trials",
     "embedding",
 )
-#: Varies only when the decision is "either" or "collect-more-data": then the cheaper strategy, by
-#: measured cost, is named (for collect-more-data, the one to use meanwhile).
+#: Varies only when the decision is "either": then the cheaper strategy, by measured cost, is
+#: named (unless the costs are within the timing noise).
 VARYING_WHEN_EITHER = "recommendation.strategy"
 
 
@@ -36,7 +36,7 @@ def comparable(results: dict[str, Any]) -> dict[str, Any]:
     """Return a copy of a results document without the fields that vary between identical runs."""
     stable = copy.deepcopy(results)
     paths = list(VARYING)
-    if stable.get("recommendation", {}).get("choice") in ("either", "collect-more-data"):
+    if stable.get("recommendation", {}).get("choice") == "either":
         paths.append(VARYING_WHEN_EITHER)
     for path in paths:
         _drop(stable, path.split("."))

@@ -630,12 +630,17 @@ def _seed_consistency(
 
 def _prompt_variants(trials: Sequence[Mapping[str, Any]]) -> tuple[PromptVariants, ...]:
     """Return, per strategy that scored several prompts, their spread at its largest size."""
-    scored = [t for t in trials if isinstance((t.get("details") or {}).get("validation_macro_f1"), dict)]
+    def validation_scores(trial: Mapping[str, Any]) -> Any:
+        details = trial.get("details") or {}
+        # Every prompt search writes `validation_scores`; runs before it wrote `validation_macro_f1`.
+        return details.get("validation_scores", details.get("validation_macro_f1"))
+
+    scored = [t for t in trials if isinstance(validation_scores(t), dict)]
     found = []
     for strategy in sorted({t["strategy"] for t in scored}):
         largest = max(t["n_per_class"] for t in scored if t["strategy"] == strategy)
         per_seed = [
-            list(t["details"]["validation_macro_f1"].values())
+            list(validation_scores(t).values())
             for t in scored if t["strategy"] == strategy and t["n_per_class"] == largest
         ]
         per_seed = [values for values in per_seed if values]

@@ -16,6 +16,7 @@ import numpy as np
 from shouldtune.strategies.base import StrategyContext, TrainingSet
 from shouldtune.strategies.llm.prompting import LLMStrategy
 from shouldtune.strategies.llm.prompts import Demonstration, render
+from shouldtune.strategies.prompt.search import replacement_margin
 
 # Styles that often move small instruction-tuned models; "{instruction}" is the task's instruction.
 INSTRUCTION_STYLES: tuple[tuple[str, str], ...] = (
@@ -103,16 +104,25 @@ class PromptSearchLLM(LLMStrategy):
         candidates = candidates[: max(1, remaining)]  # at least one validation answer per candidate
         validation = validation[: max(1, remaining // len(candidates))] if validation else []
         chosen = candidates[0]
+        self.margin_ = 0.0
         if validation:
             lm = self.context.llm
             shown = self._random_demonstrations(train, build)
             gold = [train.labels[i] for i in validation]
+            answers = {}
             for name, text in candidates:
                 prompts = [lm.chat_format(render(text, self.context.template, shown, train.texts[i])) for i in validation]
-                self.scores_[name] = round(self._score(gold, self._answer(lm, prompts)), 6)
+                answers[name] = self._answer(lm, prompts)
+                self.scores_[name] = round(self._score(gold, answers[name]), 6)
                 self.calls_ += len(prompts)
             # max() keeps the earliest of equal scores: the task's own instruction comes first.
             chosen = max(candidates, key=lambda candidate: self.scores_[candidate[0]])
+            users = self.instruction or self.context.instruction
+            if users and chosen is not candidates[0]:
+                # The user's own instruction stays unless beaten by more than a few examples' noise.
+                self.margin_ = replacement_margin(gold, answers[candidates[0][0]], answers[chosen[0]])
+                if self.scores_[chosen[0]] - self.scores_[candidates[0][0]] <= self.margin_:
+                    chosen = candidates[0]
         self.chosen_ = chosen[0]
         self.instruction_ = chosen[1]
         self.shown_ = self._random_demonstrations(train, range(len(train)))
@@ -130,6 +140,7 @@ class PromptSearchLLM(LLMStrategy):
             **super().describe(),
             "chosen": self.chosen_,
             "validation_scores": self.scores_,
+            "margin_to_replace_yours": round(self.margin_, 6),
             "search_calls": self.calls_,
             "k": len(self.shown_),
         }

@@ -55,8 +55,9 @@ def _split(train: TrainingSet, seed: int) -> tuple[TrainingSet, TrainingSet]:
     return part(build), part(validation)
 
 
-def _noise(gold: Sequence[str], yours: Sequence[str], other: Sequence[str]) -> float:
-    """Return 1.96 standard errors of the paired accuracy difference between two candidates' predictions."""
+def replacement_margin(gold: Sequence[str], yours: Sequence[str], other: Sequence[str]) -> float:
+    """Return the lead another prompt needs over the user's to replace it: 1.96 standard errors of the
+    paired difference in accuracy between their answers on the same held-back examples."""
     right_yours = np.array([g == p for g, p in zip(gold, yours)])
     right_other = np.array([g == p for g, p in zip(gold, other)])
     n = max(len(gold), 1)
@@ -134,7 +135,7 @@ class PromptSearch(Strategy):
         users = candidates[0] if self.context.label_descriptions else None
         self.margin_ = 0.0
         if users is not None and best is not users and self.scores_:
-            self.margin_ = _noise(gold, held_out[users.name], held_out[best.name])
+            self.margin_ = replacement_margin(gold, held_out[users.name], held_out[best.name])
             if self.scores_[best.name] - self.scores_[users.name] <= self.margin_:
                 best = users  # within the noise of a few held-back examples: keep the user's prompt
         self.chosen_ = best
@@ -154,7 +155,7 @@ class PromptSearch(Strategy):
     def describe(self) -> dict[str, Any]:
         return {
             "chosen": self.chosen_.name,
-            "validation_macro_f1": self.scores_,  # the task's metric; the key keeps its first name
+            "validation_scores": self.scores_,  # in the task's decision metric
             "margin_to_replace_yours": round(self.margin_, 6),
             **self.prompt_.describe(),
         }
@@ -163,7 +164,7 @@ class PromptSearch(Strategy):
         self._check_fitted()
         document = self.prompt_.prompt_document()
         document.update(
-            strategy=self.name, chosen=self.chosen_.name, validation_macro_f1=dict(self.scores_)
+            strategy=self.name, chosen=self.chosen_.name, validation_scores=dict(self.scores_)
         )
         write_yaml(folder / PROMPT_FILE, document)
 
@@ -173,7 +174,7 @@ class PromptSearch(Strategy):
         strategy = cls(context)
         strategy.prompt_ = ZeroShot.from_prompt(context, saved["template"], saved["label_descriptions"], saved["labels"])
         strategy.chosen_ = Candidate(str(saved.get("chosen", "saved")), saved["template"], "saved")
-        strategy.scores_ = dict(saved.get("validation_macro_f1") or {})
+        strategy.scores_ = dict(saved.get("validation_scores") or saved.get("validation_macro_f1") or {})
         strategy.margin_ = 0.0
         strategy.label_set_ = strategy.prompt_.label_set_
         return strategy

@@ -1,0 +1,57 @@
+"""Small data without a test file is cross-validated: every example scored, resumable and reproducible."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shouldtune.experiment import run_experiment
+from shouldtune.export import export_run
+from shouldtune.reproducibility import comparable
+from shouldtune.task import load_task
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def task_file(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_folder: Path) -> Path:
+    task = tmp_path_factory.mktemp("cv") / "task.yaml"
+    task.write_text(
+        f"name: cv\ndata: {DATA / 'trec_small_train.jsonl'}\nsizes: [2, 4]\nseeds: 2\nexhaustive: true\n"
+        "strategies: [majority, few-shot-knn, linear-probe, full]\n"
+        "strategy_params:\n  full: {max_steps: 4, batch_size: 4}\n"
+        f"backend: {{model: {tiny_encoder_folder}}}\n"
+    )
+    return task
+
+
+def run(task_file: Path, store: Path, **options) -> tuple[dict, list[str]]:
+    lines: list[str] = []
+    result = run_experiment(load_task(task_file), store_path=store, say=lines.append, **options)
+    return json.loads(json.dumps(result.to_json())), lines
+
+
+def test_every_example_is_scored_by_models_that_never_saw_it_and_the_run_repeats(task_file: Path, tmp_path: Path):
+    first, lines = run(task_file, tmp_path / "store.db")
+    rows = len((DATA / "trec_small_train.jsonl").read_text().splitlines())
+    assert first["data"]["validation"] == "cv" and first["data"]["folds"] == 5
+    assert first["data"]["test_size"] == rows and "5-fold cross-validation, 2 repeats" in first["data"]["split"]
+    assert all(trial["folds"] == 5 for trial in first["trials"])
+    (test_set,) = first["test"]["sets"]  # both repeats score the same examples: paired across seeds
+    assert sorted(test_set["seeds"]) == [0, 1] and len(test_set["gold"]) == rows
+    # 12 examples of each label; a fold's training part holds 4/5 of them: 9 or 10.
+    assert first["data"]["pool_per_class"] == 9
+
+    again, _ = run(task_file, tmp_path / "store.db", fresh=True)
+    assert comparable(again) == comparable(first)
+    resumed, lines = run(task_file, tmp_path / "store.db")
+    assert resumed["reused_trials"] == len(first["trials"]) and comparable(resumed) == comparable(first)
+
+
+def test_an_export_of_a_cross_validated_run_learns_from_every_example(task_file: Path, tmp_path: Path):
+    results, _ = run(task_file, tmp_path / "store.db")
+    exported = export_run(tmp_path / "store.db", results["run_id"], "linear-probe", tmp_path / "export")
+    assert exported.mismatches == 0
+    assert exported.manifest.train_examples == results["data"]["train_size"]
