@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import PositiveFloat, PositiveInt
+
 from shouldtune.strategies.base import Strategy, StrategyContext, TrainingSet
 from shouldtune.strategies.saved import HEAD_FILE, load_arrays, load_logistic_head, save_arrays, save_logistic_head
 
@@ -15,7 +17,7 @@ class LinearProbe(Strategy):
     name = "linear-probe"
     track = "finetune"
 
-    def __init__(self, context: StrategyContext, C: float = 10.0, max_iter: int = 2000) -> None:
+    def __init__(self, context: StrategyContext, C: PositiveFloat = 10.0, max_iter: PositiveInt = 2000) -> None:
         self.context = context
         self.C = C
         self.max_iter = max_iter
