@@ -130,6 +130,7 @@ class Store:
         except (sqlite3.Error, OSError) as err:
             raise self._open_error(err) from None
         try:
+            self._version()  # refuses a file that is not a store before anything is written to it
             self._use_wal()
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._upgrade()
@@ -167,10 +168,30 @@ class Store:
         )
 
     def _version(self) -> int | None:
-        if self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone() is None:
-            return None
+        """Return the store's schema version; None for a new, empty file; raise StoreError for anything else.
+
+        A file is a store only if it is empty or has our `meta` table: another program's
+        SQLite database must never get our tables added to it.
+        """
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "meta" not in tables:
+            if not tables:
+                return None
+            shown = ", ".join(sorted(tables)[:3]) + (", ..." if len(tables) > 3 else "")
+            raise StoreError(
+                f"is an SQLite database but not a shouldtune store (it holds tables {shown})",
+                file=self.path,
+                fix="pass --store PATH of a new file or of a store shouldtune wrote; this file is left as it is",
+            )
         row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        return None if row is None else int(row[0])
+        if row is None or not str(row[0]).strip().isdigit():
+            found = "no schema version" if row is None else f"schema version {row[0]!r}, not a number"
+            raise StoreError(
+                f"the store's meta table has {found}: it was damaged or edited",
+                file=self.path,
+                fix="restore the store from a backup, or pass --store PATH for a new store",
+            )
+        return int(row[0])
 
     def _upgrade(self) -> None:
         """Create the tables or apply the missing migrations, all in one transaction."""
