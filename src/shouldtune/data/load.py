@@ -21,10 +21,13 @@ from __future__ import annotations
 import codecs
 import csv
 import difflib
+import errno
 import io
 import json
 import math
+import os
 import re
+import stat
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -134,18 +137,39 @@ def _read_table(path: Path, source: str, suffix: str, text_column: str) -> _Tabl
 
 
 def _check_path(path: Path, source: str) -> str:
-    """Return the file's lower-case suffix once the path is known to be a readable file."""
-    if path.is_dir():
-        inside = sorted(p.name for p in path.iterdir() if p.suffix.lower() in SUPPORTED_SUFFIXES)
-        hint = f"one of its data files: {', '.join(inside[:5])}" if inside else "a data file"
-        raise DataError("is a folder, not a file", fix=f"give the path to {hint}", file=source)
-    if not path.exists():
-        nearby = [p.name for p in path.parent.iterdir()] if path.parent.is_dir() else []
+    """Return the file's lower-case suffix once the path is known to be a readable regular file.
+
+    Anything else is refused before it is opened: a FIFO or a device (say a link to
+    /dev/zero named data.csv) would hang or never end, and a link that loops is not "not found".
+    """
+    try:
+        info = path.stat()
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise DataError("is a symbolic link that loops back to itself", file=source,
+                            fix="point the link at the data file, or pass the file's own path") from None
+        if path.is_symlink():
+            raise DataError(f"is a symbolic link to {os.readlink(path)!r}, which does not exist", file=source,
+                            fix="point the link at the data file, or pass the file's own path") from None
+        if error.errno != errno.ENOENT:
+            raise DataError(f"cannot be read ({error.strerror})", file=source,
+                            fix="check the path and the folders' permissions") from None
+        nearby = [p.name for p in path.parent.iterdir() if p.name != path.name] if path.parent.is_dir() else []
         close = difflib.get_close_matches(path.name, nearby, n=1)
         fix = "check the path and the working folder"
         if close:
             fix = f"Did you mean {str(path.parent / close[0])!r}? If not, {fix}"
-        raise DataError("file not found", fix=fix, file=source)
+        raise DataError("file not found", fix=fix, file=source) from None
+    if stat.S_ISDIR(info.st_mode):
+        inside = sorted(p.name for p in path.iterdir() if p.suffix.lower() in SUPPORTED_SUFFIXES)
+        hint = f"one of its data files: {', '.join(inside[:5])}" if inside else "a data file"
+        raise DataError("is a folder, not a file", fix=f"give the path to {hint}", file=source)
+    if not stat.S_ISREG(info.st_mode):
+        kinds = {stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device",
+                 stat.S_ISSOCK: "a socket"}
+        kind = next((name for test, name in kinds.items() if test(info.st_mode)), "not a regular file")
+        raise DataError(f"is {kind}, not a regular file", file=source,
+                        fix="save the data to a file (CSV, TSV, JSONL, JSON or Parquet) and pass its path")
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise DataError(
