@@ -247,7 +247,6 @@ def _write_folder(out: Path, strategy: Any, manifest: Manifest, model_folder: st
     """Write the strategy, its frozen encoder if needed, the manifest and a README into `out`, whole."""
     out.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    scratch.chmod(0o755)  # mkdtemp makes it private; the export is meant to be shared
     try:
         strategy.save(scratch)
         if (scratch / ENCODER_FOLDER).is_dir():
@@ -260,6 +259,7 @@ def _write_folder(out: Path, strategy: Any, manifest: Manifest, model_folder: st
         manifest = replace(manifest, encoder=encoder)
         (scratch / MANIFEST).write_text(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (scratch / "README.md").write_text(_readme(manifest), encoding="utf-8")
+        follow_umask(scratch)  # mkdtemp and safetensors make files private; the export is meant to be shared
         if out.is_dir():
             out.rmdir()  # empty, checked before
         scratch.rename(out)

@@ -11,6 +11,7 @@ from typing import Any
 
 from shouldtune.errors import ExportError
 from shouldtune.export import Manifest
+from shouldtune.folders import follow_umask
 from shouldtune.strategies.saved import ENCODER_FOLDER
 
 
@@ -123,6 +124,7 @@ def _write_jsonl(path: Path, records: Any) -> None:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             for record in records:
                 stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+        follow_umask(temporary)  # mkstemp made it private
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
