@@ -264,8 +264,10 @@ def run_experiment(
     else:
         kind = "stratified" if classification else "by-input"
         split_text = f"one {kind} hold-out split ({task.test_fraction:.0%}, seed {seeds[0]})"
+    from rich.markup import escape
+
     for line in warnings:
-        say(f"[yellow]warning:[/] {line}")
+        say(f"[yellow]warning:[/] {escape(line)}")  # a warning may quote the data, brackets and all
 
     backend = task.backend.name
     names = task.strategies or tuple(BACKEND_STRATEGIES[backend])
