@@ -147,6 +147,22 @@ def load_data(task: TaskConfig) -> tuple[Examples, Examples | None, list[str]]:
     return train, test, warnings
 
 
+def unknown_label_warnings(descriptions: dict[str, str], label_set: tuple[str, ...]) -> list[str]:
+    """Return a warning, with a did-you-mean, for each described label the data does not have (it would be ignored)."""
+    import difflib
+
+    warnings = []
+    for label in descriptions:
+        if label_set and label not in label_set:
+            close = difflib.get_close_matches(label, label_set, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"the labels are {', '.join(label_set[:8])}{', ...' if len(label_set) > 8 else ''}"
+            warnings.append(f"the label description for {label!r} is ignored: the data has no such label ({hint})")
+        elif not label_set:
+            warnings.append(f"the label description for {label!r} is ignored: a {('generation or extraction')} task has no labels")
+            break
+    return warnings
+
+
 def plan_sizes(requested: tuple[int, ...], available: int) -> tuple[tuple[int, ...], list[str]]:
     """Return the sizes to run (capped by the smallest class) and a warning for any dropped."""
     sizes = sorted({min(n, available) for n in requested})
@@ -251,7 +267,7 @@ def run_experiment(
     classification = task.task_type == "classification"
     pool_per_class = largest_size(splits, label_set)
     sizes, size_warnings = plan_sizes(task.sizes, pool_per_class)
-    warnings += size_warnings
+    warnings += size_warnings + unknown_label_warnings(task.label_descriptions, label_set)
     if test is None:
         from shouldtune.data.checks import holdout_overlap_warnings
 
@@ -310,10 +326,15 @@ def run_experiment(
             if key in done:
                 record, predicted = done[key].record, done[key].predictions
             else:
-                record, predicted = _run_trial(
-                    task, encoder, split, label_set, strategy_name, n_per_class, seed, seconds_per_text, progress,
-                    single_text_seconds=single_text_seconds, llm=llm, scoring=scoring,
-                )
+                try:
+                    record, predicted = _run_trial(
+                        task, encoder, split, label_set, strategy_name, n_per_class, seed, seconds_per_text, progress,
+                        single_text_seconds=single_text_seconds, llm=llm, scoring=scoring,
+                    )
+                except Exception as err:  # not Ctrl-C: an interrupted run is resumed, a failed one would fail again
+                    message = " ".join(str(err).split())[:300]
+                    store.fail_run(run_id, f"trial {strategy_name} n={n_per_class} seed={seed} raised {type(err).__name__}: {message}")
+                    raise
                 store.save_trial(run_id, record, predicted)
                 say(_trial_line(record, task.metric))
             trials.append(record)

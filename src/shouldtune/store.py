@@ -67,9 +67,15 @@ def _v2_run_name_and_owner(db: sqlite3.Connection) -> None:
         db.execute("UPDATE runs SET name=? WHERE run_id=?", (str(json.loads(task_json).get("name", "")), run_id))
 
 
+def _v3_run_error(db: sqlite3.Connection) -> None:
+    # A run whose trial raised is `failed`, and `show` says which trial and why.
+    db.execute("ALTER TABLE runs ADD COLUMN error TEXT")
+
+
 #: schema version -> the step that brings a store from the version before to it, in order.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     2: _v2_run_name_and_owner,
+    3: _v3_run_error,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -93,6 +99,7 @@ class StoredRun:
     trials: int  # finished trials saved so far
     task: dict[str, Any]
     results: dict[str, Any] | None
+    error: str | None = None  # a failed run: which trial raised, and what
 
 
 def _process_gone(pid: int | None, host: str | None) -> bool:
@@ -251,7 +258,7 @@ class Store:
             db.execute(
                 "INSERT INTO runs (run_id, created_at, status, task_json, name, pid, host)"
                 " VALUES (?, ?, 'running', ?, ?, ?, ?)"
-                " ON CONFLICT(run_id) DO UPDATE SET status='running', pid=excluded.pid, host=excluded.host",
+                " ON CONFLICT(run_id) DO UPDATE SET status='running', pid=excluded.pid, host=excluded.host, error=NULL",
                 (run_id, time.time(), json.dumps(task), str(task.get("name", "")), os.getpid(), socket.gethostname()),
             )
 
@@ -263,6 +270,11 @@ class Store:
                 (time.time(), json.dumps(results), run_id),
             )
 
+    def fail_run(self, run_id: str, error: str) -> None:
+        """Record a run as failed: one of its trials raised `error` (its finished trials are kept)."""
+        with self._write() as db:
+            db.execute("UPDATE runs SET status='failed', error=? WHERE run_id=?", (error, run_id))
+
     def forget_trials(self, run_id: str) -> int:
         """Delete a run's trials (for --fresh); return how many were deleted."""
         with self._write() as db:
@@ -272,7 +284,7 @@ class Store:
         """Return every run, newest first."""
         rows = self._db.execute(
             "SELECT run_id, name, created_at, finished_at, status, pid, host, task_json, results_json,"
-            " (SELECT count(*) FROM trials WHERE trials.run_id = runs.run_id)"
+            " (SELECT count(*) FROM trials WHERE trials.run_id = runs.run_id), error"
             " FROM runs ORDER BY created_at DESC, run_id"
         ).fetchall()
         return [
@@ -285,6 +297,7 @@ class Store:
                 trials=r[9],
                 task=json.loads(r[7]),
                 results=json.loads(r[8]) if r[8] else None,
+                error=r[10],
             )
             for r in rows
         ]
@@ -298,6 +311,13 @@ class Store:
         exact = [run for run in runs if run.run_id == reference]
         matches = exact or [run for run in runs if reference and run.run_id.startswith(reference)]
         if len(matches) == 1:
+            if finished and matches[0].status == "failed":
+                raise StoreError(
+                    f"run {matches[0].run_id} failed: {matches[0].error} ({matches[0].trials} trials saved)",
+                    file=self.path,
+                    fix="the same command would fail the same way: change the setting or data that trial needs, "
+                    "then run it again (the finished trials are reused)",
+                )
             if finished and matches[0].results is None:
                 raise StoreError(
                     f"run {matches[0].run_id} has not finished ({matches[0].status}, {matches[0].trials} trials saved)",
