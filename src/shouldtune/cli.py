@@ -410,6 +410,30 @@ def predict(
     _guarded(action)
 
 
+def _piped_answers(questions: list[Any], text: str) -> dict[str, str]:
+    """Return answers piped on stdin: one line per question not given as a flag, in order; a blank line keeps the default."""
+    lines = text.splitlines()
+    if len(lines) > len(questions):
+        raise TaskFileError(
+            f"stdin has {len(lines)} lines but {len(questions)} questions are left to answer",
+            file="stdin",
+            fix=f"pipe one answer a line, in this order: {', '.join(q.key for q in questions) or '(none: every flag is given)'}",
+        )
+    answers = {}
+    for number, (question, line) in enumerate(zip(questions, lines), start=1):
+        answer = line.strip().lower()
+        if not answer:
+            continue
+        if (answer not in question.choices) if question.choices else not answer.isdigit():
+            raise TaskFileError(
+                f"line {number} answers {question.key!r} with {answer!r}",
+                file="stdin",
+                fix=f"answer {' or '.join(question.choices) or 'a whole number'} (a blank line keeps {question.default!r})",
+            )
+        answers[question.key] = answer
+    return answers
+
+
 @app.command()
 def advise(
     deadline: Annotated[Optional[str], typer.Option(help="How soon results are needed: days, weeks or months.", show_default=False)] = None,
@@ -420,7 +444,7 @@ def advise(
     requests_per_month: Annotated[Optional[int], typer.Option("--requests-per-month", help="Expected requests a month.", show_default=False)] = None,
     latency: Annotated[Optional[str], typer.Option(help="relaxed (seconds), interactive (under 1 s) or realtime (under 100 ms).", show_default=False)] = None,
     data: Annotated[str, typer.Option("--data", help="Your labelled data file, for the command that confirms the advice.")] = "labelled.csv",
-    no_input: Annotated[bool, typer.Option("--no-input", help="Ask nothing: use the flags given and defaults for the rest.")] = False,
+    no_input: Annotated[bool, typer.Option("--no-input", help="Ask nothing: use the flags given and defaults for the rest. Without it, answers piped on stdin are read, one a line.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the advice as JSON.")] = False,
 ) -> None:
     """No data yet? Answer a few questions for a prior recommendation and the run that would confirm it."""
@@ -445,6 +469,8 @@ def advise(
                         given[question.key] = answer
                     else:
                         errors.print(f"please answer {' or '.join(question.choices) or 'a whole number'}", markup=False)
+        elif not no_input and not sys.stdin.isatty():
+            given.update(_piped_answers([q for q in QUESTIONS if given[q.key] is None], sys.stdin.read()))
         advice = advise_on(given, data)
         if as_json:
             console.print_json(json.dumps(vars(advice)))
