@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-from shouldtune.analysis.metrics import N_RESAMPLES, Scoring, bootstrap_interval, resample_weights
+from shouldtune.analysis.metrics import N_RESAMPLES, Scoring, bootstrap_interval, resample_weights, score_bounds
 
 # Below this many discordant pairs the chi-square approximation is poor (a common rule
 # of thumb), so the exact binomial test is used instead.
@@ -103,7 +103,7 @@ def paired_bootstrap(
              for idx in _resample_chunks(len(truth), n_resamples, rng) for row in idx],
             dtype=float,
         )
-    ci_low, ci_high = bootstrap_interval(diffs, difference)
+    ci_low, ci_high = bootstrap_interval(diffs, difference, bounds=score_bounds(diffs, difference, difference=True))
     return PairedComparison(
         difference=difference,
         ci_low=float(ci_low),
@@ -151,7 +151,7 @@ def paired_seeds_bootstrap(
         picks = rng.integers(len(runs), size=(n_resamples, len(runs)))
         values = per_seed[picks, np.arange(n_resamples)[:, None]].mean(axis=1)
     difference = float(np.mean(centre))
-    ci_low, ci_high = bootstrap_interval(values, difference)
+    ci_low, ci_high = bootstrap_interval(values, difference, bounds=score_bounds(values, difference, difference=True))
     return PairedComparison(
         difference=difference,
         ci_low=float(ci_low),

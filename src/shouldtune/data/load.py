@@ -113,7 +113,7 @@ def read_texts(path: str | Path, text_column: str = "text", label_column: str = 
     strings at prediction time as it saw in training.
     """
     source = str(path)
-    table = _read_table(Path(path), source, _check_path(Path(path), source), text_column, "the texts to label, one a row")
+    table = _read_table(Path(path), source, _check_path(Path(path), source), text_column, "add the texts to label to it, one a row")
     if label_column in table.columns and label_column != text_column:
         examples = _to_examples(table, source, text_column, label_column)
         return Texts(examples.texts, examples.labels, source, examples.rows)
@@ -124,8 +124,8 @@ def read_texts(path: str | Path, text_column: str = "text", label_column: str = 
     return Texts(texts, None, source, tuple(row for row, _ in table.records))
 
 
-def _read_table(path: Path, source: str, suffix: str, text_column: str, wanted: str = "the labelled examples") -> _Table:
-    """Return the cells of a data file whose suffix ``_check_path`` accepted; `wanted` is what an empty one should hold."""
+def _read_table(path: Path, source: str, suffix: str, text_column: str, wanted: str = "add the labelled examples to it") -> _Table:
+    """Return the cells of a data file whose suffix ``_check_path`` accepted; `wanted` is the fix for an empty one."""
     if suffix == ".parquet":
         return _read_parquet(path, source, text_column)
     try:
@@ -180,7 +180,7 @@ def _check_path(path: Path, source: str) -> str:
     return suffix
 
 
-def _read_text_file(data: bytes, source: str, suffix: str, wanted: str = "the labelled examples") -> _Table:
+def _read_text_file(data: bytes, source: str, suffix: str, wanted: str = "add the labelled examples to it") -> _Table:
     """Return the cells of a CSV, TSV, JSONL or JSON file held in ``data``."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise DataError("the file is UTF-16 encoded", fix="re-save it as UTF-8", file=source)
@@ -188,7 +188,7 @@ def _read_text_file(data: bytes, source: str, suffix: str, wanted: str = "the la
     # parsed first and the bad byte then reported at its row and column.
     text = data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
     if not text.strip():
-        raise DataError("the file is empty", fix=f"add {wanted} to it", file=source)
+        raise DataError("the file is empty", fix=wanted, file=source)
     if suffix in (".csv", ".tsv"):
         return _read_delimited(text, data, source, "\t" if suffix == ".tsv" else ",")
     offset = _first_unreadable_byte(data)
