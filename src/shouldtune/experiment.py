@@ -344,7 +344,7 @@ def run_experiment(
         if overall is not None:
             progress.remove_task(overall)
 
-        gold = {seed: list(splits[i].test.labels) for i, seed in enumerate(seeds)}
+        gold = {seed: list(splits[i].gold) for i, seed in enumerate(seeds)}
         test_ids = {seed: splits[i].test_id for i, seed in enumerate(seeds)}
         curves = build_curves(trials, predictions, gold, test_ids, label_set, scoring=scoring)
         result = RunResult(
@@ -436,7 +436,7 @@ def test_section(splits: list[Split], seeds: list[int]) -> dict[str, Any]:
         entry = sets.setdefault(split.test_id, {
             "id": split.test_id,
             "seeds": [],
-            "gold": list(split.test.labels),
+            "gold": [list(gold) if isinstance(gold, tuple) else gold for gold in split.gold],  # a list: several references
             "texts": [text if len(text) <= TEST_TEXT_CHARS else text[: TEST_TEXT_CHARS - 1] + "…" for text in split.test.texts],
         })
         entry["seeds"].append(seed)
@@ -527,7 +527,7 @@ def _run_trial(
     predicted, predict_seconds = _charged_seconds(encoder, seconds_per_text, lambda: strategy.predict(list(split.test.texts)))
     tokens = _token_counts(llm, usage_before_fit, usage_before)
     latency_ms = _latency_ms(strategy, split.test.texts, encoder, single_text_seconds)
-    estimates = scored_trial(scoring, split.test.labels, predicted, seed=seed)
+    estimates = scored_trial(scoring, split.gold, predicted, seed=seed)
     record = {
         "strategy": strategy_name,
         "track": strategy.track,

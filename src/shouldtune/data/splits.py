@@ -14,13 +14,44 @@ from shouldtune.errors import DataError
 SMALL_DATA_ROWS = 1000
 
 
+#: What a test example is scored against: its label or output, or (an input with several
+#: reference outputs, as in E2E) all of them.
+Reference = str | tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class Split:
-    """A training pool and the test set every trial on it is scored on."""
+    """A training pool and the test set every trial on it is scored on.
+
+    With free-text outputs the test set holds each input once, and `references` holds all
+    the outputs the data gives for it: a model answers an input once, and is scored once
+    against every reference (as the E2E challenge and sacrebleu score it), not once per row.
+    """
 
     pool: Examples
     test: Examples
     test_id: str  # identifies the test set: trials sharing it are paired
+    references: tuple[tuple[str, ...], ...] = ()  # per test example, when some input has several outputs
+
+    @property
+    def gold(self) -> tuple[Reference, ...]:
+        """Return what each test example is scored against: its output, or the tuple of its references."""
+        if not self.references:
+            return self.test.labels
+        return tuple(refs[0] if len(refs) == 1 else refs for refs in self.references)
+
+
+def _split(pool: Examples, test: Examples, by_input: bool) -> Split:
+    """Return the split, its test set one row per input (all its outputs as references) if `by_input`."""
+    if not by_input or len(set(test.texts)) == len(test):
+        return Split(pool, test, _test_id(test))
+    first: dict[str, int] = {}
+    outputs: dict[str, list[str]] = {}
+    for i, (text, label) in enumerate(zip(test.texts, test.labels)):
+        first.setdefault(text, i)
+        outputs.setdefault(text, []).append(label)
+    grouped = test.subset(list(first.values()))
+    return Split(pool, grouped, _test_id(test), tuple(tuple(outputs[text]) for text in grouped.texts))
 
 
 def _test_id(test: Examples) -> str:
@@ -68,8 +99,7 @@ def _holdout_by_input(examples: Examples, test_fraction: float, seed: int) -> Sp
     held_inputs = {inputs[i] for i in held}
     test = [i for i, text in enumerate(examples.texts) if text in held_inputs]
     pool = [i for i, text in enumerate(examples.texts) if text not in held_inputs]
-    test_part = examples.subset(test)
-    return Split(examples.subset(pool), test_part, _test_id(test_part))
+    return _split(examples.subset(pool), examples.subset(test), by_input=True)
 
 
 def make_splits(
@@ -77,7 +107,7 @@ def make_splits(
 ) -> list[Split]:
     """Return one split per seed: the given test set, one hold-out, or (small data) one hold-out per seed."""
     if test is not None:
-        return [Split(train, test, _test_id(test))] * len(seeds)
+        return [_split(train, test, by_input=not stratify)] * len(seeds)
     if len(train) < SMALL_DATA_ROWS:
         return [holdout(train, test_fraction, seed, stratify) for seed in seeds]
     return [holdout(train, test_fraction, seeds[0], stratify)] * len(seeds)
