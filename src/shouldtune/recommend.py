@@ -196,6 +196,8 @@ def with_decision(results: Mapping[str, Any], predictions: Predictions | None = 
 def _size(analysis: Analysis, n: int | None) -> str:
     """Return a learning-curve size in the task's words: "8 examples per class", or "8 training examples" (free-text outputs)."""
     unit = "examples per class" if analysis.labels else "training examples"
+    if n == 1:
+        unit = unit.replace("examples", "example")
     return unit if n is None else f"{n} {unit}"
 
 
