@@ -419,8 +419,9 @@ def _summary(
         assert need is not None
         leader = "fine-tuning" if need.leader == "finetune" else "prompting"
         more = f"{need.more_per_class} more labelled examples{_per(analysis)}"
+        ahead = f"{need.n_per_class} per class" if analysis.labels else _size(analysis, need.n_per_class)
         return (f"Collect more data: at {_size(analysis, n)} the tracks are within measurement error ({gap}), but the "
-                f"fitted curves (an estimate) put {leader} ahead at about {_size(analysis, need.n_per_class)}, about "
+                f"fitted curves (an estimate) put {leader} ahead at about {ahead}, about "
                 f"{more}; meanwhile use the cheaper, {cheaper} ({costs}).")
     return (f"Either: {final.prompt.strategy} (prompt) and {final.finetune.strategy} (fine-tune) are within measurement "
             f"error at {_size(analysis, n)} ({gap}); take the cheaper, {cheaper} ({costs}).")
