@@ -186,6 +186,7 @@ CASES: dict[str, Callable[[Path], tuple[list[str], list[str]]]] = {
     "symbolic-link loop as data": lambda tmp: (["--data", str(_loop(tmp))], ["a.csv", "loops back to itself"]),
     "device file named .csv": lambda tmp: (["--data", str(_linked(tmp, "zero.csv", "/dev/zero"))], ["zero.csv", "character device"]),
     "FIFO named .csv": lambda tmp: (["--data", str(_fifo(tmp))], ["pipe.csv", "FIFO"]),
+    "task file that is a FIFO": lambda tmp: ([str(_linked(tmp, "task.yaml", str(_fifo(tmp))))], ["task.yaml", "is not a regular file"]),
     "output folder that cannot be made (/proc)": lambda tmp: (
         ["--data", str(TRAIN), "--strategies", "majority", "--out", "/proc/nope"], ["/proc/nope", "cannot be written", "--out"]
     ),

@@ -158,7 +158,7 @@ def unknown_label_warnings(descriptions: dict[str, str], label_set: tuple[str, .
             hint = f"did you mean {close[0]!r}?" if close else f"the labels are {', '.join(label_set[:8])}{', ...' if len(label_set) > 8 else ''}"
             warnings.append(f"the label description for {label!r} is ignored: the data has no such label ({hint})")
         elif not label_set:
-            warnings.append(f"the label description for {label!r} is ignored: a {('generation or extraction')} task has no labels")
+            warnings.append(f"the label description for {label!r} is ignored: free-text outputs have no labels to describe")
             break
     return warnings
 

@@ -205,8 +205,11 @@ def load_task(path: str | Path | None = None, **overrides: Any) -> TaskConfig:
     if path is not None:
         path = Path(path)
         if not path.is_file():
+            found = path.exists() or path.is_symlink()  # a folder, a FIFO, a device, a link that loops
             raise TaskFileError(
-                "task file not found", file=path, fix="check the path, or pass --data FILE instead"
+                "is not a regular file" if found else "task file not found",
+                file=path,
+                fix="pass the path of a YAML task file" if found else "check the path, or pass --data FILE instead",
             )
         try:
             loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_TaskLoader)  # noqa: S506 (a SafeLoader)
