@@ -44,7 +44,7 @@ class InputError(ShouldtuneError):
         super().__init__(self.one_line())
 
     def one_line(self) -> str:
-        """Return ``FILE, row R, column 'C': problem. Fix: ...`` with the parts that apply."""
+        """Return ``FILE, row R, column 'C': problem. Fix: ...`` with the parts that apply ("option" for a flag, "setting" for a task key)."""
         where = []
         if self.file is not None:
             where.append(self.file)
