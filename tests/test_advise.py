@@ -73,3 +73,21 @@ def test_cli_by_flags_without_a_terminal():
     assert plain.exit_code == 0 and "Prior recommendation: prompt" in plain.output and "shouldtune run" in plain.output
     bad = CliRunner().invoke(app, ["advise", "--no-input", "--budget", "huge"])
     assert bad.exit_code == 2 and "--budget must be one of" in bad.output
+
+
+def test_answers_piped_on_stdin_are_read_one_a_line():
+    # Questions not given as flags are answered in order; a blank line keeps the default.
+    given = CliRunner().invoke(app, ["advise", "--json", "--deadline", "days"], input="specialised\n\n200\n")
+    assert given.exit_code == 0, given.output
+    answers = json.loads(given.stdout)["answers"]
+    assert answers["deadline"] == "days" and answers["knowledge"] == "specialised"
+    assert answers["consistent_format"] == "no" and answers["examples_per_class"] == "200"
+
+
+def test_a_bad_piped_answer_is_one_line():
+    bad = CliRunner().invoke(app, ["advise"], input="dayz\n")
+    lines = [line for line in bad.stderr.splitlines() if line.strip()]
+    assert bad.exit_code == 2 and len(lines) == 1
+    assert "stdin: line 1 answers 'deadline' with 'dayz'" in lines[0] and "Fix: answer days or weeks or months" in lines[0]
+    extra = CliRunner().invoke(app, ["advise"], input="\n" * (len(QUESTIONS) + 1))
+    assert extra.exit_code == 2 and "questions are left to answer" in extra.stderr

@@ -82,3 +82,68 @@ def test_bootstrap_is_deterministic_given_seed():
     a = np.where(np.arange(30) % 3 == 0, 1 - y, y)
     b = np.where(np.arange(30) % 4 == 0, 1 - y, y)
     assert paired_bootstrap(y, a, b, seed=5) == paired_bootstrap(y, a, b, seed=5)
+
+
+def _many_classes(n_classes: int = 1000, seed: int = 2026):
+    """Return gold (one test example per class) and two strategies' predictions, as in the issue's run.
+
+    A (a linear probe) is right on half and spreads its mistakes over every label; B (zero-shot)
+    is right on a tenth and gives its mistakes to the few labels it favours.
+    """
+    rng = np.random.default_rng(seed)
+    labels = [f"lab{i}" for i in range(n_classes)]
+    gold = list(labels)
+
+    def predictions(share_right: float, favoured: int) -> list[str]:
+        right = rng.random(n_classes) < share_right
+        return [g if ok else labels[rng.integers(favoured)] for g, ok in zip(gold, right)]
+
+    return labels, gold, predictions(0.5, n_classes), predictions(0.1, 30)
+
+
+def test_many_classes_few_examples_interval_holds_its_macro_f1():
+    # 1,000 classes, one test example each (the issue's `k.csv`): every bootstrap resample
+    # drops a third of the classes' gold examples, so its macro-F1 is lower than the test set's
+    # own; a plain percentile interval then lies wholly below the estimate.
+    from shouldtune.analysis.metrics import LabelScoring, resample_weights, scored_curve, scored_trial
+    from shouldtune.analysis.significance import paired_seeds_bootstrap
+
+    labels, gold, pred_a, pred_b = _many_classes()
+    scoring = LabelScoring(labels)
+    comparison = paired_seeds_bootstrap([("test", gold, pred_a, pred_b)], scoring, "macro_f1")
+    assert comparison.ci_low <= comparison.difference <= comparison.ci_high
+    assert comparison.ci_low > 0.05  # still a clear interval: A is well ahead
+
+    # The plain percentile interval of the same resamples misses the estimate: the test bites.
+    weights = resample_weights(len(gold), 0)
+    resampled = (scoring.evaluate(weights @ scoring.statistics(gold, pred_a))["macro_f1"]
+                 - scoring.evaluate(weights @ scoring.statistics(gold, pred_b))["macro_f1"])
+    assert np.percentile(resampled, 97.5) < comparison.difference
+
+    for estimate in (scored_trial(scoring, gold, pred_a)["macro_f1"],
+                     scored_curve(scoring, [("test", gold, pred_a), ("test", gold, pred_a)])["macro_f1"]):
+        assert estimate.ci_low <= estimate.mean <= estimate.ci_high
+        assert estimate.ci_high - estimate.ci_low > 0.01  # an interval, not the point pinned in place
+
+
+def test_interval_is_the_percentile_interval_when_resamples_are_centred():
+    from shouldtune.analysis.metrics import bootstrap_interval
+
+    resampled = np.random.default_rng(0).normal(0.5, 0.05, 4001)
+    low, high = bootstrap_interval(resampled, float(np.median(resampled)))
+    assert (low, high) == pytest.approx(tuple(np.percentile(resampled, [2.5, 97.5])))
+
+
+def test_linear_probe_on_many_classes_warns_nothing(encoder):
+    # scikit-learn warns "could represent a regression problem" at one example per class;
+    # a learning curve's first points always look like that, so it must not reach the terminal.
+    import warnings
+
+    from shouldtune.strategies.base import StrategyContext, TrainingSet
+    from shouldtune.strategies.registry import build
+
+    texts = tuple(f"item {i} example" for i in range(12))
+    labels = tuple(f"lab{i}" for i in range(12))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build("linear-probe", StrategyContext(encoder=encoder)).fit(TrainingSet(texts, labels, labels))

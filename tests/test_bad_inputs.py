@@ -6,6 +6,7 @@ where the problem is, or what it is, fails the test.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -154,6 +155,27 @@ def _misspelled_file(folder: Path) -> Path:
     return folder / "trian.csv"
 
 
+def _symlink_loop(folder: Path) -> Path:
+    (folder / "a.csv").symlink_to("b.csv")
+    (folder / "b.csv").symlink_to("a.csv")
+    return folder / "a.csv"
+
+
+def _dangling_link(folder: Path) -> Path:
+    (folder / "data.csv").symlink_to("moved.csv")
+    return folder / "data.csv"
+
+
+def _fifo(folder: Path) -> Path:
+    os.mkfifo(folder / "pipe.csv")  # opening it to read would wait for a writer forever
+    return folder / "pipe.csv"
+
+
+def _device(folder: Path) -> Path:
+    (folder / "zero.csv").symlink_to("/dev/zero")  # reading it would never end
+    return folder / "zero.csv"
+
+
 # builder of a file too big or too binary to commit -> what its error message must contain
 GENERATED: dict[Callable[[Path], Path], list[str]] = {
     _huge_cell: ["row 2", "column 'text'", "5,000,000 characters", "truncate"],
@@ -172,6 +194,10 @@ GENERATED: dict[Callable[[Path], Path], list[str]] = {
     _folder: ["is a folder", "train.csv"],
     _missing_file: ["file not found"],
     _misspelled_file: ["file not found", "Did you mean", "train.csv"],
+    _symlink_loop: ["symbolic link that loops"],
+    _dangling_link: ["symbolic link to 'moved.csv', which does not exist"],
+    _fifo: ["is a FIFO (named pipe), not a regular file"],
+    _device: ["is a character device, not a regular file"],
 }
 
 

@@ -58,6 +58,7 @@ def assert_clean_failure(stderr: str, stdout: str, exit_code: int, expected: lis
     for part in expected:
         assert part in lines[0], f"{part!r} not in {lines[0]!r}"
     assert "Traceback" not in stderr + stdout
+    assert "" not in stdout.splitlines(), repr(stdout)  # no blank line: stdout holds at most the data warnings
     assert not (tmp_path / "out").exists()
     if store.is_file() and store.read_bytes()[:16] == b"SQLite format 3\x00":
         db = sqlite3.connect(store)
@@ -99,6 +100,22 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
+def _loop(tmp_path: Path) -> Path:
+    (tmp_path / "a.csv").symlink_to("b.csv")
+    (tmp_path / "b.csv").symlink_to("a.csv")
+    return tmp_path / "a.csv"
+
+
+def _linked(tmp_path: Path, name: str, target: str) -> Path:
+    (tmp_path / name).symlink_to(target)
+    return tmp_path / name
+
+
+def _fifo(tmp_path: Path) -> Path:
+    os.mkfifo(tmp_path / "pipe.csv")
+    return tmp_path / "pipe.csv"
+
+
 def _not_a_file(tmp_path: Path) -> Path:
     blocker = tmp_path / "file.txt"
     blocker.write_text("a file where a folder should be\n")
@@ -114,7 +131,7 @@ CASES: dict[str, Callable[[Path], tuple[list[str], list[str]]]] = {
         [str(_task(tmp, "sizes: [4, -1]\n"))], ["task.yaml", "'sizes'", "sizes must be 0 or more"]
     ),
     "negative size flag": lambda tmp: (["--data", str(TRAIN), "--sizes", "0,-4"], ["'sizes'", "got -4"]),
-    "sizes that are not numbers": lambda tmp: (["--data", str(TRAIN), "--sizes", "4,eight"], ["'--sizes'", "whole numbers"]),
+    "sizes that are not numbers": lambda tmp: (["--data", str(TRAIN), "--sizes", "4,eight"], ["option '--sizes'", "whole numbers"]),
     "task file not found": lambda tmp: ([str(tmp / "tsak.yaml")], ["tsak.yaml", "task file not found"]),
     "task file not YAML": lambda tmp: ([str(_task(tmp, "sizes: [4\nseeds: 2\n"))], ["task.yaml", "not valid YAML", "row"]),
     "task file is a list": lambda tmp: ([str(_write(tmp / "list.yaml", "- a\n- b\n"))], ["list.yaml", "expected a mapping"]),
@@ -141,6 +158,39 @@ CASES: dict[str, Callable[[Path], tuple[list[str], list[str]]]] = {
         ["--data", str(TRAIN), "--out", str(_not_a_file(tmp) / "out")], ["file.txt", "cannot be created", "--out"]
     ),
     "output folder is a file": lambda tmp: (["--data", str(TRAIN), "--out", str(_not_a_file(tmp))], ["file.txt", "is a file, not a folder"]),
+    "setting value out of range (flag)": lambda tmp: (
+        ["--data", str(TRAIN), "--strategies", "majority,linear-probe", "--param", "linear-probe.C=0"],
+        ["setting 'strategy_params.linear-probe.C'", "0 is not allowed", "greater than 0", "C takes a number greater than 0"],
+    ),
+    "setting value of the wrong type (task file)": lambda tmp: (
+        [str(_task(tmp, 'strategy_params: {linear-probe: {C: "high"}}\n'))],
+        ["task.yaml", "strategy_params.linear-probe.C", "'high' is not allowed", "valid number"],
+    ),
+    "negative whole-number setting (task file)": lambda tmp: (
+        [str(_task(tmp, "strategy_params: {linear-probe: {max_iter: -3}}\n"))],
+        ["task.yaml", "strategy_params.linear-probe.max_iter", "-3 is not allowed", "a whole number greater than 0"],
+    ),
+    "setting of an llm strategy out of range": lambda tmp: (
+        [str(_task(tmp, "backend: {name: hf, model: m}\nstrategy_params: {lora: {dropout: 1.5}}\n"))],
+        ["strategy_params.lora.dropout", "1.5 is not allowed", "at least 0 and less than 1"],
+    ),
+    "negative seed": lambda tmp: (["--data", str(TRAIN), "--strategies", "majority", "--seed", "-5"], ["'seed'", "got -5"]),
+    "empty strategy list": lambda tmp: (["--data", str(TRAIN), "--strategies", ","], ["'strategies'", "at least one strategy"]),
+    "duplicate key in a task file": lambda tmp: (
+        [str(_task(tmp, "seeds: 2\nseeds: 3\n"))], ["task.yaml", "row 3", "key 'seeds' is given twice"]
+    ),
+    "python tag in a task file": lambda tmp: (
+        [str(_task(tmp, "name: !!python/object/apply:os.system [echo hi]\n"))],
+        ["task.yaml", "YAML tags such as '!!python/object/apply:os.system' are not allowed", "without a"],
+    ),
+    "symbolic-link loop as data": lambda tmp: (["--data", str(_loop(tmp))], ["a.csv", "loops back to itself"]),
+    "device file named .csv": lambda tmp: (["--data", str(_linked(tmp, "zero.csv", "/dev/zero"))], ["zero.csv", "character device"]),
+    "FIFO named .csv": lambda tmp: (["--data", str(_fifo(tmp))], ["pipe.csv", "FIFO"]),
+    "task file that is a FIFO": lambda tmp: ([str(_linked(tmp, "task.yaml", str(_fifo(tmp))))], ["task.yaml", "is not a regular file"]),
+    "output folder that cannot be made (/proc)": lambda tmp: (
+        ["--data", str(TRAIN), "--strategies", "majority", "--out", "/proc/nope"], ["/proc/nope", "cannot be written", "--out"]
+    ),
+    "empty output folder": lambda tmp: (["--data", str(TRAIN), "--strategies", "majority", "--out", ""], ["option '--out'", "is empty"]),
 }
 
 
@@ -200,3 +250,81 @@ def test_the_installed_command_fails_the_same_way(args: list[str], expected: lis
     )
     store = Path(args[args.index("--store") + 1])
     assert_clean_failure(completed.stderr, completed.stdout, completed.returncode, expected, tmp_path, store)
+
+
+def test_every_case_is_listed_in_cases_md():
+    listed = (Path(__file__).parent / "bad_inputs" / "CASES.md").read_text()
+    for case in CASES:
+        assert f"| {case} |" in listed, f"{case!r} is not in tests/bad_inputs/CASES.md"
+
+
+def _sqlite(path: Path, *statements: str) -> Path:
+    db = sqlite3.connect(path)
+    for statement in statements:
+        db.execute(statement)
+    db.commit()
+    db.close()
+    return path
+
+
+def test_another_programs_database_is_not_taken_for_a_store(tmp_path: Path):
+    store = _sqlite(tmp_path / "app.db", "CREATE TABLE customers (id INT)", "INSERT INTO customers VALUES (1)")
+    before = store.read_bytes()
+    result, _ = invoke(["--data", str(TRAIN), "--strategies", "majority"], tmp_path, store)
+    assert_clean_failure(result.stderr, result.stdout, result.exit_code, ["app.db", "not a shouldtune store", "customers"], tmp_path, store)
+    assert store.read_bytes() == before and not list(tmp_path.glob("app.db-*"))  # not even switched to WAL
+    listed = CliRunner().invoke(app, ["runs", "--store", str(store)])
+    assert listed.exit_code == 2 and "not a shouldtune store" in listed.stderr
+
+
+def test_a_store_whose_schema_version_is_not_a_number_is_one_line(tmp_path: Path):
+    from shouldtune.store import Store
+
+    with Store(tmp_path / "s.db"):
+        pass
+    _sqlite(tmp_path / "s.db", "UPDATE meta SET value='abc' WHERE key='schema_version'")
+    for args in (["runs"], ["show", "abc"]):
+        result = CliRunner().invoke(app, [*args, "--store", str(tmp_path / "s.db")])
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.exit_code == 2 and len(lines) == 1 and "Traceback" not in result.output
+        assert "schema version 'abc', not a number" in lines[0] and "Fix:" in lines[0]
+
+
+def test_a_bad_value_is_said_once(tmp_path: Path):
+    result, _ = invoke(["--data", str(TRAIN), "--sizes", "0,-4"], tmp_path)
+    assert result.exit_code == 2 and result.stderr.count("got") == 1, result.stderr
+
+
+def test_warnings_are_said_once_and_unknown_label_descriptions_warned(tmp_path: Path):
+    result, _ = invoke(
+        ["--data", str(TRAIN), "--strategies", "majority", "--sizes", "0,999", "--seeds", "1",
+         "--label-description", "HUMAN=a person", "--label-description", "LOC=a place"],
+        tmp_path,
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.count("capped at") == 1
+    said = " ".join(result.output.split())
+    assert "the label description for 'HUMAN' is ignored: the data has no such label (did you mean 'HUM'?)" in said
+    assert "'LOC' is ignored" not in said
+
+
+def test_a_run_whose_trial_raised_is_failed_and_show_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from shouldtune.strategies.baseline import Majority
+
+    def broken(self, train):
+        raise RuntimeError("the baseline broke")
+
+    monkeypatch.setattr(Majority, "fit", broken)
+    store = tmp_path / "store.db"
+    with pytest.raises(RuntimeError, match="the baseline broke"):  # a bug, not bad input: the traceback is the report
+        invoke(["--data", str(TRAIN), "--strategies", "majority", "--seeds", "1"], tmp_path, store)
+    listed = CliRunner().invoke(app, ["runs", "--store", str(store)])
+    assert "failed" in listed.output and "interrupted" not in listed.output
+    from shouldtune.store import Store
+
+    with Store(store, create=False) as opened:
+        run_id = opened.runs()[0].run_id
+    shown = CliRunner().invoke(app, ["show", run_id, "--store", str(store)])
+    line = " ".join(shown.stderr.split())
+    assert shown.exit_code == 2 and "failed: trial majority n=0 seed=0 raised RuntimeError: the baseline broke" in line
+    assert "run the same" not in line and "would fail the same way" in line

@@ -241,3 +241,79 @@ def test_an_export_on_the_bundled_encoder_does_not_copy_it(tmp_path: Path):
     predicted = cli("predict", str(out), str(DATA / "trec_small_test.jsonl"), "--out", str(tmp_path / "p.jsonl"))
     assert predicted.exit_code == 0, predicted.output
     assert f"accuracy {results['trials'][0]['metrics']['accuracy']:.3f}" in predicted.output
+
+
+def _random_head(folder: Path) -> None:
+    (folder / "head.safetensors").write_bytes(bytes(range(256)) * 20)
+
+
+def _edit_manifest(**changes: object):
+    def edit(folder: Path) -> None:
+        manifest = json.loads((folder / "shouldtune.json").read_text())
+        (folder / "shouldtune.json").write_text(json.dumps({**manifest, **changes}))
+    return edit
+
+
+def _drop_encoder_weights(folder: Path) -> None:
+    (folder / "encoder" / "model.safetensors").unlink()
+
+
+def _drop_encoder(folder: Path) -> None:
+    shutil.rmtree(folder / "encoder")
+
+
+# case -> (the export it tampers with, how, what the one line must say)
+TAMPERED = {
+    "head weights are random bytes": ("linear-probe", _random_head, ["head.safetensors", "not a readable safetensors file"]),
+    "encoder edited to a path": ("linear-probe", _edit_manifest(encoder="/etc"), ["shouldtune.json", "encoder '/etc'"]),
+    "labels edited": ("linear-probe", _edit_manifest(labels=["HUM", "LOC", "PLACE"]), ["not the labels the strategy was saved with"]),
+    "strategy edited": ("linear-probe", _edit_manifest(strategy="linear"), ["strategy 'linear' is not a shouldtune strategy"]),
+    "fine-tuned encoder's weights gone": ("full", _drop_encoder_weights, ["encoder", "the encoder cannot be loaded"]),
+    "fine-tuned encoder gone": ("full", _drop_encoder, ["modules.json", "missing from the exported folder"]),
+    "copied encoder gone": ("few-shot-knn", _drop_encoder, ["encoder", "missing from the exported folder"]),
+}
+
+
+@pytest.mark.parametrize("case", list(TAMPERED))
+def test_predict_refuses_a_tampered_export_with_one_line(finished: dict, case: str, tmp_path: Path):
+    name, tamper, expected = TAMPERED[case]
+    folder = Path(shutil.copytree(finished["exports"][name], tmp_path / "export"))
+    tamper(folder)
+    out = tmp_path / "p.jsonl"
+    result = cli("predict", str(folder), str(finished["test"]), "--out", str(out))
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Fix:" in lines[0] and "Traceback" not in result.output, result.stderr
+    for part in expected:
+        assert part in lines[0], lines[0]
+    assert not out.exists()
+
+
+def test_predict_warns_about_gold_labels_the_model_never_saw(finished: dict, tmp_path: Path):
+    texts = tmp_path / "new.csv"
+    texts.write_text("text,label\nWho wrote Hamlet ?,HUM\nWhat is a lorry ?,DESC\nWhy is the sky blue ?,DESC\n")
+    result = cli("predict", str(finished["exports"]["linear-probe"]), str(texts), "--out", str(tmp_path / "p.jsonl"))
+    assert result.exit_code == 0, result.output
+    assert "2 of 3 gold labels are labels the model never saw ('DESC')" in " ".join(result.stderr.split())
+
+
+def test_predict_on_an_empty_file_asks_for_texts(finished: dict, tmp_path: Path):
+    (tmp_path / "empty.csv").write_text("")
+    result = cli("predict", str(finished["exports"]["linear-probe"]), str(tmp_path / "empty.csv"), "--out", str(tmp_path / "p.jsonl"))
+    assert result.exit_code == 2 and "the file is empty" in result.stderr and "texts to label" in result.stderr
+    assert "labelled examples" not in result.stderr
+
+
+def test_exported_files_and_predictions_follow_the_umask(finished: dict, tmp_path: Path):
+    # mkstemp, mkdtemp and safetensors make files private (0600); what the user asked for follows the umask.
+    import os
+
+    mask = os.umask(0o027)
+    try:
+        result = cli("predict", str(finished["exports"]["linear-probe"]), str(finished["test"]), "--out", str(tmp_path / "p.jsonl"))
+    finally:
+        os.umask(mask)
+    assert result.exit_code == 0
+    assert (tmp_path / "p.jsonl").stat().st_mode & 0o777 == 0o640
+    for path in [finished["exports"]["full"], *finished["exports"]["full"].rglob("*")]:  # exported under `mask`
+        assert path.stat().st_mode & 0o777 == (0o777 if path.is_dir() else 0o666) & ~mask, path

@@ -56,6 +56,10 @@ def test_run_on_a_local_llm_writes_every_metric_and_both_tracks(task_type: str, 
         assert results["data"]["labels"] == []
         # n counts all examples: two training examples at n=2, not two per output.
         assert {t["train_examples"] for t in results["trials"] if t["n_per_class"] == 2} == {2}
+        # ...and every sentence says so: no classes, labels or "per class" for free-text outputs.
+        written = (out / "report.md").read_text() + (out / "report.html").read_text() + result.output
+        assert "per class" not in written and "most frequent label" not in written
+        assert "training examples" in written
     assert {point["metric"] for point in results["curves"]} == set(metrics)
     assert results["recommendation"]["choice"] in {"prompt", "finetune", "either", "collect-more-data"}
 

@@ -151,3 +151,55 @@ def test_empty_test_set_statistics_have_the_right_width():
     scoring = scoring_for("generation")
     assert scoring.statistics([], []).shape[0] == 0
     assert np.isfinite(scoring.statistics(["a b"], ["a b"])).all()
+
+
+E2E_MR = "name[Blue Spice], eatType[coffee shop], area[riverside]"
+E2E_REFERENCES = (
+    "There is a coffee shop Blue Spice in the riverside area.",
+    "Blue Spice is a coffee shop by the riverside.",
+    "At the riverside there is a coffee shop called Blue Spice.",
+)
+
+
+def test_an_input_with_several_references_is_scored_once_against_all_of_them():
+    # E2E gives several human references per meaning representation: the output is scored
+    # once, against the reference it matches best (exact match, token F1, ROUGE-L) or as
+    # sacrebleu's multi-reference corpus BLEU and chrF, not once per reference row.
+    import sacrebleu
+
+    scoring = scoring_for("generation")
+    predicted = ["Blue Spice is a coffee shop by the riverside.", "Aromi is a pub."]
+    gold = [E2E_REFERENCES, "Aromi is a pub in the city centre."]
+    summed = scoring.statistics(gold, predicted).sum(axis=0, keepdims=True)
+    scores = {name: float(values[0]) for name, values in scoring.evaluate(summed).items()}
+    assert scores["exact_match"] == 0.5  # the first output is the second reference word for word
+    assert scores["rouge_l"] == pytest.approx((1.0 + tm.rouge_l(predicted[1], gold[1])) / 2)
+    streams = [[E2E_REFERENCES[0], gold[1]], [E2E_REFERENCES[1], None], [E2E_REFERENCES[2], None]]
+    assert scores["bleu"] == pytest.approx(sacrebleu.corpus_bleu(predicted, streams).score / 100)
+    assert scores["chrf"] == pytest.approx(sacrebleu.corpus_chrf(predicted, streams).score / 100)
+    assert scoring.statistics(gold, predicted).shape[0] == 2  # one row per input, as the bootstrap resamples them
+
+
+def test_extraction_takes_the_reference_with_the_best_field_f1():
+    scoring = scoring_for("extraction")
+    gold = [("city: paris", "city: paris | day: monday")]
+    values = scoring.evaluate(scoring.statistics(gold, ["city: paris | day: monday"]).sum(axis=0, keepdims=True))
+    assert values["field_f1"][0] == 1.0 and values["exact_match"][0] == 1.0
+
+
+def test_the_test_set_holds_each_input_once_with_all_its_references():
+    from shouldtune.data.load import Examples
+    from shouldtune.data.splits import make_splits
+
+    rows = [(E2E_MR, E2E_REFERENCES[0]), ("name[Aromi], eatType[pub]", "Aromi is a pub."),
+            (E2E_MR, E2E_REFERENCES[1]), (E2E_MR, E2E_REFERENCES[2])]
+    test = Examples(tuple(r[0] for r in rows), tuple(r[1] for r in rows), "test.jsonl", (1, 2, 3, 4))
+    train = Examples(("name[Zizzi]",) * 3, ("Zizzi.", "Zizzi!", "Zizzi?"), "train.jsonl", (1, 2, 3))
+    split = make_splits(train, test, [0], 0.2, stratify=False)[0]
+    assert split.test.texts == (E2E_MR, "name[Aromi], eatType[pub]") and split.test.rows == (1, 2)
+    assert split.gold == (E2E_REFERENCES, "Aromi is a pub.")
+    # A hold-out from one file groups its test inputs the same way; classification never does.
+    pool = Examples(test.texts * 3, test.labels * 3, "all.jsonl", tuple(range(1, 13)))
+    held = make_splits(pool, None, [0], 0.5, stratify=False)[0]
+    assert len(set(held.test.texts)) == len(held.test) == 1 and len(held.gold[0]) in (1, 3, 9)
+    assert make_splits(train, test, [0], 0.2, stratify=True)[0].gold == test.labels

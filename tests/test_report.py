@@ -71,3 +71,15 @@ def test_a_run_with_one_track_still_renders():
     html = render_html(results)
     assert "Only the prompt track was run" in html
     assert "Only the prompt track was run" in render_markdown(results)
+
+
+def test_report_files_follow_the_umask(tmp_path: Path):
+    # They are written to a private temporary file and renamed into place; the mode must be the user's.
+    import os
+
+    mask = os.umask(0o027)
+    try:
+        paths = write_outputs(hostile_results(), tmp_path / "out")
+    finally:
+        os.umask(mask)
+    assert {path.stat().st_mode & 0o777 for path in paths.values()} == {0o640}

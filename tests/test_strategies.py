@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -136,3 +138,36 @@ def test_setfit_training_prints_nothing_of_its_own(encoder, capsys):
     make("setfit", encoder).fit(TRAIN)
     captured = capsys.readouterr()
     assert captured.out == "" and "train_runtime" not in captured.err
+
+
+def _every_strategy() -> list[tuple[str, str]]:
+    from shouldtune.strategies.registry import BACKEND_STRATEGIES
+
+    return [(backend, name) for backend, table in BACKEND_STRATEGIES.items() for name in table]
+
+
+@pytest.mark.parametrize(("backend", "name"), _every_strategy(), ids=lambda value: str(value))
+def test_every_numeric_setting_declares_its_range(backend: str, name: str):
+    # The ranges live in each strategy's __init__ signature; check_params refuses a value outside
+    # them before any work, naming strategy_params.<strategy>.<setting>.
+    import inspect
+    import typing
+
+    from shouldtune.errors import TaskFileError
+    from shouldtune.strategies.registry import check_params, strategy_class
+
+    cls = strategy_class(name, backend)
+    hints = typing.get_type_hints(cls.__init__, include_extras=True)
+    for setting, parameter in list(inspect.signature(cls.__init__).parameters.items())[2:]:
+        assert setting in hints, f"{name}.{setting} has no type"
+        if isinstance(parameter.default, (int, float)) and not isinstance(parameter.default, bool):
+            assert check_params(name, {setting: parameter.default}, backend) == {setting: parameter.default}
+            with pytest.raises(TaskFileError, match=rf"strategy_params\.{re.escape(name)}\.{setting}"):
+                check_params(name, {setting: -1}, backend)
+
+
+def test_settings_are_converted_to_their_declared_types():
+    from shouldtune.strategies.registry import check_params
+
+    # YAML reads 1e-5 as a string; the strategy gets the float it declares.
+    assert check_params("setfit", {"body_learning_rate": "1e-5", "max_steps": 20}) == {"body_learning_rate": 1e-5, "max_steps": 20}

@@ -69,6 +69,13 @@ def _value(raw: str) -> Any:
     return yaml.safe_load(raw) if raw else raw
 
 
+def _out_path(value: str | None) -> Path | None:
+    """Return --out as a path; an empty one is an error (it would silently mean the current folder)."""
+    if value is not None and not value.strip():
+        raise TaskFileError("is empty", column="--out", fix="pass --out a path, e.g. --out runs/mine")
+    return None if value is None else Path(value)
+
+
 def _names(value: str | None) -> tuple[str, ...] | None:
     return None if value is None else tuple(part.strip() for part in value.split(",") if part.strip())
 
@@ -79,30 +86,36 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
-def _execute(
-    task: Any, out: Path | None, store: Path, fresh: bool, requests_per_month: int | None = None, prices: Path | None = None
-) -> None:
+def _progress() -> Any:
+    """Return the Rich progress display; off when stdout is not a terminal (it would only print a blank line)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("eta"), TimeRemainingColumn(), console=console, transient=True, disable=not console.is_terminal,
+    )
+
+
+def _execute(
+    task: Any, out: str | None, store: Path, fresh: bool, requests_per_month: int | None = None, prices: Path | None = None
+) -> None:
     from shouldtune.experiment import run_experiment
     from shouldtune.folders import check_writable
     from shouldtune.report import write_outputs
     from shouldtune.report.terminal import print_summary
 
-    check_writable(out or Path("runs"), "--out")  # before the work, not after it
+    out_dir = _out_path(out)
+    check_writable(out_dir or Path("runs"), "--out")  # before the work, not after it
     loaded_prices = _decision_options(requests_per_month, prices)  # bad options fail now, not after the run
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("eta"), TimeRemainingColumn(), console=console, transient=True,
-    ) as progress:
+    with _progress() as progress:
         result = run_experiment(
             task, store_path=store, fresh=fresh, say=progress.console.print, progress=progress,
             requests_per_month=requests_per_month, prices=loaded_prices, prices_file=str(prices) if prices else None,
         )
     results = result.to_json()
-    out_dir = out or Path("runs") / result.run_id
+    out_dir = out_dir or Path("runs") / result.run_id
     paths = write_outputs(results, out_dir)
-    print_summary(console, results)
+    print_summary(console, results, data_warnings=False)  # said as the run started
     console.print(f"\nwrote {paths['results']}, {paths['report']} and {paths['html']}")
 
 
@@ -154,7 +167,7 @@ def run(
     text_column: Annotated[Optional[str], typer.Option(help="Column holding the text \\[default: text; input for generation and extraction].", show_default=False)] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Column holding the label \\[default: label; output for generation and extraction].", show_default=False)] = None,
     task_type: Annotated[Optional[str], typer.Option(help="classification, generation or extraction \\[default: classification].", show_default=False)] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Output folder \\[default: runs/<run_id>].", show_default=False)] = None,
+    out: Annotated[Optional[str], typer.Option("--out", help="Output folder \\[default: runs/<run_id>].", show_default=False)] = None,
     sizes: Annotated[Optional[str], typer.Option(help="Examples per class on the learning curve \\[default: 0,4,8,16,32,64].", show_default=False)] = None,
     seeds: Annotated[Optional[int], typer.Option(help="Seeds per size, each a different subset \\[default: 3].", show_default=False)] = None,
     seed: Annotated[Optional[int], typer.Option(help="First seed \\[default: 0].", show_default=False)] = None,
@@ -244,7 +257,7 @@ def run(
 
 @app.command()
 def demo(
-    out: Annotated[Optional[Path], typer.Option("--out", help="Output folder \\[default: runs/<run_id>].", show_default=False)] = None,
+    out: Annotated[Optional[str], typer.Option("--out", help="Output folder \\[default: runs/<run_id>].", show_default=False)] = None,
     store: Annotated[Path, typer.Option(help="SQLite store of runs, trials and the embedding cache.")] = DEFAULT_STORE,
     fresh: Annotated[bool, typer.Option("--fresh", help="Discard the demo's finished trials and start over.")] = False,
     requests_per_month: RequestsOption = None,
@@ -325,7 +338,7 @@ def show(run_id: RunArgument, store: StoreOption = DEFAULT_STORE) -> None:
 @app.command()
 def report(
     run_id: RunArgument,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Output folder \\[default: runs/<run_id>].", show_default=False)] = None,
+    out: Annotated[Optional[str], typer.Option("--out", help="Output folder \\[default: runs/<run_id>].", show_default=False)] = None,
     store: StoreOption = DEFAULT_STORE,
     requests_per_month: RequestsOption = None,
     prices: PricesOption = None,
@@ -339,10 +352,11 @@ def report(
         from shouldtune.store import Store
 
         loaded_prices = _decision_options(requests_per_month, prices)
+        out_path = _out_path(out)
         with Store(store, create=False) as opened:
             run = opened.find_run(run_id, finished=True)
             predictions = {key: trial.predictions for key, trial in opened.trials(run.run_id).items()}
-        out_dir = out or Path("runs") / run.run_id
+        out_dir = out_path or Path("runs") / run.run_id
         check_writable(out_dir, "--out")
         # The stored trials and predictions are the evidence; the analysis and decision are
         # recomputed from them, so a report reflects this release's analysis and your prices.
@@ -359,22 +373,17 @@ def report(
 @app.command()
 def export(
     run_id: RunArgument,
-    out: Annotated[Path, typer.Option("--out", help="A new folder for the exported strategy.", show_default=False)],
+    out: Annotated[str, typer.Option("--out", help="A new folder for the exported strategy.", show_default=False)],
     strategy: Annotated[str, typer.Option("--strategy", help="A strategy of the run, or recommended, best-prompt, best-finetune.")] = "recommended",
     store: StoreOption = DEFAULT_STORE,
 ) -> None:
     """Export a strategy of a finished run (largest size, first seed) as a folder `predict` can use anywhere."""
 
     def action() -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
         from shouldtune.export import export_run
 
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console, transient=True,
-        ) as progress:
-            exported = export_run(store, run_id, strategy, out, progress=progress)
+        with _progress() as progress:
+            exported = export_run(store, run_id, strategy, _out_path(out) or Path(), progress=progress)
         manifest = exported.manifest
         scores = ", ".join(f"{name} {value:.3f}" for name, value in manifest.test_metrics.items())
         console.print(
@@ -396,7 +405,7 @@ def export(
 def predict(
     folder: Annotated[Path, typer.Argument(metavar="DIR", help="A folder written by `shouldtune export`.", show_default=False)],
     input_file: Annotated[Path, typer.Argument(metavar="INPUT", help="Texts to label: CSV, TSV, JSONL or Parquet.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", help="Where to write the predictions (JSON Lines).", show_default=False)],
+    out: Annotated[str, typer.Option("--out", help="Where to write the predictions (JSON Lines).", show_default=False)],
     text_column: Annotated[Optional[str], typer.Option(help="Column holding the text \\[default: the run's].", show_default=False)] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Column holding gold labels, if any \\[default: the run's].", show_default=False)] = None,
     store: Annotated[Optional[Path], typer.Option("--store", help="A store whose embedding cache to use (optional; not needed).", show_default=False)] = None,
@@ -406,7 +415,7 @@ def predict(
     def action() -> None:
         from shouldtune.predict import predict_file
 
-        result = predict_file(folder, input_file, out, text_column=text_column, label_column=label_column, store_path=store)
+        result = predict_file(folder, input_file, _out_path(out) or Path(), text_column=text_column, label_column=label_column, store_path=store)
         for warning in result.warnings:
             errors.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
         console.print(f"wrote {len(result.predictions)} predictions by {result.manifest.strategy} to {out}")
@@ -421,6 +430,30 @@ def predict(
     _guarded(action)
 
 
+def _piped_answers(questions: list[Any], text: str) -> dict[str, str]:
+    """Return answers piped on stdin: one line per question not given as a flag, in order; a blank line keeps the default."""
+    lines = text.splitlines()
+    if len(lines) > len(questions):
+        raise TaskFileError(
+            f"stdin has {len(lines)} lines but {len(questions)} questions are left to answer",
+            file="stdin",
+            fix=f"pipe one answer a line, in this order: {', '.join(q.key for q in questions) or '(none: every flag is given)'}",
+        )
+    answers = {}
+    for number, (question, line) in enumerate(zip(questions, lines), start=1):
+        answer = line.strip().lower()
+        if not answer:
+            continue
+        if (answer not in question.choices) if question.choices else not answer.isdigit():
+            raise TaskFileError(
+                f"line {number} answers {question.key!r} with {answer!r}",
+                file="stdin",
+                fix=f"answer {' or '.join(question.choices) or 'a whole number'} (a blank line keeps {question.default!r})",
+            )
+        answers[question.key] = answer
+    return answers
+
+
 @app.command()
 def advise(
     deadline: Annotated[Optional[str], typer.Option(help="How soon results are needed: days, weeks or months.", show_default=False)] = None,
@@ -431,7 +464,7 @@ def advise(
     requests_per_month: Annotated[Optional[int], typer.Option("--requests-per-month", help="Expected requests a month.", show_default=False)] = None,
     latency: Annotated[Optional[str], typer.Option(help="relaxed (seconds), interactive (under 1 s) or realtime (under 100 ms).", show_default=False)] = None,
     data: Annotated[str, typer.Option("--data", help="Your labelled data file, for the command that confirms the advice.")] = "labelled.csv",
-    no_input: Annotated[bool, typer.Option("--no-input", help="Ask nothing: use the flags given and defaults for the rest.")] = False,
+    no_input: Annotated[bool, typer.Option("--no-input", help="Ask nothing: use the flags given and defaults for the rest. Without it, answers piped on stdin are read, one a line.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the advice as JSON.")] = False,
 ) -> None:
     """No data yet? Answer a few questions for a prior recommendation and the run that would confirm it."""
@@ -456,6 +489,8 @@ def advise(
                         given[question.key] = answer
                     else:
                         errors.print(f"please answer {' or '.join(question.choices) or 'a whole number'}", markup=False)
+        elif not no_input and not sys.stdin.isatty():
+            given.update(_piped_answers([q for q in QUESTIONS if given[q.key] is None], sys.stdin.read()))
         advice = advise_on(given, data)
         if as_json:
             console.print_json(json.dumps(vars(advice)))

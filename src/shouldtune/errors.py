@@ -24,6 +24,9 @@ class ShouldtuneError(Exception):
 class InputError(ShouldtuneError):
     """Bad user input: an expected event, reported as one line with exit status 2."""
 
+    #: What `column` names for this kind of error; a name starting with "--" is always an option.
+    place = "column"
+
     def __init__(
         self,
         problem: str,
@@ -41,14 +44,14 @@ class InputError(ShouldtuneError):
         super().__init__(self.one_line())
 
     def one_line(self) -> str:
-        """Return ``FILE, row R, column 'C': problem. Fix: ...`` with the parts that apply."""
+        """Return ``FILE, row R, column 'C': problem. Fix: ...`` with the parts that apply ("option" for a flag, "setting" for a task key)."""
         where = []
         if self.file is not None:
             where.append(self.file)
         if self.row is not None:
             where.append(f"row {self.row}")
         if self.column is not None:
-            where.append(f"column {self.column!r}")
+            where.append(f"{'option' if self.column.startswith('--') else self.place} {self.column!r}")
         text = f"{', '.join(where)}: {self.problem}" if where else self.problem
         text = f"{text}. Fix: {self.fix}"
         return " ".join(text.split())  # always one line, whatever the data held
@@ -60,6 +63,8 @@ class DataError(InputError):
 
 class TaskFileError(InputError):
     """A task file or a setting is invalid."""
+
+    place = "setting"
 
 
 class StoreError(InputError):

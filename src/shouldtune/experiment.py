@@ -154,6 +154,22 @@ def load_data(task: TaskConfig) -> tuple[Examples, Examples | None, list[str]]:
     return train, test, warnings
 
 
+def unknown_label_warnings(descriptions: dict[str, str], label_set: tuple[str, ...]) -> list[str]:
+    """Return a warning, with a did-you-mean, for each described label the data does not have (it would be ignored)."""
+    import difflib
+
+    warnings = []
+    for label in descriptions:
+        if label_set and label not in label_set:
+            close = difflib.get_close_matches(label, label_set, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"the labels are {', '.join(label_set[:8])}{', ...' if len(label_set) > 8 else ''}"
+            warnings.append(f"the label description for {label!r} is ignored: the data has no such label ({hint})")
+        elif not label_set:
+            warnings.append(f"the label description for {label!r} is ignored: free-text outputs have no labels to describe")
+            break
+    return warnings
+
+
 def plan_sizes(requested: tuple[int, ...], available: int) -> tuple[tuple[int, ...], list[str]]:
     """Return the sizes to run (capped by the smallest class) and a warning for any dropped."""
     sizes = sorted({min(n, available) for n in requested})
@@ -260,7 +276,7 @@ def run_experiment(
     classification = task.task_type == "classification"
     pool_per_class = largest_size(splits, label_set)
     sizes, size_warnings = plan_sizes(task.sizes, pool_per_class)
-    warnings += size_warnings
+    warnings += size_warnings + unknown_label_warnings(task.label_descriptions, label_set)
     if test is None:
         from shouldtune.data.checks import holdout_overlap_warnings
 
@@ -269,8 +285,10 @@ def run_experiment(
         warnings += holdout_overlap_warnings(first_fold.pool, held_out)
     split_text = _split_text(task, test, splits, seeds)
     validation, folds = ("cv" if splits[0].cross_validated else "holdout"), len(splits[0].fold_list())
+    from rich.markup import escape
+
     for line in warnings:
-        say(f"[yellow]warning:[/] {line}")
+        say(f"[yellow]warning:[/] {escape(line)}")  # a warning may quote the data, brackets and all
 
     backend = task.backend.name
     names = task.strategies or tuple(BACKEND_STRATEGIES[backend])
@@ -321,10 +339,17 @@ def run_experiment(
                 if key in done:
                     record, predicted = done[key].record, done[key].predictions
                 else:
-                    record, predicted = _run_trial(
-                        task, encoder, splits[seeds.index(seed)], label_set, strategy_name, n_per_class, seed,
-                        seconds_per_text, progress, single_text_seconds=single_text_seconds, llm=llm, scoring=scoring,
-                    )
+                    try:
+                        record, predicted = _run_trial(
+                            task, encoder, splits[seeds.index(seed)], label_set, strategy_name, n_per_class, seed,
+                            seconds_per_text, progress, single_text_seconds=single_text_seconds, llm=llm, scoring=scoring,
+                        )
+                    except Exception as err:  # not Ctrl-C: an interrupted run is resumed, a failed one would fail again
+                        message = " ".join(str(err).split())[:300]
+                        store.fail_run(
+                            run_id, f"trial {strategy_name} n={n_per_class} seed={seed} raised {type(err).__name__}: {message}"
+                        )
+                        raise
                     store.save_trial(run_id, record, predicted)
                     say(_trial_line(record, task.metric))
                 trials.append(record)
@@ -413,8 +438,8 @@ def work_of(task: TaskConfig, label_set: tuple[str, ...]) -> Callable[[str, int]
 
 
 def gold_of(splits: list[Split], seeds: list[int]) -> dict[int, list[str]]:
-    """Return each seed's gold labels, in test-set order."""
-    return {seed: list(splits[i].test.labels) for i, seed in enumerate(seeds)}
+    """Return each seed's gold labels (or, for an input with several outputs, its references), in test-set order."""
+    return {seed: list(splits[i].gold) for i, seed in enumerate(seeds)}
 
 
 def test_ids_of(splits: list[Split], seeds: list[int]) -> dict[int, str]:
@@ -465,7 +490,7 @@ def test_section(splits: list[Split], seeds: list[int]) -> dict[str, Any]:
         entry = sets.setdefault(split.test_id, {
             "id": split.test_id,
             "seeds": [],
-            "gold": list(split.test.labels),
+            "gold": [list(gold) if isinstance(gold, tuple) else gold for gold in split.gold],  # a list: several references
             "texts": [text if len(text) <= TEST_TEXT_CHARS else text[: TEST_TEXT_CHARS - 1] + "…" for text in split.test.texts],
         })
         entry["seeds"].append(seed)
@@ -576,7 +601,7 @@ def _run_trial(
         described = described or strategy.describe()
     tokens = _token_counts(llm, usage_before_fit, predict_usage, folds=len(fit_times))
     latency_ms = _latency_ms(strategy, split.test.texts, encoder, single_text_seconds)
-    estimates = scored_trial(scoring, split.test.labels, predicted, seed=seed)
+    estimates = scored_trial(scoring, split.gold, predicted, seed=seed)
     predict_seconds = sum(predict_times)
     record = {
         "strategy": strategy_name,

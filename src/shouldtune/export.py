@@ -28,10 +28,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from shouldtune.errors import ExportError
+from shouldtune.folders import follow_umask
 from shouldtune.strategies.saved import ENCODER_FOLDER
 
 MANIFEST = "shouldtune.json"
 FORMAT_VERSION = 1
+#: Where an exported strategy's encoder is: installed with shouldtune, copied into encoder/, or its own fine-tuned one there.
+ENCODERS = ("bundled", "copied", "fine-tuned")
 #: --strategy may name a strategy of the run, or one of these.
 CHOICES = ("recommended", "best-prompt", "best-finetune")
 
@@ -87,9 +90,29 @@ class Manifest:
                 fix="upgrade shouldtune to the version that exported it, or export again with this one",
             )
         try:
-            return cls(**{**document, "labels": tuple(document["labels"])})
+            manifest = cls(**{**document, "labels": tuple(document["labels"])})
         except (TypeError, KeyError) as err:
             raise ExportError(f"the manifest is incomplete ({err})", file=path, fix="export the run again") from None
+        manifest._check(path)
+        return manifest
+
+    def _check(self, path: Path) -> None:
+        """Raise ExportError for a field no export writes: the manifest was edited or damaged."""
+        from shouldtune.strategies.registry import STRATEGIES
+
+        problems = [
+            (self.strategy not in STRATEGIES, f"strategy {self.strategy!r} is not a shouldtune strategy"),
+            (self.encoder not in ENCODERS, f"encoder {self.encoder!r} is not one of {', '.join(ENCODERS)}"),
+            (not self.labels or not all(isinstance(label, str) for label in self.labels), "labels must be a list of label names"),
+            (not all(isinstance(v, str) for v in (self.text_column, self.label_column)), "the column names must be text"),
+            (not isinstance(self.seed, int), f"seed {self.seed!r} is not a whole number"),
+        ]
+        for failed, problem in problems:
+            if failed:
+                raise ExportError(
+                    f"the manifest's {problem}", file=path,
+                    fix="restore shouldtune.json from the original export, or export the run again",
+                )
 
 
 @dataclass(frozen=True)
@@ -250,7 +273,6 @@ def _write_folder(out: Path, strategy: Any, manifest: Manifest, model_folder: st
     """Write the strategy, its frozen encoder if needed, the manifest and a README into `out`, whole."""
     out.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    scratch.chmod(0o755)  # mkdtemp makes it private; the export is meant to be shared
     try:
         strategy.save(scratch)
         if (scratch / ENCODER_FOLDER).is_dir():
@@ -263,6 +285,7 @@ def _write_folder(out: Path, strategy: Any, manifest: Manifest, model_folder: st
         manifest = replace(manifest, encoder=encoder)
         (scratch / MANIFEST).write_text(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (scratch / "README.md").write_text(_readme(manifest), encoding="utf-8")
+        follow_umask(scratch)  # mkdtemp and safetensors make files private; the export is meant to be shared
         if out.is_dir():
             out.rmdir()  # empty, checked before
         scratch.rename(out)

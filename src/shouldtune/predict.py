@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shouldtune.errors import ExportError
+from shouldtune.errors import ExportError, TaskFileError
 from shouldtune.export import Manifest
-from shouldtune.strategies.saved import ENCODER_FOLDER
+from shouldtune.folders import follow_umask
+from shouldtune.strategies.saved import ENCODER_FOLDER, missing_from_export, check_labels
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,13 @@ def load_exported(folder: str | Path, store: Any = None) -> Loaded:
     warnings: list[str] = []
     encoder = None
     if manifest.encoder in ("bundled", "copied"):
-        frozen = SentenceEncoder(None if manifest.encoder == "bundled" else folder / ENCODER_FOLDER)
+        if manifest.encoder == "copied" and not (folder / ENCODER_FOLDER).is_dir():
+            raise missing_from_export(folder / ENCODER_FOLDER)
+        try:
+            frozen = SentenceEncoder(None if manifest.encoder == "bundled" else folder / ENCODER_FOLDER)
+        except TaskFileError as err:  # the copied encoder is damaged: the export's fault, not a --model flag
+            raise ExportError(err.problem, file=folder / ENCODER_FOLDER,
+                              fix="copy the whole folder `shouldtune export` wrote again, or export the run again") from None
         if frozen.model_id != manifest.backend_model:
             warnings.append(
                 f"the encoder here is {frozen.model_id}, but the strategy was fitted with "
@@ -58,12 +65,13 @@ def load_exported(folder: str | Path, store: Any = None) -> Loaded:
     context = StrategyContext(encoder=encoder, seed=manifest.seed)
     try:
         strategy = strategy_class(manifest.strategy).load(folder, context)
-    except (KeyError, ValueError, TypeError) as err:
+    except (KeyError, ValueError, TypeError, AttributeError) as err:
         raise ExportError(
             f"the saved {manifest.strategy} strategy is incomplete ({type(err).__name__}: {err})",
             file=folder,
             fix="copy the whole folder `shouldtune export` wrote, or export the run again",
         ) from None
+    check_labels(strategy.label_set_, manifest.labels, folder)
     return Loaded(strategy, manifest, tuple(warnings))
 
 
@@ -106,13 +114,23 @@ def predict_file(
             store.close()
 
     metrics = metrics_ci = None
+    warnings = list(loaded.warnings)
     if inputs.labels is not None:
+        unseen = sorted(set(inputs.labels) - set(manifest.labels))
+        if unseen:
+            count = sum(label in unseen for label in inputs.labels)
+            warnings.append(
+                f"{count} of {len(inputs.labels)} gold labels are labels the model never saw "
+                f"({', '.join(repr(label) for label in unseen[:5])}{', ...' if len(unseen) > 5 else ''}); "
+                f"it cannot predict them, so they count as errors (its labels: {', '.join(manifest.labels[:8])}"
+                f"{', ...' if len(manifest.labels) > 8 else ''})"
+            )
         label_set = tuple(sorted(set(manifest.labels) | set(inputs.labels)))
         estimates = trial_estimates(inputs.labels, predictions, label_set, seed=manifest.seed)
         metrics = {name: round(estimates[name].mean, 6) for name in METRICS}
         metrics_ci = {name: (round(estimates[name].ci_low, 6), round(estimates[name].ci_high, 6)) for name in METRICS}
     _write_jsonl(out, ({"text": text, "prediction": label} for text, label in zip(inputs.texts, predictions)))
-    return Predictions(inputs.texts, predictions, inputs.labels, metrics, metrics_ci, manifest, loaded.warnings)
+    return Predictions(inputs.texts, predictions, inputs.labels, metrics, metrics_ci, manifest, tuple(warnings))
 
 
 def _write_jsonl(path: Path, records: Any) -> None:
@@ -123,6 +141,7 @@ def _write_jsonl(path: Path, records: Any) -> None:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             for record in records:
                 stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+        follow_umask(temporary)  # mkstemp made it private
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -160,10 +160,6 @@ def recommend(
         confidence = "leaning"
         probability = final.p_finetune_ahead if leans_finetune else final.p_prompt_ahead
         settle = _settle(analysis, final)
-    cheaper = min(
-        (prompt, finetune), key=lambda p: (round(by_name[p.strategy].first_year, 12), -p.mean, p.strategy)
-    )
-
     quality = _quality(analysis, final, decisive=confidence in ("confident", "leaning"))
     data = _data(analysis, final, decisive=False)
     cost = _cost(analysis, final, by_name, assumptions, decisive=choice == "either")
@@ -177,7 +173,7 @@ def recommend(
     elif analysis.baseline is not None:
         criteria.append(Criterion(
             "baseline", "neither", False,
-            f"Baseline: always answering the most frequent label scores {analysis.metric} {analysis.baseline:.3f}, "
+            f"Baseline: always answering the most frequent {'label' if analysis.labels else 'output'} scores {analysis.metric} {analysis.baseline:.3f}, "
             f"against {prompt.mean:.3f} and {finetune.mean:.3f} for the two tracks' best.",
             {"score": round(analysis.baseline, 6)},
         ))
@@ -293,6 +289,19 @@ def with_decision(results: Mapping[str, Any], predictions: Predictions | None = 
 # --- criteria ------------------------------------------------------------------------------
 
 
+def _size(analysis: Analysis, n: int | None) -> str:
+    """Return a learning-curve size in the task's words: "8 examples per class", or "8 training examples" (free-text outputs)."""
+    unit = "examples per class" if analysis.labels else "training examples"
+    if n == 1:
+        unit = unit.replace("examples", "example")
+    return unit if n is None else f"{n} {unit}"
+
+
+def _per(analysis: Analysis) -> str:
+    """Return " per class" for a classification task, "" for free-text outputs (their sizes count all examples)."""
+    return " per class" if analysis.labels else ""
+
+
 def _quality(analysis: Analysis, final: Comparison, decisive: bool) -> Criterion:
     metric, n = analysis.metric, final.n_per_class
     if final.verdict == "finetune":
@@ -306,7 +315,7 @@ def _quality(analysis: Analysis, final: Comparison, decisive: bool) -> Criterion
         if final.paired else "from the two curve intervals, unpaired"
     )
     sentence = (
-        f"Quality gap: at {n} examples per class {final.finetune.strategy} (fine-tune) scores {metric} "
+        f"Quality gap: at {_size(analysis, n)} {final.finetune.strategy} (fine-tune) scores {metric} "
         f"{final.finetune.mean:.3f} and {final.prompt.strategy} (prompt) {final.prompt.mean:.3f}; the difference "
         f"{final.difference:+.3f} has a 95% CI of {final.ci_low:+.3f} to {final.ci_high:+.3f} ({how}), {meaning}"
     )
@@ -325,7 +334,8 @@ def _quality(analysis: Analysis, final: Comparison, decisive: bool) -> Criterion
 def _data(analysis: Analysis, final: Comparison, decisive: bool) -> Criterion:
     largest = final.n_per_class
     pool = analysis.pool_per_class
-    have = f"your training pool holds {pool} per class (smallest class)" if pool is not None else "the pool size is unknown"
+    held = f"{pool} per class (smallest class)" if analysis.labels else f"{pool} examples"
+    have = f"your training pool holds {held}" if pool is not None else "the pool size is unknown"
     crossover = analysis.crossover
     need = analysis.data_need
     numbers: dict[str, float | int | str | None] = {
@@ -334,7 +344,7 @@ def _data(analysis: Analysis, final: Comparison, decisive: bool) -> Criterion:
     if need is not None:
         leader = final.finetune.strategy if need.leader == "finetune" else final.prompt.strategy
         then = (
-            f"your pool already holds {pool} per class, so first rerun with --sizes {_sizes_flag(analysis, pool)}"
+            f"your pool already holds {pool}{_per(analysis)}, so first rerun with --sizes {_sizes_flag(analysis, pool)}"
             if pool is not None and pool > largest
             else f"that is about {need.more_in_all} more labelled examples in all"
         )
@@ -343,9 +353,9 @@ def _data(analysis: Analysis, final: Comparison, decisive: bool) -> Criterion:
         return Criterion(
             "data", "neither", decisive,
             f"Data against the crossover (estimate): the fitted learning curves put {leader} ({need.leader.replace('finetune', 'fine-tune')}) "
-            f"ahead by {abs(need.estimated_gap):.3f} at about {need.n_per_class} examples per class, more than the "
+            f"ahead by {abs(need.estimated_gap):.3f} at about {_size(analysis, need.n_per_class)}, more than the "
             f"±{need.resolvable_gap:.3f} this test set resolves (chance about {need.chance:.0%}), i.e. about "
-            f"{need.more_per_class} more per class than the {largest} measured; {then}.",
+            f"{need.more_per_class} more{_per(analysis)} than the {largest} measured; {then}.",
             numbers,
         )
     if crossover.reached:
@@ -353,13 +363,13 @@ def _data(analysis: Analysis, final: Comparison, decisive: bool) -> Criterion:
         favours = "finetune" if final.verdict == "finetune" else "neither"
         sentence = (
             f"Data against the crossover: fine-tuning beats prompting with confidence from {crossover.n_per_class} "
-            f"examples per class, {still} at {largest}, the most measured; {have}."
+            f"{_size(analysis, None)}, {still} at {largest}, the most measured; {have}."
         )
     else:
         favours = "prompt" if final.verdict == "prompt" else "neither"
         sentence = (
             f"Data against the crossover: fine-tuning does not beat prompting with confidence at any size up to "
-            f"{largest} examples per class, and the curves do not show it would within 4x that; {have}."
+            f"{_size(analysis, largest)}, and the curves do not show it would within 4x that; {have}."
         )
     return Criterion("data", favours, decisive, sentence, numbers)
 
@@ -468,7 +478,7 @@ def _knowledge_gap(analysis: Analysis, final: Comparison) -> Criterion | None:
     if prompt is None or finetune is None or prompt.gain_per_doubling is None or finetune.gain_per_doubling is None:
         return None
     sized = [p.n_per_class for p in analysis.finetune_curve]
-    span = f"from {sized[-2]} to {sized[-1]} examples per class" if len(sized) >= 2 else "between the two largest sizes"
+    span = f"from {sized[-2]} to {_size(analysis, sized[-1])}" if len(sized) >= 2 else "between the two largest sizes"
     gain_p, gain_f = prompt.gain_per_doubling, finetune.gain_per_doubling
     if gain_p < PLATEAU_GAIN and gain_f >= RISING_GAIN:
         favours, meaning = "finetune", "the prompt track has plateaued while fine-tuning keeps rising, a sign the model needs knowledge a prompt cannot give it"
@@ -491,36 +501,36 @@ def _summary(
     by_name: Mapping[str, PricedStrategy], assumptions: CostAssumptions, probability: float | None, settle: str,
 ) -> str:
     metric, n = analysis.metric, final.n_per_class
-    unit = "examples per class" if analysis.labels else "training examples"
     gap = f"{final.difference:+.3f} {metric}, 95% CI {final.ci_low:+.3f} to {final.ci_high:+.3f}"
     if confidence == "baseline":
         checks = analysis.baseline_checks
         answer = "label" if analysis.labels else "output"
         return (
             f"Collect more data: no strategy beats always answering the most frequent {answer} ({strategy}, {metric} "
-            f"{checks[0].baseline_score:.3f}) with confidence at {n} {unit}; the best are "
+            f"{checks[0].baseline_score:.3f}) with confidence at {_size(analysis, n)}; the best are "
             + ", ".join(f"{c.strategy} {c.baseline_score + c.difference:.3f}" for c in checks)
             + ". Label more examples before choosing."
         )
     if confidence == "confident" and choice == "finetune":
         return (f"Fine-tune with {final.finetune.strategy}: it beats the best prompt strategy, {final.prompt.strategy}, "
-                f"by {gap.replace(', 95%', ' (95%')}) at {n} {unit}.")
+                f"by {gap.replace(', 95%', ' (95%')}) at {_size(analysis, n)}.")
     if confidence == "confident":
         return (f"Prompt-engineer with {final.prompt.strategy}: it beats the best fine-tune strategy, "
                 f"{final.finetune.strategy}, by {-final.difference:.3f} {metric} (95% CI {-final.ci_high:+.3f} to "
-                f"{-final.ci_low:+.3f}) at {n} {unit}.")
+                f"{-final.ci_low:+.3f}) at {_size(analysis, n)}.")
     if confidence == "leaning":
         track = "fine-tuning" if choice == "finetune" else "prompt engineering"
         other = final.prompt.strategy if choice == "finetune" else final.finetune.strategy
         odds = f"{probability:.0%}" if probability is not None else "unknown"
         text = (
             f"Lean towards {track} with {strategy}: a {odds} chance it beats {other} by more than "
-            f"{final.min_gain:.3f} {metric} (expected {gap}, at {n} {unit}); the evidence is thin."
+            f"{final.min_gain:.3f} {metric} (expected {gap}, at {_size(analysis, n)}); the evidence is thin."
         )
         return text + (f" To settle it: {settle}." if settle else "")
     costs = f"{_money(by_name[strategy].first_year)} for the first year at {assumptions.requests_per_month:,} requests a month"
     return (f"Either: {final.prompt.strategy} (prompt) and {final.finetune.strategy} (fine-tune) are within "
-            f"{CLOSE_FACTOR * final.min_gain:.3f} {metric} of each other at {n} {unit} ({gap}); take {strategy} ({costs}).")
+            f"{CLOSE_FACTOR * final.min_gain:.3f} {metric} of each other at {_size(analysis, n)} ({gap}); "
+            f"take {strategy} ({costs}).")
 
 
 def _one_track(analysis: Analysis, costs: Sequence[PricedStrategy], assumptions: CostAssumptions) -> Recommendation:
@@ -532,7 +542,7 @@ def _one_track(analysis: Analysis, costs: Sequence[PricedStrategy], assumptions:
     other = "fine-tune" if track == "prompt" else "prompt"
     sentence = (
         f"Quality gap: only the {track.replace('finetune', 'fine-tune')} track was run; its best, {best.strategy}, scores "
-        f"{analysis.metric} {best.mean:.3f} (95% CI {best.ci_low:.3f}–{best.ci_high:.3f}) at {best.n_per_class} examples per class."
+        f"{analysis.metric} {best.mean:.3f} (95% CI {best.ci_low:.3f}–{best.ci_high:.3f}) at {_size(analysis, best.n_per_class)}."
     )
     criterion = Criterion("quality", track, True, sentence, {"score": round(best.mean, 6)})
     summary = f"Only the {track.replace('finetune', 'fine-tune')} track was run: use {best.strategy}; run a {other} strategy to compare."

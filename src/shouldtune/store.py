@@ -67,9 +67,15 @@ def _v2_run_name_and_owner(db: sqlite3.Connection) -> None:
         db.execute("UPDATE runs SET name=? WHERE run_id=?", (str(json.loads(task_json).get("name", "")), run_id))
 
 
+def _v3_run_error(db: sqlite3.Connection) -> None:
+    # A run whose trial raised is `failed`, and `show` says which trial and why.
+    db.execute("ALTER TABLE runs ADD COLUMN error TEXT")
+
+
 #: schema version -> the step that brings a store from the version before to it, in order.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     2: _v2_run_name_and_owner,
+    3: _v3_run_error,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -93,6 +99,7 @@ class StoredRun:
     trials: int  # finished trials saved so far
     task: dict[str, Any]
     results: dict[str, Any] | None
+    error: str | None = None  # a failed run: which trial raised, and what
 
 
 def _process_gone(pid: int | None, host: str | None) -> bool:
@@ -130,6 +137,7 @@ class Store:
         except (sqlite3.Error, OSError) as err:
             raise self._open_error(err) from None
         try:
+            self._version()  # refuses a file that is not a store before anything is written to it
             self._use_wal()
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._upgrade()
@@ -167,10 +175,30 @@ class Store:
         )
 
     def _version(self) -> int | None:
-        if self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone() is None:
-            return None
+        """Return the store's schema version; None for a new, empty file; raise StoreError for anything else.
+
+        A file is a store only if it is empty or has our `meta` table: another program's
+        SQLite database must never get our tables added to it.
+        """
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "meta" not in tables:
+            if not tables:
+                return None
+            shown = ", ".join(sorted(tables)[:3]) + (", ..." if len(tables) > 3 else "")
+            raise StoreError(
+                f"is an SQLite database but not a shouldtune store (it holds tables {shown})",
+                file=self.path,
+                fix="pass --store PATH of a new file or of a store shouldtune wrote; this file is left as it is",
+            )
         row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        return None if row is None else int(row[0])
+        if row is None or not str(row[0]).strip().isdigit():
+            found = "no schema version" if row is None else f"schema version {row[0]!r}, not a number"
+            raise StoreError(
+                f"the store's meta table has {found}: it was damaged or edited",
+                file=self.path,
+                fix="restore the store from a backup, or pass --store PATH for a new store",
+            )
+        return int(row[0])
 
     def _upgrade(self) -> None:
         """Create the tables or apply the missing migrations, all in one transaction."""
@@ -230,7 +258,7 @@ class Store:
             db.execute(
                 "INSERT INTO runs (run_id, created_at, status, task_json, name, pid, host)"
                 " VALUES (?, ?, 'running', ?, ?, ?, ?)"
-                " ON CONFLICT(run_id) DO UPDATE SET status='running', pid=excluded.pid, host=excluded.host",
+                " ON CONFLICT(run_id) DO UPDATE SET status='running', pid=excluded.pid, host=excluded.host, error=NULL",
                 (run_id, time.time(), json.dumps(task), str(task.get("name", "")), os.getpid(), socket.gethostname()),
             )
 
@@ -242,6 +270,11 @@ class Store:
                 (time.time(), json.dumps(results), run_id),
             )
 
+    def fail_run(self, run_id: str, error: str) -> None:
+        """Record a run as failed: one of its trials raised `error` (its finished trials are kept)."""
+        with self._write() as db:
+            db.execute("UPDATE runs SET status='failed', error=? WHERE run_id=?", (error, run_id))
+
     def forget_trials(self, run_id: str) -> int:
         """Delete a run's trials (for --fresh); return how many were deleted."""
         with self._write() as db:
@@ -251,7 +284,7 @@ class Store:
         """Return every run, newest first."""
         rows = self._db.execute(
             "SELECT run_id, name, created_at, finished_at, status, pid, host, task_json, results_json,"
-            " (SELECT count(*) FROM trials WHERE trials.run_id = runs.run_id)"
+            " (SELECT count(*) FROM trials WHERE trials.run_id = runs.run_id), error"
             " FROM runs ORDER BY created_at DESC, run_id"
         ).fetchall()
         return [
@@ -264,6 +297,7 @@ class Store:
                 trials=r[9],
                 task=json.loads(r[7]),
                 results=json.loads(r[8]) if r[8] else None,
+                error=r[10],
             )
             for r in rows
         ]
@@ -277,6 +311,13 @@ class Store:
         exact = [run for run in runs if run.run_id == reference]
         matches = exact or [run for run in runs if reference and run.run_id.startswith(reference)]
         if len(matches) == 1:
+            if finished and matches[0].status == "failed":
+                raise StoreError(
+                    f"run {matches[0].run_id} failed: {matches[0].error} ({matches[0].trials} trials saved)",
+                    file=self.path,
+                    fix="the same command would fail the same way: change the setting or data that trial needs, "
+                    "then run it again (the finished trials are reused)",
+                )
             if finished and matches[0].results is None:
                 raise StoreError(
                     f"run {matches[0].run_id} has not finished ({matches[0].status}, {matches[0].trials} trials saved)",

@@ -87,7 +87,7 @@ class TaskConfig(BaseModel):
     )
     sizes: tuple[int, ...] = DEFAULT_SIZES
     seeds: int = Field(default=3, ge=1, le=50)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     test_fraction: float = Field(default=0.2, gt=0.0, lt=0.9)
     validation: Literal["auto", "holdout", "cv"] = Field(
         default="auto",
@@ -161,6 +161,13 @@ class TaskConfig(BaseModel):
             raise ValueError(f"sizes must be 0 or more examples per class; got {negative[0]}")
         return tuple(sorted(set(sizes)))
 
+    @field_validator("strategies")
+    @classmethod
+    def _strategies_given(cls, strategies: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if strategies is not None and not strategies:
+            raise ValueError("give at least one strategy (leave the setting out to run them all)")
+        return strategies
+
     @field_validator("template")
     @classmethod
     def _template_has_text(cls, template: str) -> str:
@@ -170,11 +177,13 @@ class TaskConfig(BaseModel):
 
     @model_validator(mode="after")
     def _strategies_known(self) -> TaskConfig:
-        from shouldtune.strategies.registry import check_names
+        from shouldtune.strategies.registry import check_names, check_params
 
         if self.strategies is not None:
             check_names(self.strategies, self.backend.name)
         check_names(tuple(self.strategy_params), self.backend.name)
+        for name, params in self.strategy_params.items():  # every value's type and range, before any work
+            check_params(name, params, self.backend.name)
         return self
 
     def hash_fields(self) -> dict[str, Any]:
@@ -186,24 +195,54 @@ class TaskConfig(BaseModel):
         return self.model_dump(mode="json", exclude={"data", "test", "name", "min_gain", "exhaustive"})
 
 
+class _TaskLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error, not the last one winning."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise TaskFileError(
+                    f"key {key!r} is given twice (rows {seen[key]} and {key_node.start_mark.line + 1})",
+                    row=key_node.start_mark.line + 1,
+                    fix=f"keep one {key!r}: with two, one value would be silently ignored",
+                )
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+_TaskLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _TaskLoader.construct_mapping  # type: ignore[arg-type]
+)
+
+
 def load_task(path: str | Path | None = None, **overrides: Any) -> TaskConfig:
     """Return the task from a YAML file, with flag values laid over it."""
     raw: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
         if not path.is_file():
+            found = path.exists() or path.is_symlink()  # a folder, a FIFO, a device, a link that loops
             raise TaskFileError(
-                "task file not found", file=path, fix="check the path, or pass --data FILE instead"
+                "is not a regular file" if found else "task file not found",
+                file=path,
+                fix="pass the path of a YAML task file" if found else "check the path, or pass --data FILE instead",
             )
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+            loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_TaskLoader)  # noqa: S506 (a SafeLoader)
+        except TaskFileError as err:
+            raise TaskFileError(err.problem, fix=err.fix, file=path, row=err.row) from None
         except (yaml.YAMLError, UnicodeDecodeError) as err:
             line = getattr(getattr(err, "problem_mark", None), "line", None)
+            tag = isinstance(err, yaml.constructor.ConstructorError) and "tag" in str(err.problem)
             raise TaskFileError(
-                f"not valid YAML ({type(err).__name__})",
+                f"YAML tags such as {str(err.problem).rpartition(' ')[2].replace('tag:yaml.org,2002:', '!!')} are not allowed" if tag
+                else f"not valid YAML ({type(err).__name__})",
                 file=path,
                 row=None if line is None else line + 1,
-                fix="check the indentation and quoting at that line",
+                fix="write plain values (text, numbers, lists, mappings) without a `!!` or `!` tag" if tag
+                else "check the indentation and quoting at that line",
             ) from None
         if loaded is None:
             loaded = {}
@@ -270,8 +309,9 @@ def _task_error(err: ValidationError, path: Path | None) -> TaskFileError:
         hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
         return TaskFileError(f"unknown key {key!r}", file=path, fix=f"{hint}")
     message = first["msg"].removeprefix("Value error, ")
+    got = "" if "got " in message else f" (got {first.get('input')!r})"  # the message may say it already
     return TaskFileError(
-        f"setting {key!r}: {message} (got {first.get('input')!r})"[:300],
+        f"setting {key!r}: {message}{got}"[:300],
         file=path,
         fix=f"correct {key!r} in the task file or its flag",
     )

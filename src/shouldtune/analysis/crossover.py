@@ -17,8 +17,12 @@ class Crossover:
     description: str  # one sentence for the report
 
 
-def find_crossover(sizes: Sequence[int], comparisons: Sequence[PairedComparison]) -> Crossover:
+def find_crossover(
+    sizes: Sequence[int], comparisons: Sequence[PairedComparison], unit: str = "examples per class"
+) -> Crossover:
     """Return the crossover point of fine-tuning over prompting, if the curve has one.
+
+    ``unit`` is what a size counts, for the description ("training examples" for free-text outputs).
 
     ``comparisons[i]`` compares the best fine-tune with the best prompt at ``sizes[i]``
     (difference = fine-tune - prompt). The crossover is the smallest size where the
@@ -38,7 +42,7 @@ def find_crossover(sizes: Sequence[int], comparisons: Sequence[PairedComparison]
                 n_per_class=size,
                 reached=True,
                 description=(
-                    f"Fine-tuning beats prompting from {size} examples per class "
+                    f"Fine-tuning beats prompting from {size} {unit} "
                     f"(difference {comparison.difference:+.3f}, 95% CI {comparison.ci_low:+.3f} "
                     f"to {comparison.ci_high:+.3f}) and is not significantly behind at any "
                     f"larger size measured."
@@ -51,15 +55,15 @@ def find_crossover(sizes: Sequence[int], comparisons: Sequence[PairedComparison]
         return Crossover(
             None,
             False,
-            f"Fine-tuning beat prompting with confidence at {_listed(wins)} examples per class "
+            f"Fine-tuning beat prompting with confidence at {_listed(wins)} {unit} "
             f"but fell significantly behind at {_listed(losses)}, so there is no stable crossover "
-            f"up to {largest} per class.",
+            f"up to {largest} {unit}.",
         )
     return Crossover(
         None,
         False,
         f"Fine-tuning did not beat prompting with confidence at any measured size "
-        f"(up to {largest} examples per class).",
+        f"(up to {largest} {unit}).",
     )
 
 

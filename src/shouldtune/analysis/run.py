@@ -38,7 +38,7 @@ class TestSet:
     """The test examples one or more seeds were scored on."""
 
     test_id: str
-    gold: tuple[str, ...]
+    gold: tuple[str | tuple[str, ...], ...]  # an output, or an input's several references
     texts: tuple[str, ...]
 
 
@@ -293,7 +293,8 @@ def test_sets(results: Mapping[str, Any]) -> dict[int, TestSet]:
     by_seed: dict[int, TestSet] = {}
     for entry in (results.get("test") or {}).get("sets", []):
         texts = entry.get("texts") or [""] * len(entry["gold"])
-        test = TestSet(entry["id"], tuple(entry["gold"]), tuple(texts))
+        gold = tuple(g if isinstance(g, str) else tuple(g) for g in entry["gold"])  # a list: several references
+        test = TestSet(entry["id"], gold, tuple(texts))
         for seed in entry["seeds"]:
             by_seed[int(seed)] = test
     return by_seed
@@ -338,7 +339,7 @@ def analyse(
         for f in finetune_curve
         if f.n_per_class in by_size
     )
-    crossover = _crossover(comparisons, prompt_curve, finetune_curve)
+    crossover = _crossover(comparisons, prompt_curve, finetune_curve, "examples per class" if labels else "training examples")
     final = comparisons[-1] if comparisons else None
     decision_size = final.n_per_class if final else None
 
@@ -442,8 +443,7 @@ def _compare(
         )
         tests_by_seed = []
         for s, (_, gold, by_finetune, by_prompt) in zip(seeds, runs):
-            gold_array = np.asarray(gold, dtype=object)
-            test = mcnemar(np.asarray(by_finetune, dtype=object) == gold_array, np.asarray(by_prompt, dtype=object) == gold_array)
+            test = mcnemar([_right(f, g) for f, g in zip(by_finetune, gold)], [_right(p, g) for p, g in zip(by_prompt, gold)])
             tests_by_seed.append(McNemarSeed(s, test.b, test.c, test.p_value, test.exact))
         return Comparison(
             finetune.n_per_class, prompt, finetune, result.difference, result.ci_low, result.ci_high,
@@ -506,13 +506,16 @@ def _baseline_checks(
     return tuple(checks)
 
 
-def _crossover(comparisons: Sequence[Comparison], prompt: Sequence[TrackPoint], finetune: Sequence[TrackPoint]) -> Crossover:
+def _crossover(
+    comparisons: Sequence[Comparison], prompt: Sequence[TrackPoint], finetune: Sequence[TrackPoint], unit: str
+) -> Crossover:
     if not comparisons:
         missing = "fine-tune" if prompt else "prompt"
         return Crossover(None, False, f"No crossover can be measured: the {missing} track was not run.")
     return find_crossover(
         [c.n_per_class for c in comparisons],
         [PairedComparison(c.difference, c.ci_low, c.ci_high, c.p_finetune_better) for c in comparisons],
+        unit,
     )
 
 
@@ -722,6 +725,11 @@ def _confusion(
     )
 
 
+def _right(predicted: str, gold: str | tuple[str, ...]) -> bool:
+    """Return whether a prediction is the gold label or output, or one of an input's references."""
+    return predicted == gold if isinstance(gold, str) else predicted in gold
+
+
 def _disagreements(
     final: Comparison, tests: Mapping[int, TestSet], predicted: Mapping[tuple[str, int, int], Sequence[str]]
 ) -> Disagreements | None:
@@ -740,8 +748,9 @@ def _disagreements(
     groups: dict[str, list[Disagreement]] = {"finetune": [], "prompt": [], "neither": []}
     for i, (gold, p, f) in enumerate(zip(test.gold, by_prompt, by_finetune)):
         if p != f:
-            right = "finetune" if f == gold else "prompt" if p == gold else "neither"
-            groups[right].append(Disagreement(i, test.texts[i], gold, p, f))
+            right = "finetune" if _right(f, gold) else "prompt" if _right(p, gold) else "neither"
+            shown = gold if isinstance(gold, str) else f"{gold[0]} (or one of {len(gold) - 1} other references)"
+            groups[right].append(Disagreement(i, test.texts[i], shown, p, f))
     # Take from each group in turn, so the few kept show both tracks' wins and shared misses.
     kept: list[Disagreement] = []
     queues = [list(group) for group in groups.values()]

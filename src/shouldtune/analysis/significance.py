@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-from shouldtune.analysis.metrics import N_RESAMPLES, Scoring, resample_weights
+from shouldtune.analysis.metrics import N_RESAMPLES, Scoring, bootstrap_interval, resample_weights, score_bounds
 
 # Below this many discordant pairs the chi-square approximation is poor (a common rule
 # of thumb), so the exact binomial test is used instead.
@@ -39,13 +39,13 @@ class McNemarResult:
 
 @dataclass(frozen=True)
 class PairedComparison:
-    """Metric of A minus metric of B with a 95% paired-bootstrap percentile interval."""
+    """Metric of A minus metric of B with a 95% paired-bootstrap interval that holds the difference."""
 
     difference: float
     ci_low: float
     ci_high: float
-    p_a_better: float  # share of resamples in which A scored strictly higher than B
-    p_a_ahead: float = 0.0  # share of resamples in which A is ahead by more than the margin asked for
+    p_a_better: float  # share of resamples (centred on the difference, as the interval) in which A scored higher
+    p_a_ahead: float = 0.0  # share of (centred) resamples in which A is ahead by more than the margin asked for
     p_b_ahead: float = 0.0  # ...and in which B is
 
 
@@ -74,7 +74,7 @@ def paired_bootstrap(
     n_resamples: int = 2000,
     seed: int = 0,
 ) -> PairedComparison:
-    """Return metric(A) - metric(B) with a 95% percentile interval over resampled test examples.
+    """Return metric(A) - metric(B) with a 95% interval over resampled test examples (see `bootstrap_interval`).
 
     Each resample draws test examples with replacement and scores both strategies on the
     same draw, so the interval reflects only which examples were in the test set.
@@ -105,12 +105,12 @@ def paired_bootstrap(
              for idx in _resample_chunks(len(truth), n_resamples, rng) for row in idx],
             dtype=float,
         )
-    ci_low, ci_high = np.percentile(diffs, [2.5, 97.5])
+    ci_low, ci_high = bootstrap_interval(diffs, difference, bounds=score_bounds(diffs, difference, difference=True))
     return PairedComparison(
         difference=difference,
         ci_low=float(ci_low),
         ci_high=float(ci_high),
-        p_a_better=float(np.mean(diffs > 0)),
+        p_a_better=float(np.mean(diffs - np.median(diffs) + difference > 0)),  # centred as the interval is
     )
 
 
@@ -158,11 +158,13 @@ def paired_seeds_bootstrap(
         rng = np.random.default_rng(seed + 10_000)
         picks = rng.integers(len(runs), size=(n_resamples, len(runs)))
         values = per_seed[picks, np.arange(n_resamples)[:, None]].mean(axis=1)
+    difference = float(np.mean(centre))
+    values = values - np.median(values) + difference  # centred as the interval is (see bootstrap_interval)
     if inflate != 1.0:
-        values = float(np.mean(centre)) + (values - float(np.mean(centre))) * inflate
-    ci_low, ci_high = np.percentile(values, [2.5, 97.5])
+        values = difference + (values - difference) * inflate
+    ci_low, ci_high = bootstrap_interval(values, difference, bounds=score_bounds(values, difference, difference=True))
     return PairedComparison(
-        difference=float(np.mean(centre)),
+        difference=difference,
         ci_low=float(ci_low),
         ci_high=float(ci_high),
         p_a_better=float(np.mean(values > 0)),

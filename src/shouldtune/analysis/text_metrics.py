@@ -7,6 +7,10 @@ articles), ROUGE-L (F-measure of the longest common token subsequence, tokens as
 whole test set (micro-averaged), and exact match asks for the same pairs in any order. All
 scores are between 0 and 1 (sacrebleu's 0–100 divided by 100).
 
+An input with several reference outputs (E2E) is one test example scored against all of
+them: exact match, token F1, ROUGE-L and field counts take its best reference; BLEU and chrF
+are sacrebleu's multi-reference scores.
+
 Each metric is a sum of per-example statistics, so its bootstrap resamples are weighted sums
 (see `shouldtune.analysis.metrics`). For BLEU and chrF the statistics are sacrebleu's own
 n-gram counts, so every resample is scored as a corpus, exactly as sacrebleu scores one.
@@ -110,6 +114,16 @@ def fields_match(prediction: str, reference: str) -> float:
     return float(Counter(parse_fields(prediction)) == Counter(parse_fields(reference)))
 
 
+def references(gold: str | tuple[str, ...]) -> tuple[str, ...]:
+    """Return an example's reference outputs: its one output, or all of an input's (see `Split.gold`)."""
+    return (gold,) if isinstance(gold, str) else tuple(gold)
+
+
+def _field_f1(counts: tuple[int, int, int]) -> float:
+    right, predicted, gold = counts
+    return 1.0 if predicted == gold == 0 else 2 * right / (predicted + gold) if predicted + gold else 0.0
+
+
 class MeanScoring:
     """A metric that is the mean of a per-example score in [0, 1]."""
 
@@ -118,9 +132,9 @@ class MeanScoring:
         self.score = score
         self.metrics = (name,)
 
-    def statistics(self, gold: Sequence[str], predicted: Sequence[str]) -> np.ndarray:
-        # Per example: [1, score].
-        values = [self.score(p, g) for p, g in zip(predicted, gold)]
+    def statistics(self, gold: Sequence[str | tuple[str, ...]], predicted: Sequence[str]) -> np.ndarray:
+        # Per example: [1, score against its best reference].
+        values = [max(self.score(p, r) for r in references(g)) for p, g in zip(predicted, gold)]
         return np.column_stack([np.ones(len(values)), np.asarray(values, dtype=np.float64)]).reshape(len(values), 2)
 
     def evaluate(self, summed: np.ndarray) -> dict[str, np.ndarray]:
@@ -133,8 +147,10 @@ class FieldScoring:
 
     metrics = ("field_f1", "field_precision", "field_recall")
 
-    def statistics(self, gold: Sequence[str], predicted: Sequence[str]) -> np.ndarray:
-        return np.array([field_counts(p, g) for p, g in zip(predicted, gold)], dtype=np.float64).reshape(len(gold), 3)
+    def statistics(self, gold: Sequence[str | tuple[str, ...]], predicted: Sequence[str]) -> np.ndarray:
+        # Per example: the counts against the reference it matches best (by field F1).
+        rows = [max((field_counts(p, r) for r in references(g)), key=_field_f1) for p, g in zip(predicted, gold)]
+        return np.array(rows, dtype=np.float64).reshape(len(gold), 3)
 
     def evaluate(self, summed: np.ndarray) -> dict[str, np.ndarray]:
         summed = np.atleast_2d(summed)
@@ -158,12 +174,15 @@ class SacreBLEUScoring:
         self.metrics = (name,)
         self.metric: Any = {"bleu": BLEU, "chrf": CHRF}[name]()
 
-    def statistics(self, gold: Sequence[str], predicted: Sequence[str]) -> np.ndarray:
+    def statistics(self, gold: Sequence[str | tuple[str, ...]], predicted: Sequence[str]) -> np.ndarray:
         if len(gold) == 0:
             width = len(self.metric._extract_corpus_statistics(["a"], [["a"]])[0])
             return np.zeros((0, width))
-        # The same calls sacrebleu's own paired bootstrap makes (sacrebleu.significance).
-        rows = self.metric._extract_corpus_statistics(list(predicted), [list(gold)])
+        # The same calls sacrebleu's own paired bootstrap makes (sacrebleu.significance). Several
+        # references are sacrebleu's reference streams; None pads an input that has fewer.
+        per_example = [references(g) for g in gold]
+        streams = [[refs[k] if k < len(refs) else None for refs in per_example] for k in range(max(map(len, per_example)))]
+        rows = self.metric._extract_corpus_statistics(list(predicted), streams)
         return np.asarray(rows, dtype=np.float64)
 
     def evaluate(self, summed: np.ndarray) -> dict[str, np.ndarray]:

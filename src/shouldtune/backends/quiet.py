@@ -32,6 +32,8 @@ def quiet_model_libraries() -> Iterator[None]:
             warnings.filterwarnings("ignore", message=".*pin_memory.*")
             # peft asks transformers a question transformers has renamed; nothing for a user to do.
             warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+            # scikit-learn (setfit's head) guesses "a regression?" at one or two examples per class.
+            warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%", category=UserWarning)
             yield
     finally:
         for module, verbosity, bars in restore:

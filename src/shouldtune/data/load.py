@@ -21,10 +21,13 @@ from __future__ import annotations
 import codecs
 import csv
 import difflib
+import errno
 import io
 import json
 import math
+import os
 import re
+import stat
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -110,7 +113,7 @@ def read_texts(path: str | Path, text_column: str = "text", label_column: str = 
     strings at prediction time as it saw in training.
     """
     source = str(path)
-    table = _read_table(Path(path), source, _check_path(Path(path), source), text_column)
+    table = _read_table(Path(path), source, _check_path(Path(path), source), text_column, "add the texts to label to it, one a row")
     if label_column in table.columns and label_column != text_column:
         examples = _to_examples(table, source, text_column, label_column)
         return Texts(examples.texts, examples.labels, source, examples.rows)
@@ -121,8 +124,8 @@ def read_texts(path: str | Path, text_column: str = "text", label_column: str = 
     return Texts(texts, None, source, tuple(row for row, _ in table.records))
 
 
-def _read_table(path: Path, source: str, suffix: str, text_column: str) -> _Table:
-    """Return the cells of a data file whose suffix ``_check_path`` accepted."""
+def _read_table(path: Path, source: str, suffix: str, text_column: str, wanted: str = "add the labelled examples to it") -> _Table:
+    """Return the cells of a data file whose suffix ``_check_path`` accepted; `wanted` is the fix for an empty one."""
     if suffix == ".parquet":
         return _read_parquet(path, source, text_column)
     try:
@@ -130,22 +133,43 @@ def _read_table(path: Path, source: str, suffix: str, text_column: str) -> _Tabl
     except OSError as error:
         raise DataError(f"cannot be read ({error.strerror})",
                         fix="check the file's permissions", file=source) from None
-    return _read_text_file(data, source, suffix)
+    return _read_text_file(data, source, suffix, wanted)
 
 
 def _check_path(path: Path, source: str) -> str:
-    """Return the file's lower-case suffix once the path is known to be a readable file."""
-    if path.is_dir():
-        inside = sorted(p.name for p in path.iterdir() if p.suffix.lower() in SUPPORTED_SUFFIXES)
-        hint = f"one of its data files: {', '.join(inside[:5])}" if inside else "a data file"
-        raise DataError("is a folder, not a file", fix=f"give the path to {hint}", file=source)
-    if not path.exists():
-        nearby = [p.name for p in path.parent.iterdir()] if path.parent.is_dir() else []
+    """Return the file's lower-case suffix once the path is known to be a readable regular file.
+
+    Anything else is refused before it is opened: a FIFO or a device (say a link to
+    /dev/zero named data.csv) would hang or never end, and a link that loops is not "not found".
+    """
+    try:
+        info = path.stat()
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise DataError("is a symbolic link that loops back to itself", file=source,
+                            fix="point the link at the data file, or pass the file's own path") from None
+        if path.is_symlink():
+            raise DataError(f"is a symbolic link to {os.readlink(path)!r}, which does not exist", file=source,
+                            fix="point the link at the data file, or pass the file's own path") from None
+        if error.errno != errno.ENOENT:
+            raise DataError(f"cannot be read ({error.strerror})", file=source,
+                            fix="check the path and the folders' permissions") from None
+        nearby = [p.name for p in path.parent.iterdir() if p.name != path.name] if path.parent.is_dir() else []
         close = difflib.get_close_matches(path.name, nearby, n=1)
         fix = "check the path and the working folder"
         if close:
             fix = f"Did you mean {str(path.parent / close[0])!r}? If not, {fix}"
-        raise DataError("file not found", fix=fix, file=source)
+        raise DataError("file not found", fix=fix, file=source) from None
+    if stat.S_ISDIR(info.st_mode):
+        inside = sorted(p.name for p in path.iterdir() if p.suffix.lower() in SUPPORTED_SUFFIXES)
+        hint = f"one of its data files: {', '.join(inside[:5])}" if inside else "a data file"
+        raise DataError("is a folder, not a file", fix=f"give the path to {hint}", file=source)
+    if not stat.S_ISREG(info.st_mode):
+        kinds = {stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device",
+                 stat.S_ISSOCK: "a socket"}
+        kind = next((name for test, name in kinds.items() if test(info.st_mode)), "not a regular file")
+        raise DataError(f"is {kind}, not a regular file", file=source,
+                        fix="save the data to a file (CSV, TSV, JSONL, JSON or Parquet) and pass its path")
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise DataError(
@@ -156,7 +180,7 @@ def _check_path(path: Path, source: str) -> str:
     return suffix
 
 
-def _read_text_file(data: bytes, source: str, suffix: str) -> _Table:
+def _read_text_file(data: bytes, source: str, suffix: str, wanted: str = "add the labelled examples to it") -> _Table:
     """Return the cells of a CSV, TSV, JSONL or JSON file held in ``data``."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise DataError("the file is UTF-16 encoded", fix="re-save it as UTF-8", file=source)
@@ -164,7 +188,7 @@ def _read_text_file(data: bytes, source: str, suffix: str) -> _Table:
     # parsed first and the bad byte then reported at its row and column.
     text = data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
     if not text.strip():
-        raise DataError("the file is empty", fix="add the labelled examples to it", file=source)
+        raise DataError("the file is empty", fix=wanted, file=source)
     if suffix in (".csv", ".tsv"):
         return _read_delimited(text, data, source, "\t" if suffix == ".tsv" else ",")
     offset = _first_unreadable_byte(data)

@@ -32,6 +32,11 @@ class Fold:
     test_positions: tuple[int, ...]  # positions in the split's test set
 
 
+#: What a test example is scored against: its label or output, or (an input with several
+#: reference outputs, as in E2E) all of them.
+Reference = str | tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class Split:
     """A training pool and the test set every trial on it is scored on.
@@ -39,11 +44,16 @@ class Split:
     A hold-out has one fold: the pool, scoring the whole test set. Cross-validation has k
     folds whose test positions partition the test set (every labelled example), and its
     `pool` is every example: what a model meant for use is fitted on.
+
+    With free-text outputs the test set holds each input once, and `references` holds all
+    the outputs the data gives for it: a model answers an input once, and is scored once
+    against every reference (as the E2E challenge and sacrebleu score it), not once per row.
     """
 
     pool: Examples
     test: Examples
     test_id: str  # identifies the test set: trials sharing it are paired
+    references: tuple[tuple[str, ...], ...] = ()  # per test example, when some input has several outputs
     folds: tuple[Fold, ...] = ()
 
     @property
@@ -53,6 +63,26 @@ class Split:
     def fold_list(self) -> tuple[Fold, ...]:
         """Return the folds; a hold-out's single fold when none were made."""
         return self.folds or (Fold(self.pool, tuple(range(len(self.test)))),)
+
+    @property
+    def gold(self) -> tuple[Reference, ...]:
+        """Return what each test example is scored against: its output, or the tuple of its references."""
+        if not self.references:
+            return self.test.labels
+        return tuple(refs[0] if len(refs) == 1 else refs for refs in self.references)
+
+
+def _split(pool: Examples, test: Examples, by_input: bool) -> Split:
+    """Return the split, its test set one row per input (all its outputs as references) if `by_input`."""
+    if not by_input or len(set(test.texts)) == len(test):
+        return Split(pool, test, _test_id(test))
+    first: dict[str, int] = {}
+    outputs: dict[str, list[str]] = {}
+    for i, (text, label) in enumerate(zip(test.texts, test.labels)):
+        first.setdefault(text, i)
+        outputs.setdefault(text, []).append(label)
+    grouped = test.subset(list(first.values()))
+    return Split(pool, grouped, _test_id(test), tuple(tuple(outputs[text]) for text in grouped.texts))
 
 
 def _test_id(test: Examples) -> str:
@@ -100,8 +130,7 @@ def _holdout_by_input(examples: Examples, test_fraction: float, seed: int) -> Sp
     held_inputs = {inputs[i] for i in held}
     test = [i for i, text in enumerate(examples.texts) if text in held_inputs]
     pool = [i for i, text in enumerate(examples.texts) if text not in held_inputs]
-    test_part = examples.subset(test)
-    return Split(examples.subset(pool), test_part, _test_id(test_part))
+    return _split(examples.subset(pool), examples.subset(test), by_input=True)
 
 
 def cross_validation(examples: Examples, folds: int, seed: int, stratify: bool = True) -> Split:
@@ -133,8 +162,17 @@ def cross_validation(examples: Examples, folds: int, seed: int, stratify: bool =
         # GroupKFold does not shuffle: shuffle the group numbers with the seed instead.
         shuffled = np.random.default_rng(seed).permutation(len(inputs))[groups]
         parts = GroupKFold(n_splits=k).split(positions, groups=shuffled)
+        # Each input is answered once and scored against all its outputs: the test set holds
+        # every input once, and each fold scores the inputs it held out.
+        whole = _split(examples, examples, by_input=True)
+        place = {text: i for i, text in enumerate(whole.test.texts)}
+        made = tuple(
+            Fold(examples.subset(sorted(train.tolist())), tuple(sorted({place[examples.texts[i]] for i in test})))
+            for train, test in parts
+        )
+        return Split(examples, whole.test, whole.test_id + "-cv", whole.references, made)
     made = tuple(Fold(examples.subset(sorted(train.tolist())), tuple(sorted(test.tolist()))) for train, test in parts)
-    return Split(examples, examples, _test_id(examples) + "-cv", made)
+    return Split(examples, examples, _test_id(examples) + "-cv", folds=made)
 
 
 def validation_for(train_rows: int, test: Examples | None, validation: str = "auto") -> str:
@@ -158,7 +196,7 @@ def make_splits(
     """Return one split per seed: the given test set, one hold-out, or (small data) a k-fold
     cross-validation per seed (each seed a repeat with its own fold assignment)."""
     if test is not None:
-        return [Split(train, test, _test_id(test))] * len(seeds)
+        return [_split(train, test, by_input=not stratify)] * len(seeds)
     if validation_for(len(train), test, validation) == "cv":
         return [cross_validation(train, folds, seed, stratify) for seed in seeds]
     return [holdout(train, test_fraction, seeds[0], stratify)] * len(seeds)

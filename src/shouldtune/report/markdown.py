@@ -103,7 +103,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     if view.disagreements:
         d = view.disagreements
         lines += ["", "## Where the best prompt and the best fine-tune disagree", "",
-                  f"Seed {d['seed']}, {d['n_per_class']} examples per class: {d['prompt_strategy']} and {d['finetune_strategy']} "
+                  f"Seed {d['seed']}, {d['n_per_class']} {view.unit}: {d['prompt_strategy']} and {d['finetune_strategy']} "
                   f"disagree on {d['total']} of {d['test_examples']} test examples — {d['finetune_right']} where only the "
                   f"fine-tune is right, {d['prompt_right']} where only the prompt is right, {d['neither_right']} where neither is.",
                   "", f"| # | text | gold | prompt: {d['prompt_strategy']} | fine-tune: {d['finetune_strategy']} |", "|---|---|---|---|---|"]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from shouldtune.errors import StoreError
+from shouldtune.folders import follow_umask
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -17,6 +18,7 @@ def _write_atomically(path: Path, text: str) -> None:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)
+        follow_umask(temporary)  # mkstemp made it private
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -104,7 +104,7 @@ def learning_curves_svg(results: Mapping[str, Any]) -> str | None:
         axes.set_xticks(ticks, [str(t) for t in ticks])
         axes.minorticks_off()
         axes.set_xlim(measured[0] / 1.25, reach * 1.15 if reach > largest else largest * 1.6)
-        axes.set_xlabel("labelled examples per class (log scale)")
+        axes.set_xlabel(f"labelled {'examples per class' if results['data'].get('labels') else 'training examples'} (log scale)")
         axes.set_ylabel(f"{metric} on the test set")
         axes.set_ylim(low, high)
         handles, names = axes.get_legend_handles_labels()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -13,8 +14,11 @@ from shouldtune.report.markdown import curve_table, strategy_costs
 _COLOURS = {"prompt": "cyan", "finetune": "magenta", "either": "green", "collect-more-data": "yellow"}
 
 
-def print_summary(console: Console, results: dict[str, Any]) -> None:
-    """Print the recommendation panel, the learning-curve table and the cost table."""
+def print_summary(console: Console, results: dict[str, Any], *, data_warnings: bool = True) -> None:
+    """Print the recommendation panel, the learning-curve table, the cost table and (unless told not to) the data warnings.
+
+    `run` says the data warnings as it starts, so it passes `data_warnings=False` rather than say them twice.
+    """
     recommendation = results["recommendation"]
     metric = results["task"]["metric"]
     colour = _COLOURS.get(recommendation["choice"], "white")
@@ -53,8 +57,8 @@ def print_summary(console: Console, results: dict[str, Any]) -> None:
         trials = sum(len(entry["n_per_class"]) * len(entry["seeds"]) for entry in skipped)
         console.print(f"[dim]the adaptive plan left out {trials} trials that could not change the decision "
                       "(listed in report.md; --exhaustive runs them)[/]")
-    for warning in results["data"]["warnings"]:
-        console.print(f"[yellow]warning:[/] {warning}")
+    for warning in results["data"]["warnings"] if data_warnings else ():
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 def _short(value: float) -> str:

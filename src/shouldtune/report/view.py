@@ -75,6 +75,7 @@ class ReportView:
     placeholder_prices: bool
     assumptions: str
     metric: str
+    unit: str  # what a size counts: "examples per class", or "training examples" for free-text outputs
     sizes: list[int]
     curve_rows: list[tuple[str, str, list[str]]]  # (track, strategy, cells by size)
     comparisons: list[dict[str, str]]
@@ -88,6 +89,11 @@ class ReportView:
     data_lines: list[str]
     notes: list[str]
     warnings: list[str] = field(default_factory=list)
+
+
+def size_unit(results: Mapping[str, Any]) -> str:
+    """Return what a learning-curve size counts: examples per class, or (free-text outputs, no labels) training examples."""
+    return "examples per class" if results["data"].get("labels") else "training examples"
 
 
 def build_view(results: Mapping[str, Any]) -> ReportView:
@@ -117,6 +123,7 @@ def build_view(results: Mapping[str, Any]) -> ReportView:
         placeholder_prices=bool(assumptions.get("placeholder_prices", True)),
         assumptions=_assumptions(assumptions),
         metric=metric,
+        unit=size_unit(results),
         sizes=sorted({p["n_per_class"] for p in results["curves"] if p["metric"] == metric}),
         curve_rows=_curve_rows(results, metric),
         comparisons=[_comparison(c) for c in analysis.get("comparisons", [])],
@@ -350,12 +357,18 @@ def _data_lines(results: Mapping[str, Any]) -> list[str]:
     data, task, backend = results["data"], results["task"], results.get("backend", {})
     labels = data.get("labels") or []
     pool = data.get("pool_per_class")
+    if labels:
+        described = [
+            f"Training pool: {data['train_size']:,} examples, {len(labels)} labels"
+            + (f"; the smallest class has {pool}" if pool is not None else "") + ".",
+            "Labels: " + ", ".join(labels[:40]) + (f" and {len(labels) - 40} more" if len(labels) > 40 else "") + ".",
+        ]
+    else:
+        described = [f"Training pool: {data['train_size']:,} examples ({task.get('task_type', 'generation')}: free-text outputs)."]
     lines = [
-        f"Training pool: {data['train_size']:,} examples, {len(labels)} labels"
-        + (f"; the smallest class has {pool}" if pool is not None else "") + ".",
-        "Labels: " + ", ".join(labels[:40]) + (f" and {len(labels) - 40} more" if len(labels) > 40 else "") + ".",
+        *described,
         f"Test: {data['split']}; {data['test_size']:,} examples.",
-        f"Sizes (examples per class): {', '.join(map(str, data['sizes']))}; seeds: {task['seeds']}.",
+        f"Sizes ({size_unit(results)}): {', '.join(map(str, data['sizes']))}; seeds: {task['seeds']}.",
         f"Backend: {backend.get('name', '')} ({backend.get('model', '')}).",
         f"Run {results.get('run_id', '')}: {len(results['trials'])} trials ({results.get('reused_trials', 0)} reused from the store).",
     ]

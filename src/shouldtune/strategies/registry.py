@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import typing
 from collections.abc import Sequence
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic.fields import FieldInfo
 
 from shouldtune.errors import TaskFileError
 
@@ -65,23 +69,70 @@ def strategy_class(name: str, backend: str = "encoder") -> type:
 
 
 def build(name: str, context: Any, params: dict[str, Any] | None = None, backend: str = "encoder") -> Any:
-    """Return a new, unfitted strategy `name` of `backend` with the task's params for it."""
-    check_params(name, params, backend)
-    return strategy_class(name, backend)(context, **(params or {}))
+    """Return a new, unfitted strategy `name` of `backend` with the task's params for it, checked and converted."""
+    return strategy_class(name, backend)(context, **check_params(name, params, backend))
 
 
-def check_params(name: str, params: dict[str, Any] | None, backend: str = "encoder") -> None:
-    """Raise TaskFileError if `params` names a setting strategy `name` does not have, with a did-you-mean."""
+def check_params(name: str, params: dict[str, Any] | None, backend: str = "encoder") -> dict[str, Any]:
+    """Return `params` converted to the types strategy `name` declares; raise TaskFileError for a bad one.
+
+    The settings, their types and their ranges are declared once, in the strategy's
+    `__init__` signature (e.g. `C: Annotated[float, Field(gt=0)] = 10.0`); they are checked
+    here against a pydantic model built from it, before any work. An unknown setting gets a
+    did-you-mean; a bad value is named with the range it must be in.
+    """
     cls = strategy_class(name, backend)
     params = dict(params or {})
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "context"}
-    unknown = set(params) - accepted
+    model = _settings_model(cls)
+    accepted = sorted(model.model_fields)
+    unknown = set(params) - set(accepted)
     if unknown:
         key = sorted(unknown)[0]
-        close = difflib.get_close_matches(key, sorted(accepted), n=1)
+        close = difflib.get_close_matches(key, accepted, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise TaskFileError(
             f"strategy {name!r} has no setting {key!r}",
             column=f"strategy_params.{name}",
-            fix=f"{hint}its settings: {', '.join(sorted(accepted)) or 'none'}",
+            fix=f"{hint}its settings: {', '.join(accepted) or 'none'}",
         )
+    try:
+        checked = model.model_validate(params)
+    except ValidationError as err:
+        first = err.errors()[0]
+        setting = str(first["loc"][0])
+        message = first["msg"].removeprefix("Value error, ")
+        message = message[0].lower() + message[1:]
+        default = model.model_fields[setting].default
+        raise TaskFileError(
+            f"{first.get('input')!r} is not allowed: {message}"[:300],
+            column=f"strategy_params.{name}.{setting}",
+            fix=f"{setting} takes {_allowed(model.model_fields[setting])}, e.g. its default {default!r}",
+        ) from None
+    return {key: getattr(checked, key) for key in params}
+
+
+def _settings_model(cls: type) -> type[BaseModel]:
+    """Return a pydantic model of the settings `cls.__init__` takes (all but `context`)."""
+    hints = typing.get_type_hints(cls.__init__, include_extras=True)
+    fields: dict[str, Any] = {}
+    for parameter in list(inspect.signature(cls.__init__).parameters.values())[1:]:
+        if parameter.name == "context" or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        default = ... if parameter.default is parameter.empty else parameter.default
+        fields[parameter.name] = (hints.get(parameter.name, Any), default)
+    return create_model(f"{cls.__name__}Settings", __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True), **fields)
+
+
+def _allowed(field: FieldInfo) -> str:
+    """Return what a setting accepts in words: its type and range, e.g. 'a number greater than 0'."""
+    kinds: dict[Any, str] = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
+    annotation = field.annotation
+    type_name = getattr(annotation, "__name__", None) if isinstance(annotation, type) else None
+    kind = kinds.get(annotation) or f"a value of type {type_name or str(annotation).replace('collections.abc.', '').replace('typing.', '')}"
+    bounds = []
+    for constraint in field.metadata:
+        for attribute, words in (("gt", "greater than"), ("ge", "at least"), ("lt", "less than"), ("le", "at most")):
+            bound = getattr(constraint, attribute, None)
+            if bound is not None:
+                bounds.append(f"{words} {bound}")
+    return " ".join([kind, " and ".join(bounds)]).strip()

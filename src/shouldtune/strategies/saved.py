@@ -7,6 +7,7 @@ Nothing here pickles: a saved strategy is plain text and tensors a person can in
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise _missing(path) from None
+        raise missing_from_export(path) from None
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise ExportError(
             f"not valid YAML ({type(err).__name__})",
@@ -60,13 +61,16 @@ def save_arrays(path: Path, arrays: dict[str, np.ndarray], metadata: dict[str, A
 
 def load_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Return the arrays and the metadata `save_arrays` wrote."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     if not path.is_file():
-        raise _missing(path)
-    with safe_open(str(path), framework="np") as handle:
-        metadata = {key: json.loads(value) for key, value in (handle.metadata() or {}).items()}
-        arrays = {name: handle.get_tensor(name) for name in handle.keys()}
+        raise missing_from_export(path)
+    try:
+        with safe_open(str(path), framework="np") as handle:
+            metadata = {key: json.loads(value) for key, value in (handle.metadata() or {}).items()}
+            arrays = {name: handle.get_tensor(name) for name in handle.keys()}
+    except (SafetensorError, OSError, ValueError) as err:  # ValueError: a header that is not JSON
+        raise _damaged(path, f"not a readable safetensors file ({' '.join(str(err).split())[:120]})") from None
     return arrays, metadata
 
 
@@ -85,11 +89,16 @@ def load_logistic_head(path: Path) -> tuple[Any, dict[str, Any]]:
     from sklearn.linear_model import LogisticRegression
 
     arrays, metadata = load_arrays(path)
+    classes, coef, intercept = metadata.get("classes"), arrays.get("coef"), arrays.get("intercept")
+    # A binary head has one row of weights; a head of k > 2 classes has k.
+    rows = 1 if isinstance(classes, list) and len(classes) == 2 else len(classes) if isinstance(classes, list) else -1
+    if coef is None or intercept is None or coef.ndim != 2 or coef.shape[0] != rows or intercept.shape != (rows,):
+        raise _damaged(path, "the head's weights do not match its classes")
     head = LogisticRegression()
-    head.classes_ = np.array(metadata["classes"])
-    head.coef_ = arrays["coef"]
-    head.intercept_ = arrays["intercept"]
-    head.n_features_in_ = int(arrays["coef"].shape[1])
+    head.classes_ = np.array(classes)
+    head.coef_ = coef
+    head.intercept_ = intercept
+    head.n_features_in_ = int(coef.shape[1])
     return head, metadata
 
 
@@ -104,13 +113,33 @@ def save_encoder(model: Any, folder: Path) -> None:
 def load_encoder(folder: Path, device: str = "cpu") -> Any:
     """Return the sentence-transformers model `save_encoder` wrote."""
     from shouldtune.backends.encoder import load_sentence_transformer
+    from shouldtune.errors import BackendError
 
     if not (folder / "modules.json").is_file():
-        raise _missing(folder / "modules.json")
-    return load_sentence_transformer(folder, device)
+        raise missing_from_export(folder / "modules.json")
+    try:
+        return load_sentence_transformer(folder, device)
+    except BackendError as err:  # a file of it gone or damaged: the export is incomplete, not the backend broken
+        raise _damaged(folder, f"the encoder cannot be loaded ({' '.join(str(err).split())[:160]})") from None
 
 
-def _missing(path: Path) -> ExportError:
+def check_labels(saved: Sequence[str], manifest: Sequence[str], folder: Path) -> None:
+    """Raise ExportError if the labels in the manifest are not the labels the strategy was saved with."""
+    if sorted(saved) != sorted(manifest):
+        raise ExportError(
+            f"the manifest's labels ({', '.join(manifest)[:120]}) are not the labels the strategy was saved with "
+            f"({', '.join(saved)[:120]})",
+            file=folder / "shouldtune.json",
+            fix="restore shouldtune.json from the original export, or export the run again",
+        )
+
+
+def _damaged(path: Path, problem: str) -> ExportError:
+    return ExportError(problem, file=path, fix="copy the whole folder `shouldtune export` wrote again, or export the run again")
+
+
+def missing_from_export(path: Path) -> ExportError:
+    """Return the error for a file or folder an export should hold and does not."""
     return ExportError(
         "missing from the exported folder",
         file=path,

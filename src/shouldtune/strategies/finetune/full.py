@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import PositiveFloat, PositiveInt
 
 from shouldtune.strategies.base import Strategy, StrategyContext, TrainingSet
 from shouldtune.strategies.finetune.progress import StepProgress, seed_everything
@@ -23,11 +24,11 @@ class FullFineTune(Strategy):
     def __init__(
         self,
         context: StrategyContext,
-        epochs: int = 4,
-        batch_size: int = 16,
-        learning_rate: float = 5e-5,
-        head_learning_rate: float = 1e-2,
-        max_steps: int = 300,
+        epochs: PositiveInt = 4,
+        batch_size: PositiveInt = 16,
+        learning_rate: PositiveFloat = 5e-5,
+        head_learning_rate: PositiveFloat = 1e-2,
+        max_steps: PositiveInt = 300,
     ) -> None:
         self.context = context
         self.epochs = epochs

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import PositiveFloat, PositiveInt
+
 from shouldtune.strategies.base import Strategy, StrategyContext, TrainingSet
 from shouldtune.strategies.saved import HEAD_FILE, load_arrays, load_logistic_head, save_arrays, save_logistic_head
+
+
+#: The start of scikit-learn's warning for few examples of many classes (the message it is filtered by).
+UNIQUE_CLASSES_WARNING = "The number of unique classes is greater than 50%"
 
 
 class LinearProbe(Strategy):
@@ -15,7 +22,7 @@ class LinearProbe(Strategy):
     name = "linear-probe"
     track = "finetune"
 
-    def __init__(self, context: StrategyContext, C: float = 10.0, max_iter: int = 2000) -> None:
+    def __init__(self, context: StrategyContext, C: PositiveFloat = 10.0, max_iter: PositiveInt = 2000) -> None:
         self.context = context
         self.C = C
         self.max_iter = max_iter
@@ -31,7 +38,11 @@ class LinearProbe(Strategy):
             self.head_ = None
             return self
         self.head_ = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.context.seed)
-        self.head_.fit(vectors, list(train.labels))
+        with warnings.catch_warnings():
+            # scikit-learn guesses "a regression?" when classes outnumber half the examples: at
+            # one or two examples per class, the first points of a learning curve, they always do.
+            warnings.filterwarnings("ignore", message=UNIQUE_CLASSES_WARNING, category=UserWarning)
+            self.head_.fit(vectors, list(train.labels))
         return self
 
     def predict(self, texts: Sequence[str]) -> list[str]:

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import PositiveFloat, PositiveInt
+
 from shouldtune.backends.encoder import encode
 from shouldtune.backends.quiet import quiet_model_libraries
 from shouldtune.strategies.base import Strategy, StrategyContext, TrainingSet
@@ -30,11 +32,11 @@ class SetFit(Strategy):
     def __init__(
         self,
         context: StrategyContext,
-        num_iterations: int = 20,
-        num_epochs: int = 1,
-        batch_size: int = 16,
-        max_steps: int = 100,
-        body_learning_rate: float = 2e-5,
+        num_iterations: PositiveInt = 20,
+        num_epochs: PositiveInt = 1,
+        batch_size: PositiveInt = 16,
+        max_steps: PositiveInt = 100,
+        body_learning_rate: PositiveFloat = 2e-5,
     ) -> None:
         self.context = context
         self.num_iterations = num_iterations

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Field, PositiveFloat, PositiveInt
 
 from shouldtune.strategies.base import StrategyContext, TrainingSet
 from shouldtune.strategies.finetune.progress import StepProgress
@@ -24,13 +25,13 @@ class LoRA(LLMStrategy):
     def __init__(
         self,
         context: StrategyContext,
-        rank: int = 8,
-        alpha: int = 16,
-        dropout: float = 0.05,
-        learning_rate: float = 2e-4,
-        epochs: int = 3,
-        max_steps: int = 200,
-        batch_size: int = 8,
+        rank: PositiveInt = 8,
+        alpha: PositiveInt = 16,
+        dropout: Annotated[float, Field(ge=0, lt=1)] = 0.05,
+        learning_rate: PositiveFloat = 2e-4,
+        epochs: PositiveInt = 3,
+        max_steps: PositiveInt = 200,
+        batch_size: PositiveInt = 8,
         target_modules: str | Sequence[str] = "all-linear",
         save_adapter_to: str | None = None,
         instruction: str | None = None,
@@ -116,14 +117,14 @@ class LoRAFewShot(LoRA):
     def __init__(
         self,
         context: StrategyContext,
-        k: int = 4,
-        rank: int = 8,
-        alpha: int = 16,
-        dropout: float = 0.05,
-        learning_rate: float = 2e-4,
-        epochs: int = 3,
-        max_steps: int = 200,
-        batch_size: int = 8,
+        k: PositiveInt = 4,
+        rank: PositiveInt = 8,
+        alpha: PositiveInt = 16,
+        dropout: Annotated[float, Field(ge=0, lt=1)] = 0.05,
+        learning_rate: PositiveFloat = 2e-4,
+        epochs: PositiveInt = 3,
+        max_steps: PositiveInt = 200,
+        batch_size: PositiveInt = 8,
         target_modules: str | Sequence[str] = "all-linear",
         save_adapter_to: str | None = None,
         instruction: str | None = None,

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from pydantic import PositiveInt
 
 from shouldtune.strategies.base import Strategy, StrategyContext, TrainingSet
 from shouldtune.strategies.llm.prompts import Demonstration, answer, default_instruction, render, stop_sequences
@@ -88,7 +89,7 @@ class FewShotLLM(LLMStrategy):
 
     name = "few-shot"
 
-    def __init__(self, context: StrategyContext, k: int = 4, instruction: str | None = None) -> None:
+    def __init__(self, context: StrategyContext, k: PositiveInt = 4, instruction: str | None = None) -> None:
         super().__init__(context, instruction)
         self.k = k
 
@@ -113,7 +114,7 @@ class FewShotKNNLLM(LLMStrategy):
     name = "few-shot-knn"
     uses_encoder = True
 
-    def __init__(self, context: StrategyContext, k: int = 4, instruction: str | None = None) -> None:
+    def __init__(self, context: StrategyContext, k: PositiveInt = 4, instruction: str | None = None) -> None:
         super().__init__(context, instruction)
         self.k = k
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from pydantic import NonNegativeInt, PositiveInt
 
 from shouldtune.strategies.base import StrategyContext, TrainingSet
 from shouldtune.strategies.llm.prompting import LLMStrategy
@@ -51,9 +52,9 @@ class PromptSearchLLM(LLMStrategy):
         self,
         context: StrategyContext,
         instructions: Sequence[str] = (),
-        k: int = 4,
-        budget: int = 200,
-        propose_rewrites: int = 0,
+        k: PositiveInt = 4,
+        budget: PositiveInt = 200,
+        propose_rewrites: NonNegativeInt = 0,
         instruction: str | None = None,
     ) -> None:
         super().__init__(context, instruction)

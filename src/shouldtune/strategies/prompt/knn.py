@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from pydantic import PositiveInt
 
 from shouldtune.strategies.base import Strategy, StrategyContext, TrainingSet
 from shouldtune.strategies.saved import PROMPT_FILE, read_yaml, write_yaml
@@ -22,7 +23,7 @@ class FewShotKNN(Strategy):
     name = "few-shot-knn"
     track = "prompt"
 
-    def __init__(self, context: StrategyContext, k: int = 7) -> None:
+    def __init__(self, context: StrategyContext, k: PositiveInt = 7) -> None:
         self.context = context
         self.k = k
 
