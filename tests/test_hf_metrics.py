@@ -200,6 +200,12 @@ def test_the_test_set_holds_each_input_once_with_all_its_references():
     assert split.gold == (E2E_REFERENCES, "Aromi is a pub.")
     # A hold-out from one file groups its test inputs the same way; classification never does.
     pool = Examples(test.texts * 3, test.labels * 3, "all.jsonl", tuple(range(1, 13)))
-    held = make_splits(pool, None, [0], 0.5, stratify=False)[0]
+    held = make_splits(pool, None, [0], 0.5, stratify=False, validation="holdout")[0]
     assert len(set(held.test.texts)) == len(held.test) == 1 and len(held.gold[0]) in (1, 3, 9)
+    # So does cross-validation: each input scored once, by the fold that held all its rows out.
+    folded = make_splits(pool, None, [0], 0.2, stratify=False)[0]
+    assert folded.cross_validated and folded.test.texts == (E2E_MR, "name[Aromi], eatType[pub]")
+    assert [len(references) for references in folded.gold] == [9, 3]
+    for fold in folded.fold_list():
+        assert {folded.test.texts[p] for p in fold.test_positions}.isdisjoint(fold.pool.texts)
     assert make_splits(train, test, [0], 0.2, stratify=True)[0].gold == test.labels

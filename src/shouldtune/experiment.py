@@ -312,7 +312,7 @@ def run_experiment(
 
         schedule = Schedule(
             names, sizes, seeds, backend, scoring, task.metric, gold_of(splits, seeds), test_ids_of(splits, seeds),
-            work_of(task, label_set), exhaustive=task.exhaustive,
+            work_of(task, label_set), exhaustive=task.exhaustive, cross_validated=splits[0].cross_validated,
         )
         grid = schedule.grid()
         reused = sum(1 for key in grid if key in done)
@@ -418,7 +418,8 @@ def _split_text(task: TaskConfig, test: Examples | None, splits: list[Split], se
     if test is not None:
         return f"given test file ({len(test)} examples)"
     if splits[0].cross_validated:
-        repeats = f"{len(seeds)} repeats" if len(seeds) > 1 else "1 repeat"
+        # Without --exhaustive only the first seed's repeat runs: see shouldtune.schedule.
+        repeats = f"{len(seeds)} repeats" if len(seeds) > 1 and task.exhaustive else "1 repeat"
         return (
             f"{kind} {len(splits[0].fold_list())}-fold cross-validation, {repeats}: every one of the "
             f"{len(splits[0].test)} examples scored by models that never saw it (small data, no test file)"

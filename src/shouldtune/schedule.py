@@ -13,7 +13,9 @@ fits dominate its wait. Most of that grid cannot change the decision, so by defa
 3. **Extra seeds only where the decision is in doubt.** When the comparison of the two
    tracks' best is not settled on the first seed (its interval spans zero, or no track yet
    beats the baseline with confidence), the remaining seeds are run for those two
-   contestants and the baseline — the only trials the decision reads.
+   contestants and the baseline — the only trials the decision reads. With
+   cross-validation a seed is a repeat that scores the same examples again: the interval is
+   set by those examples, which more repeats cannot add to, so none are run.
 
 `exhaustive` runs the whole grid instead. Every trial is the same whichever way it was
 planned (seeded the same), so an exhaustive rerun of a run reuses every trial already run.
@@ -71,6 +73,7 @@ class Schedule:
         work: Work,
         *,
         exhaustive: bool = False,
+        cross_validated: bool = False,
     ) -> None:
         self.names = tuple(names)
         self.seeds = tuple(seeds)
@@ -81,6 +84,7 @@ class Schedule:
         self.test_ids = test_ids
         self.work = work
         self.exhaustive = exhaustive
+        self.cross_validated = cross_validated
         self.points = {name: self._points(name, sizes) for name in self.names}
         self.sizes = sorted({n for points in self.points.values() for n in points})
 
@@ -146,6 +150,12 @@ class Schedule:
         baselines = [(name, 0) for name in self.names if strategy_class(name, self.backend).track == "baseline"]
         in_doubt = final is None or final.verdict == "tie" or analysis.nothing_beats_baseline
         rest = list(self.seeds[1:])
+        if self.cross_validated:
+            why = "cross-validated: every example is scored already, and repeats rescore the same examples"
+            return [
+                {"strategy": name, "n_per_class": list(self.points[name]), "seeds": rest, "reason": why}
+                for name in self.names
+            ]
         if in_doubt and (contestants or baselines):
             say(
                 f"  the decision is in doubt on seed {self.seeds[0]}: running seeds {', '.join(map(str, rest))} "
@@ -157,10 +167,12 @@ class Schedule:
             "extra seeds run only for the decision's two contestants and the baseline"
             if in_doubt else f"the decision was clear on seed {self.seeds[0]}: extra seeds would not change it"
         )
-        return [
-            {"strategy": name, "n_per_class": [n], "seeds": rest, "reason": why}
-            for name in self.names for n in self.points[name] if (name, n) not in measured
+        left_out = [
+            {"strategy": name, "n_per_class": [n for n in self.points[name] if (name, n) not in measured], "seeds": rest,
+             "reason": why}
+            for name in self.names
         ]
+        return [entry for entry in left_out if entry["n_per_class"]]
 
     def _dominated(
         self,
