@@ -119,8 +119,11 @@ class Schedule:
         first = self.seeds[0]
         active = list(self.names)
         dominated: dict[str, Domination] = {}
+        ran: list[tuple[str, int]] = []  # (strategy, size) run on the first seed
         for position, n in enumerate(self.sizes):
-            run([(name, n, first) for name in active if n in self.points[name]])
+            keys = [(name, n, first) for name in active if n in self.points[name]]
+            run(keys)
+            ran += [(name, size) for name, size, _ in keys]
             if n > 0 and position > 0:
                 for found in self._dominated(active, n, self.sizes[position - 1], trials, predictions):
                     dominated[found.strategy] = found
@@ -137,11 +140,16 @@ class Schedule:
             if any(n > found.n_per_class for n in self.points[name])
         ]
         if len(self.seeds) > 1:
-            skipped += self._extra_seeds(run, evaluate, say)
+            skipped += self._extra_seeds(run, ran, evaluate, say)
         return skipped
 
-    def _extra_seeds(self, run: Run, evaluate: Callable[[], Any], say: Callable[[str], None]) -> list[dict[str, Any]]:
+    def _extra_seeds(
+        self, run: Run, ran: Sequence[tuple[str, int]], evaluate: Callable[[], Any], say: Callable[[str], None]
+    ) -> list[dict[str, Any]]:
         """Run the other seeds for the decision's contestants when it is in doubt; return what was not run."""
+        rest = list(self.seeds[1:])
+        if self.cross_validated:
+            return _left_out(ran, set(), rest, "cross-validated: every example is scored already, and a repeat rescores the same examples")
         analysis = evaluate()
         final = analysis.final
         contestants: list[tuple[str, int]] = []
@@ -149,13 +157,6 @@ class Schedule:
             contestants = [(final.prompt.strategy, final.prompt.measured_at), (final.finetune.strategy, final.finetune.measured_at)]
         baselines = [(name, 0) for name in self.names if strategy_class(name, self.backend).track == "baseline"]
         in_doubt = final is None or final.verdict == "tie" or analysis.nothing_beats_baseline
-        rest = list(self.seeds[1:])
-        if self.cross_validated:
-            why = "cross-validated: every example is scored already, and repeats rescore the same examples"
-            return [
-                {"strategy": name, "n_per_class": list(self.points[name]), "seeds": rest, "reason": why}
-                for name in self.names
-            ]
         if in_doubt and (contestants or baselines):
             say(
                 f"  the decision is in doubt on seed {self.seeds[0]}: running seeds {', '.join(map(str, rest))} "
@@ -167,12 +168,7 @@ class Schedule:
             "extra seeds run only for the decision's two contestants and the baseline"
             if in_doubt else f"the decision was clear on seed {self.seeds[0]}: extra seeds would not change it"
         )
-        left_out = [
-            {"strategy": name, "n_per_class": [n for n in self.points[name] if (name, n) not in measured], "seeds": rest,
-             "reason": why}
-            for name in self.names
-        ]
-        return [entry for entry in left_out if entry["n_per_class"]]
+        return _left_out(ran, measured, rest, why)
 
     def _dominated(
         self,
@@ -211,3 +207,13 @@ class Schedule:
         run = (self.test_ids[first], self.gold[first], predictions[(a, n, first)], predictions[(b, n, first)])
         return paired_seeds_bootstrap([run], self.scoring, self.metric, seed=n)
 
+
+def _left_out(
+    ran: Sequence[tuple[str, int]], measured: set[tuple[str, int]], seeds: list[int], why: str
+) -> list[dict[str, Any]]:
+    """Return, per strategy, the sizes run on the first seed only, as entries of results.json's `skipped`."""
+    sizes: dict[str, list[int]] = {}
+    for name, n in ran:
+        if (name, n) not in measured:
+            sizes.setdefault(name, []).append(n)
+    return [{"strategy": name, "n_per_class": found, "seeds": seeds, "reason": why} for name, found in sizes.items()]
