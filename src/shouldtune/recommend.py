@@ -198,14 +198,20 @@ def _cheaper_or_better(
     """Return the cheaper of two contestants shown close in quality; the better-scoring when the
     costs differ by less than the timing noise."""
     first_year = {p.strategy: by_name[p.strategy].first_year for p in (prompt, finetune)}
-    low, high = sorted(first_year.values())
-    noise = COST_NOISE
-    for timing in (analysis.timing(prompt.strategy), analysis.timing(finetune.strategy)):
-        if timing is not None and timing.latency_p50_ms > 0:
-            noise = max(noise, (timing.latency_p95_ms - timing.latency_p50_ms) / timing.latency_p50_ms)
-    if high > 0 and (high - low) / high > noise:
+    if _costs_differ(analysis, first_year):
         return min((prompt, finetune), key=lambda p: first_year[p.strategy]).strategy
     return max((prompt, finetune), key=lambda p: (p.mean, p.strategy == prompt.strategy)).strategy
+
+
+def _costs_differ(analysis: Analysis, first_year: Mapping[str, float]) -> bool:
+    """Return True when two strategies' costs differ by more than the noise of the timings behind them:
+    COST_NOISE, or the relative spread of a strategy's single-request latencies if wider."""
+    low, high = sorted(first_year.values())
+    noise = COST_NOISE
+    for timing in (analysis.timing(name) for name in first_year):
+        if timing is not None and timing.latency_p50_ms > 0:
+            noise = max(noise, (timing.latency_p95_ms - timing.latency_p50_ms) / timing.latency_p50_ms)
+    return high > 0 and (high - low) / high > noise
 
 
 def _settle(analysis: Analysis, final: Comparison) -> str:
@@ -402,11 +408,13 @@ def _cost(
         months = break_even / assumptions.requests_per_month if assumptions.requests_per_month else math.inf
         pays = f"fine-tuning pays back its extra one-time cost after {break_even:,.0f} requests (break-even, {_months(months)} at this volume)"
     cheaper = min((prompt, finetune), key=lambda c: c.first_year)
-    favours = "neither" if math.isclose(prompt.first_year, finetune.first_year, rel_tol=0.01) else cheaper.track
+    differ = _costs_differ(analysis, {prompt.strategy: prompt.first_year, finetune.strategy: finetune.first_year})
+    favours = cheaper.track if differ else "neither"
     sentence = (
         f"Cost at {volume} ({prices}, {_money(assumptions.prices.compute_per_hour)} per compute hour): "
         f"{finetune.strategy} costs {_money(finetune.one_time)} once and {_money(finetune.monthly)} a month, "
-        f"{prompt.strategy} {_money(prompt.one_time)} once and {_money(prompt.monthly)} a month; {pays}."
+        f"{prompt.strategy} {_money(prompt.one_time)} once and {_money(prompt.monthly)} a month; {pays}"
+        + ("." if differ else f"; the two first-year costs are within the noise of the timings behind them ({COST_NOISE:.0%} or more).")
     )
     return Criterion(
         "cost", favours, decisive, sentence,
@@ -523,7 +531,7 @@ def _summary(
         other = final.prompt.strategy if choice == "finetune" else final.finetune.strategy
         odds = f"{probability:.0%}" if probability is not None else "unknown"
         text = (
-            f"Lean towards {track} with {strategy}: a {odds} chance it beats {other} by more than "
+            f"Lean towards {track} with {strategy}: {odds} likely to beat {other} by more than "
             f"{final.min_gain:.3f} {metric} (expected {gap}, at {_size(analysis, n)}); the evidence is thin."
         )
         return text + (f" To settle it: {settle}." if settle else "")
