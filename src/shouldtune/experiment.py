@@ -329,9 +329,16 @@ def run_experiment(
         trials: list[dict[str, Any]] = []
         predictions: dict[tuple[str, int, int], list[str]] = {}
         gold, test_ids = gold_of(splits, seeds), test_ids_of(splits, seeds)
-        overall = progress.add_task("trials", total=len(grid)) if progress is not None else None
+        # The bar's total is the first pass (one seed) until the plan adds trials, so its ETA
+        # is not stretched by trials the adaptive plan may never run.
+        planned = [len(grid) if task.exhaustive else len(grid) // len(seeds), 0]  # [total, done]
+        overall = progress.add_task("trials", total=planned[0]) if progress is not None else None
 
         def run(keys: list[tuple[str, int, int]]) -> None:
+            coming = sum(1 for key in keys if key not in predictions)
+            if overall is not None and planned[1] + coming > planned[0]:
+                planned[0] = planned[1] + coming
+                progress.update(overall, total=planned[0])
             for key in keys:
                 if key in predictions:
                     continue
@@ -354,6 +361,7 @@ def run_experiment(
                     say(_trial_line(record, task.metric))
                 trials.append(record)
                 predictions[key] = predicted
+                planned[1] += 1
                 if overall is not None:
                     progress.advance(overall)
 
