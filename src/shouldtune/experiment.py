@@ -441,7 +441,7 @@ def work_of(task: TaskConfig, label_set: tuple[str, ...]) -> Callable[[str, int]
 
     def work(name: str, n_per_class: int) -> float:
         strategy = build(name, StrategyContext(encoder=None), task.strategy_params.get(name), task.backend.name)
-        return strategy.work(n_per_class * max(len(label_set), 1))
+        return strategy.work(n_per_class * max(len(label_set), 1), max(len(label_set), 1))
 
     return work
 

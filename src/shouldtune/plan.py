@@ -99,7 +99,9 @@ def estimate_plan(task: TaskConfig) -> RunPlan:
         examples = [_examples_at(n, label_set, splits[0].fold_list()[0].pool) for n in points]
         seconds = None
         if backend == "encoder":
-            seconds = _trial_seconds(cls, task, name, examples, test_examples, folds, per_text, per_trained_text)
+            seconds = _trial_seconds(
+                cls, task, name, examples, max(len(label_set), 1), test_examples, folds, per_text, per_trained_text
+            )
         plans.append(StrategyPlan(
             name, cls.track, points, len(points), len(points) * len(seeds), folds, seconds,
         ))
@@ -117,7 +119,7 @@ def _examples_at(n: int, label_set: Sequence[str], pool: Any) -> int:
 
 
 def _trial_seconds(
-    cls: type, task: TaskConfig, name: str, examples: Sequence[int], test_examples: int, folds: int,
+    cls: type, task: TaskConfig, name: str, examples: Sequence[int], classes: int, test_examples: int, folds: int,
     per_text: float, per_trained_text: float,
 ) -> float:
     """Return the mean estimated seconds of one trial (all its folds) over the strategy's sizes."""
@@ -128,10 +130,9 @@ def _trial_seconds(
     for n_examples in examples:
         fit_examples = n_examples * (folds - 1) // folds if folds > 1 and name not in ("majority",) else n_examples
         seconds = 0.0
-        planned = getattr(strategy, "planned_steps", None)
-        if planned is not None:  # trains encoder weights: steps of a batch through forward and backward
-            texts_per_step = 2 * strategy.batch_size if name == "setfit" else strategy.batch_size
-            seconds += planned(max(fit_examples, 1)) * texts_per_step * per_trained_text
+        work = strategy.work(max(fit_examples, 1), classes)
+        if work and hasattr(strategy, "planned_steps"):  # trains encoder weights: texts through forward and backward
+            seconds += work * per_trained_text
             seconds += test_examples * per_text  # its own encoder embeds the test set afresh
         per_size.append(seconds)
     return sum(per_size) / max(len(per_size), 1)

@@ -87,8 +87,8 @@ class Strategy(ABC):
         """Return what was learned that a person can read (chosen prompt, sizes); JSON-safe."""
         return {}
 
-    def work(self, examples: int) -> float:
-        """Return how much computing a fit on `examples` examples takes, in texts through the model.
+    def work(self, examples: int, classes: int = 1) -> float:
+        """Return how much computing a fit on `examples` examples of `classes` labels takes, in texts through the model.
 
         A deterministic measure (not a clock), so that the adaptive plan's "is it slower?"
         gives the same answer on every run. Strategies on the frozen, cached encoder do none.

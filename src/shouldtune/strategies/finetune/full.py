@@ -85,7 +85,7 @@ class FullFineTune(Strategy):
         """Return the optimiser steps a fit on `examples` examples takes: `epochs` passes, capped at `max_steps`."""
         return min(self.max_steps, self.epochs * math.ceil(examples / self.batch_size))
 
-    def work(self, examples: int) -> float:
+    def work(self, examples: int, classes: int = 1) -> float:
         """Return the texts through a forward and backward pass: a batch per step."""
         return float(self.planned_steps(examples) * self.batch_size)
 

@@ -82,7 +82,7 @@ class LoRA(LLMStrategy):
             steps.close()
         return self
 
-    def work(self, examples: int) -> float:
+    def work(self, examples: int, classes: int = 1) -> float:
         """Return the examples through a forward and backward pass: a batch per step."""
         return float(min(self.max_steps, self.epochs * math.ceil(examples / self.batch_size)) * self.batch_size)
 

@@ -129,7 +129,7 @@ class PromptSearchLLM(LLMStrategy):
         self.shown_ = self._random_demonstrations(train, range(len(train)))
         return self
 
-    def work(self, examples: int) -> float:
+    def work(self, examples: int, classes: int = 1) -> float:
         """Return the most model calls its search makes."""
         return float(self.budget)
 

@@ -144,7 +144,7 @@ class PromptSearch(Strategy):
         self.label_set_ = train.label_set
         return self
 
-    def work(self, examples: int) -> float:
+    def work(self, examples: int, classes: int = 1) -> float:
         """Return the held-back predictions it makes: every candidate on every example."""
         return float(len(self._candidates()) * examples)
 
