@@ -176,6 +176,9 @@ CASES: dict[str, Callable[[Path], tuple[list[str], list[str]]]] = {
     ),
     "negative seed": lambda tmp: (["--data", str(TRAIN), "--strategies", "majority", "--seed", "-5"], ["'seed'", "got -5"]),
     "empty strategy list": lambda tmp: (["--data", str(TRAIN), "--strategies", ","], ["'strategies'", "at least one strategy"]),
+    "one fold": lambda tmp: (["--data", str(TRAIN), "--strategies", "majority", "--folds", "1"], ["'folds'", "got 1"]),
+    "unknown validation": lambda tmp: (["--data", str(TRAIN), "--validation", "kfold"], ["'validation'", "'cv'"]),
+    "min-gain out of range": lambda tmp: (["--data", str(TRAIN), "--min-gain", "2"], ["'min_gain'", "got 2"]),
     "duplicate key in a task file": lambda tmp: (
         [str(_task(tmp, "seeds: 2\nseeds: 3\n"))], ["task.yaml", "row 3", "key 'seeds' is given twice"]
     ),
