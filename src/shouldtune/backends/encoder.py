@@ -105,14 +105,31 @@ def load_sentence_transformer(folder: Path, device: str = "cpu") -> Any:
         raise BackendError(f"could not load the encoder from {folder}: {err}") from None
 
 
+def length_order(model: Any, texts: Sequence[str]) -> np.ndarray:
+    """Return the indices of `texts`, longest first, by the model's own measure of length.
+
+    This is the order `SentenceTransformer.encode` embeds in, so that each batch pads to
+    texts of about its own length instead of to the longest text that happened to arrive
+    with it.
+    """
+    # `_input_length` (sentence-transformers >= 5) was `_text_length` before; both count characters.
+    measure = getattr(model, "_input_length", None) or getattr(model, "_text_length", None) or len
+    return np.argsort([-measure(text) for text in texts], kind="stable")
+
+
 def encode(model: Any, texts: Sequence[str], batch_size: int, progress: Any = None) -> np.ndarray:
-    """Return unit-length float32 embeddings of `texts` from a SentenceTransformer."""
+    """Return unit-length float32 embeddings of `texts`, in their order, from a SentenceTransformer.
+
+    Texts are embedded longest first in batches of `batch_size` (the work plain `encode` on
+    the whole list does), one batch at a time so that `progress` can advance.
+    """
     if len(texts) == 0:
         return np.zeros((0, int(model.get_embedding_dimension())), dtype=np.float32)
+    order = length_order(model, texts)
     vectors = []
     task = progress.add_task("embedding", total=len(texts)) if progress is not None else None
     for start in range(0, len(texts), batch_size):
-        batch = list(texts[start : start + batch_size])
+        batch = [texts[i] for i in order[start : start + batch_size]]
         vectors.append(
             model.encode(
                 batch,
@@ -126,4 +143,6 @@ def encode(model: Any, texts: Sequence[str], batch_size: int, progress: Any = No
             progress.advance(task, len(batch))
     if task is not None:
         progress.remove_task(task)
-    return np.vstack(vectors).astype(np.float32, copy=False)
+    in_order = np.empty((len(texts), vectors[0].shape[1]), dtype=np.float32)
+    in_order[order] = np.vstack(vectors)
+    return in_order

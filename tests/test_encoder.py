@@ -1,0 +1,67 @@
+"""The embed path: same vectors as plain `encode`, in the caller's order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shouldtune.backends.encoder import encode, length_order
+
+# Lengths out of order, so that arrival-order and length-order batches differ.
+TEXTS = [
+    "hi",
+    "where is the card I ordered two weeks ago, it still has not arrived at my address",
+    "refund please",
+    "a stirring , funny and finally transporting re-imagining of beauty and the beast",
+    "ok",
+    "why was I charged a fee for a transfer to my own account in another bank",
+    "what is the exchange rate",
+]
+
+
+class RecordingProgress:
+    """A stand-in for Rich's Progress that records what it was told."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.advanced = 0
+        self.removed = False
+
+    def add_task(self, description: str, total: int) -> int:
+        self.total = total
+        return 1
+
+    def advance(self, task: int, amount: int) -> None:
+        self.advanced += amount
+
+    def remove_task(self, task: int) -> None:
+        self.removed = True
+
+
+def test_length_order_is_longest_first_and_stable():
+    assert length_order(object(), ["aa", "b", "cccc", "dd"]).tolist() == [2, 0, 3, 1]
+
+
+def test_embed_gives_plain_encode_vectors_in_the_callers_order(encoder):
+    model = encoder.encoder.model
+    progress = RecordingProgress()
+    ours = encode(model, TEXTS, batch_size=3, progress=progress)
+    plain = model.encode(TEXTS, batch_size=3, normalize_embeddings=True, convert_to_numpy=True)
+    assert ours.dtype == np.float32 and ours.shape == plain.shape
+    np.testing.assert_allclose(ours, plain, atol=1e-5)
+    assert (progress.total, progress.advanced, progress.removed) == (len(TEXTS), len(TEXTS), True)
+
+
+def test_full_fine_tune_predicts_in_the_callers_order(tiny_encoder_folder, one_torch_thread):
+    from shouldtune.backends.cache import CachedEncoder
+    from shouldtune.backends.encoder import SentenceEncoder
+    from shouldtune.strategies.base import StrategyContext, TrainingSet
+    from shouldtune.strategies.registry import build
+
+    labels = ("long", "short")
+    train = TrainingSet(tuple(TEXTS), tuple("long" if len(t) > 20 else "short" for t in TEXTS), labels)
+    context = StrategyContext(encoder=CachedEncoder(SentenceEncoder(tiny_encoder_folder)))
+    strategy = build("full", context, {"max_steps": 2, "batch_size": 4}).fit(train)
+    together = strategy.predict(TEXTS)
+    alone = [strategy.predict([text])[0] for text in TEXTS]
+    assert together == alone
