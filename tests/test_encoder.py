@@ -1,11 +1,14 @@
-"""The embed path: same vectors as plain `encode`, in the caller's order."""
+"""The embed path: same vectors as plain `encode`, in the caller's order; torch's thread count."""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
 
 from shouldtune.backends.encoder import encode, length_order
+from shouldtune.threads import available_cores, torch_threads, use_available_cores
 
 # Lengths out of order, so that arrival-order and length-order batches differ.
 TEXTS = [
@@ -65,3 +68,37 @@ def test_full_fine_tune_predicts_in_the_callers_order(tiny_encoder_folder, one_t
     together = strategy.predict(TEXTS)
     alone = [strategy.predict([text])[0] for text in TEXTS]
     assert together == alone
+
+
+def test_threads_follow_the_affinity(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 2, 5}, raising=False)
+    assert available_cores() == 3
+    assert torch_threads({}) == 3
+    assert torch_threads({}, workers=2) == 1
+    assert torch_threads({}, workers=5) == 1
+
+
+def test_threads_keep_the_users_setting_but_never_exceed_the_cores(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert torch_threads({"OMP_NUM_THREADS": "2"}) == 2
+    assert torch_threads({"OMP_NUM_THREADS": "16"}) == 4
+    assert torch_threads({"OMP_NUM_THREADS": "0"}) == 4
+    assert torch_threads({"OMP_NUM_THREADS": "two"}) == 4
+
+
+def test_threads_without_an_affinity_call_use_the_cpu_count(monkeypatch):
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    assert torch_threads({}) == 6
+
+
+def test_use_available_cores_sets_torch(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    try:
+        assert use_available_cores() == 1
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -270,8 +270,10 @@ def run_experiment(
     The decision is made for `requests_per_month` under `prices` (placeholders if None).
     """
     from shouldtune.store import Store
+    from shouldtune.threads import use_available_cores
 
     say = say or (lambda line: None)
+    use_available_cores()
     train, test, warnings, label_set, scoring, seeds, splits = _setup(task)
     classification = task.task_type == "classification"
     pool_per_class = largest_size(splits, label_set)
