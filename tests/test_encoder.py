@@ -102,3 +102,44 @@ def test_use_available_cores_sets_torch(monkeypatch):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_runtime_is_part_of_the_embedding_cache_key(tiny_encoder_folder):
+    from shouldtune.backends.encoder import SentenceEncoder
+
+    torch_id = SentenceEncoder(tiny_encoder_folder).model_id
+    assert "+" not in torch_id  # caches made before runtimes existed stay valid
+    assert SentenceEncoder(tiny_encoder_folder, runtime="onnx").model_id == torch_id + "+onnx"
+
+
+def test_onnx_runtime_without_its_packages_says_how_to_install(tiny_encoder_folder, monkeypatch):
+    import sys
+
+    from shouldtune.backends.encoder import SentenceEncoder
+    from shouldtune.errors import BackendError
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(BackendError, match=r"shouldtune\[onnx\]"):
+        SentenceEncoder(tiny_encoder_folder, runtime="onnx").embed(["a text"])
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"name": "hf", "model": "some-lm", "runtime": "onnx"}, {"name": "encoder", "device": "cuda", "runtime": "onnx"}],
+)
+def test_onnx_runtime_is_an_encoder_setting_on_the_cpu(settings):
+    from shouldtune.errors import TaskFileError
+    from shouldtune.task import BackendConfig
+
+    with pytest.raises(TaskFileError, match="runtime 'onnx'"):
+        BackendConfig(**settings)
+
+
+def test_onnx_runtime_gives_the_torch_vectors(tiny_encoder_folder, one_torch_thread):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from shouldtune.backends.encoder import SentenceEncoder
+
+    torch_vectors = SentenceEncoder(tiny_encoder_folder, batch_size=3).embed(TEXTS)
+    onnx_vectors = SentenceEncoder(tiny_encoder_folder, batch_size=3, runtime="onnx").embed(TEXTS)
+    np.testing.assert_allclose(onnx_vectors, torch_vectors, atol=1e-5)

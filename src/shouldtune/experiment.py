@@ -190,7 +190,13 @@ def _open_encoder(task: TaskConfig, store: Any, progress: Any) -> CachedEncoder:
     if task.backend.name != "encoder":
         return CachedEncoder(SentenceEncoder(progress=progress), store)
     return CachedEncoder(
-        SentenceEncoder(task.backend.model, device=task.backend.device or "cpu", batch_size=task.backend.batch_size, progress=progress),
+        SentenceEncoder(
+            task.backend.model,
+            device=task.backend.device or "cpu",
+            batch_size=task.backend.batch_size,
+            progress=progress,
+            runtime=task.backend.runtime,
+        ),
         store,
     )
 

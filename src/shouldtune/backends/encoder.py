@@ -14,6 +14,8 @@ import numpy as np
 from shouldtune.errors import BackendError, TaskFileError
 
 BUNDLED_MODEL_NAME = "all-MiniLM-L6-v2"
+#: How the encoder computes embeddings: torch (default), or ONNX Runtime (the `onnx` extra).
+RUNTIMES = ("torch", "onnx")
 
 
 def bundled_model_path() -> Path:
@@ -49,6 +51,7 @@ class SentenceEncoder:
         device: str = "cpu",
         batch_size: int = 64,
         progress: Any = None,
+        runtime: str = "torch",
     ) -> None:
         self.folder = Path(model) if model is not None else bundled_model_path()
         if not (self.folder / "config.json").is_file() and not (self.folder / "modules.json").is_file():
@@ -58,12 +61,18 @@ class SentenceEncoder:
                 column="model",
                 fix="pass --model a local folder saved by SentenceTransformer.save(), or leave it out for the bundled all-MiniLM-L6-v2",
             )
+        if runtime not in RUNTIMES:
+            raise BackendError(f"unknown encoder runtime {runtime!r}; expected one of {', '.join(RUNTIMES)}")
         self.name = BUNDLED_MODEL_NAME if model is None else self.folder.name
         self.device = device
         self.batch_size = batch_size
         self.progress = progress
-        self._model_id = f"{self.name}@{model_fingerprint(self.folder)}"
+        self.runtime = runtime
+        # Another runtime gives (slightly) different vectors, so it must not share cached ones.
+        suffix = "" if runtime == "torch" else f"+{runtime}"
+        self._model_id = f"{self.name}@{model_fingerprint(self.folder)}{suffix}"
         self._model: Any = None
+        self._inference_model: Any = None
 
     @property
     def model_id(self) -> str:
@@ -77,12 +86,26 @@ class SentenceEncoder:
         return self._model
 
     @property
+    def inference_model(self) -> Any:
+        """What embeds: the SentenceTransformer itself, or its ONNX Runtime version (runtime onnx)."""
+        if self._inference_model is None:
+            if self.runtime == "onnx":
+                import torch
+
+                from shouldtune.backends.onnx import OnnxSentenceModel
+
+                self._inference_model = OnnxSentenceModel(self.model, threads=torch.get_num_threads())
+            else:
+                self._inference_model = self.model
+        return self._inference_model
+
+    @property
     def dimension(self) -> int:
         return int(self.model.get_embedding_dimension())
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Return unit-length float32 vectors for `texts`, in order."""
-        return encode(self.model, texts, self.batch_size, self.progress)
+        return encode(self.inference_model, texts, self.batch_size, self.progress)
 
     def trainable_copy(self) -> Any:
         """Return an independent copy of the model for a fine-tune strategy to train."""
@@ -90,6 +113,7 @@ class SentenceEncoder:
 
     def close(self) -> None:
         self._model = None
+        self._inference_model = None
 
 
 def load_sentence_transformer(folder: Path, device: str = "cpu") -> Any:
