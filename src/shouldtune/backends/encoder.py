@@ -63,6 +63,10 @@ class SentenceEncoder:
             )
         if runtime not in RUNTIMES:
             raise BackendError(f"unknown encoder runtime {runtime!r}; expected one of {', '.join(RUNTIMES)}")
+        if runtime == "onnx":  # say a package is missing now, before a run starts
+            from shouldtune.backends.onnx import onnx_runtime
+
+            onnx_runtime()
         self.name = BUNDLED_MODEL_NAME if model is None else self.folder.name
         self.device = device
         self.batch_size = batch_size
