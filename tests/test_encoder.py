@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,33 +71,52 @@ def test_full_fine_tune_predicts_in_the_callers_order(tiny_encoder_folder, one_t
     assert together == alone
 
 
-def test_threads_follow_the_affinity(monkeypatch):
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 2, 5}, raising=False)
-    assert available_cores() == 3
-    assert torch_threads({}) == 3
-    assert torch_threads({}, workers=2) == 1
-    assert torch_threads({}, workers=5) == 1
+def fake_topology(root: Path, cores_of_cpus: dict[int, int]) -> Path:
+    """Write a sysfs-like CPU topology: cpu N on physical core `cores_of_cpus[N]` of package 0."""
+    for cpu, core in cores_of_cpus.items():
+        folder = root / f"cpu{cpu}" / "topology"
+        folder.mkdir(parents=True)
+        (folder / "physical_package_id").write_text("0\n")
+        (folder / "core_id").write_text(f"{core}\n")
+    return root
 
 
-def test_threads_keep_the_users_setting_but_never_exceed_the_cores(monkeypatch):
+def test_cores_follow_the_affinity_counting_hyperthreads_once(monkeypatch, tmp_path: Path):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
-    assert torch_threads({"OMP_NUM_THREADS": "2"}) == 2
-    assert torch_threads({"OMP_NUM_THREADS": "16"}) == 4
-    assert torch_threads({"OMP_NUM_THREADS": "0"}) == 4
-    assert torch_threads({"OMP_NUM_THREADS": "two"}) == 4
+    # cpus 0 and 2 are the two hyperthreads of core 0, cpus 1 and 3 of core 1; cpu 4 is not ours.
+    topology = fake_topology(tmp_path, {0: 0, 1: 1, 2: 0, 3: 1, 4: 2})
+    assert available_cores(topology) == 2
+    assert available_cores(tmp_path / "missing") == 4  # no topology: each CPU a core
 
 
-def test_threads_without_an_affinity_call_use_the_cpu_count(monkeypatch):
+def test_cores_without_an_affinity_call_are_the_cpu_count(monkeypatch):
     monkeypatch.delattr(os, "sched_getaffinity", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 6)
-    assert torch_threads({}) == 6
+    assert available_cores() == 6
+
+
+def test_threads_keep_the_users_setting_but_never_exceed_the_cores():
+    assert torch_threads(4, {}) == 4
+    assert torch_threads(4, {"OMP_NUM_THREADS": "2"}) == 2
+    assert torch_threads(4, {"OMP_NUM_THREADS": "16"}) == 4
+    assert torch_threads(4, {"OMP_NUM_THREADS": "0"}) == 4
+    assert torch_threads(4, {"OMP_NUM_THREADS": "two"}) == 4
+
+
+def test_processes_side_by_side_share_the_cores():
+    assert torch_threads(4, {}, workers=2) == 2
+    assert torch_threads(3, {}, workers=2) == 1
+    assert torch_threads(2, {}, workers=5) == 1
+    assert torch_threads(8, {"OMP_NUM_THREADS": "6"}, workers=2) == 4
 
 
 def test_use_available_cores_sets_torch(monkeypatch):
     import torch
 
+    from shouldtune import threads
+
     before = torch.get_num_threads()
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    monkeypatch.setattr(threads, "available_cores", lambda: 1)
     try:
         assert use_available_cores() == 1
         assert torch.get_num_threads() == 1
