@@ -1,8 +1,8 @@
 """How many threads torch computes with: the cores this process may use, never more.
 
-torch's default follows the machine's cores, not those this process is allowed (a CPU set,
-a `taskset`, a container), so on shared cores its threads contend and a fit runs several
-times slower than a fair share would. Nothing here runs at import: a run calls
+torch's default follows the machine's cores, not those this process is allowed (a cpuset,
+`taskset`), so on shared cores its threads contend and a fit runs several times slower than
+a fair share would. (A container's CPU quota without a cpuset is not read here.) Nothing here runs at import: a run calls
 `use_available_cores` once, at its start.
 """
 
