@@ -190,7 +190,13 @@ def _open_encoder(task: TaskConfig, store: Any, progress: Any) -> CachedEncoder:
     if task.backend.name != "encoder":
         return CachedEncoder(SentenceEncoder(progress=progress), store)
     return CachedEncoder(
-        SentenceEncoder(task.backend.model, device=task.backend.device or "cpu", batch_size=task.backend.batch_size, progress=progress),
+        SentenceEncoder(
+            task.backend.model,
+            device=task.backend.device or "cpu",
+            batch_size=task.backend.batch_size,
+            progress=progress,
+            runtime=task.backend.runtime,
+        ),
         store,
     )
 
@@ -270,8 +276,10 @@ def run_experiment(
     The decision is made for `requests_per_month` under `prices` (placeholders if None).
     """
     from shouldtune.store import Store
+    from shouldtune.threads import use_available_cores
 
     say = say or (lambda line: None)
+    use_available_cores()
     train, test, warnings, label_set, scoring, seeds, splits = _setup(task)
     classification = task.task_type == "classification"
     pool_per_class = largest_size(splits, label_set)

@@ -74,7 +74,9 @@ def estimate_plan(task: TaskConfig) -> RunPlan:
     from shouldtune.data.splits import largest_size
     from shouldtune.schedule import Schedule
     from shouldtune.strategies.registry import BACKEND_STRATEGIES, check_params, strategy_class
+    from shouldtune.threads import use_available_cores
 
+    use_available_cores()  # time the passes on the threads the run will use
     train, test, _, label_set, scoring, seeds, splits = _setup(task)
     sizes, _ = plan_sizes(task.sizes, largest_size(splits, label_set))
     backend = task.backend.name
@@ -144,7 +146,12 @@ def _time_encoder(task: TaskConfig, sample: list[str]) -> tuple[float, float]:
 
     from shouldtune.backends.encoder import SentenceEncoder
 
-    encoder = SentenceEncoder(task.backend.model, device=task.backend.device or "cpu", batch_size=task.backend.batch_size)
+    encoder = SentenceEncoder(
+        task.backend.model,
+        device=task.backend.device or "cpu",
+        batch_size=task.backend.batch_size,
+        runtime=task.backend.runtime,
+    )
     try:
         encoder.embed(sample[:8])  # warm-up
         start = time.perf_counter()

@@ -44,6 +44,11 @@ class BackendConfig(BaseModel):
         default=None, description="cpu, cuda, cuda:1 or mps; default: cpu for encoder, the best available for hf."
     )
     batch_size: int = Field(default=64, ge=1)
+    runtime: Literal["torch", "onnx"] = Field(
+        default="torch",
+        description="encoder: what computes embeddings; onnx runs the transformer in ONNX Runtime on the CPU "
+        "(same vectors, faster; pip install 'shouldtune[onnx]').",
+    )
     # Settings of the hf backend (ignored by the encoder).
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         default="auto", description="auto: bfloat16 on a GPU that has it, else float32."
@@ -53,6 +58,24 @@ class BackendConfig(BaseModel):
     trust_remote_code: bool = Field(default=False, description="Run model code shipped with the weights (only for sources you trust).")
     allow_pickle: bool = Field(default=False, description="Also load .bin/.pt weights, which can run code when loaded.")
     allow_download: bool = Field(default=False, description="Fetch a hub id that is not in the local cache.")
+
+    @model_validator(mode="after")
+    def _runtime_fits_backend(self) -> BackendConfig:
+        if self.runtime == "torch":
+            return self
+        if self.name != "encoder":
+            raise TaskFileError(
+                f"runtime {self.runtime!r} is a setting of the encoder backend, not of {self.name}",
+                column="backend.runtime",
+                fix="leave runtime out with --backend hf",
+            )
+        if self.device not in (None, "cpu"):
+            raise TaskFileError(
+                f"runtime {self.runtime!r} runs on the CPU, but device is {self.device!r}",
+                column="backend.runtime",
+                fix="leave device out (or cpu), or use runtime torch on the GPU",
+            )
+        return self
 
 
 class TaskConfig(BaseModel):

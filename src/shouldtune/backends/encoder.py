@@ -14,6 +14,8 @@ import numpy as np
 from shouldtune.errors import BackendError, TaskFileError
 
 BUNDLED_MODEL_NAME = "all-MiniLM-L6-v2"
+#: How the encoder computes embeddings: torch (default), or ONNX Runtime (the `onnx` extra).
+RUNTIMES = ("torch", "onnx")
 
 
 def bundled_model_path() -> Path:
@@ -49,6 +51,7 @@ class SentenceEncoder:
         device: str = "cpu",
         batch_size: int = 64,
         progress: Any = None,
+        runtime: str = "torch",
     ) -> None:
         self.folder = Path(model) if model is not None else bundled_model_path()
         if not (self.folder / "config.json").is_file() and not (self.folder / "modules.json").is_file():
@@ -58,12 +61,22 @@ class SentenceEncoder:
                 column="model",
                 fix="pass --model a local folder saved by SentenceTransformer.save(), or leave it out for the bundled all-MiniLM-L6-v2",
             )
+        if runtime not in RUNTIMES:
+            raise BackendError(f"unknown encoder runtime {runtime!r}; expected one of {', '.join(RUNTIMES)}")
+        if runtime == "onnx":  # say a package is missing now, before a run starts
+            from shouldtune.backends.onnx import onnx_runtime
+
+            onnx_runtime()
         self.name = BUNDLED_MODEL_NAME if model is None else self.folder.name
         self.device = device
         self.batch_size = batch_size
         self.progress = progress
-        self._model_id = f"{self.name}@{model_fingerprint(self.folder)}"
+        self.runtime = runtime
+        # Another runtime gives (slightly) different vectors, so it must not share cached ones.
+        suffix = "" if runtime == "torch" else f"+{runtime}"
+        self._model_id = f"{self.name}@{model_fingerprint(self.folder)}{suffix}"
         self._model: Any = None
+        self._inference_model: Any = None
 
     @property
     def model_id(self) -> str:
@@ -77,12 +90,26 @@ class SentenceEncoder:
         return self._model
 
     @property
+    def inference_model(self) -> Any:
+        """What embeds: the SentenceTransformer itself, or its ONNX Runtime version (runtime onnx)."""
+        if self._inference_model is None:
+            if self.runtime == "onnx":
+                import torch
+
+                from shouldtune.backends.onnx import OnnxSentenceModel
+
+                self._inference_model = OnnxSentenceModel(self.model, threads=torch.get_num_threads())
+            else:
+                self._inference_model = self.model
+        return self._inference_model
+
+    @property
     def dimension(self) -> int:
         return int(self.model.get_embedding_dimension())
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Return unit-length float32 vectors for `texts`, in order."""
-        return encode(self.model, texts, self.batch_size, self.progress)
+        return encode(self.inference_model, texts, self.batch_size, self.progress)
 
     def trainable_copy(self) -> Any:
         """Return an independent copy of the model for a fine-tune strategy to train."""
@@ -90,6 +117,7 @@ class SentenceEncoder:
 
     def close(self) -> None:
         self._model = None
+        self._inference_model = None
 
 
 def load_sentence_transformer(folder: Path, device: str = "cpu") -> Any:
@@ -105,14 +133,31 @@ def load_sentence_transformer(folder: Path, device: str = "cpu") -> Any:
         raise BackendError(f"could not load the encoder from {folder}: {err}") from None
 
 
+def length_order(model: Any, texts: Sequence[str]) -> np.ndarray:
+    """Return the indices of `texts`, longest first, by the model's own measure of length.
+
+    This is the order `SentenceTransformer.encode` embeds in, so that each batch pads to
+    texts of about its own length instead of to the longest text that happened to arrive
+    with it.
+    """
+    # `_input_length` (sentence-transformers >= 5) was `_text_length` before; both count characters.
+    measure = getattr(model, "_input_length", None) or getattr(model, "_text_length", None) or len
+    return np.argsort([-measure(text) for text in texts], kind="stable")
+
+
 def encode(model: Any, texts: Sequence[str], batch_size: int, progress: Any = None) -> np.ndarray:
-    """Return unit-length float32 embeddings of `texts` from a SentenceTransformer."""
+    """Return unit-length float32 embeddings of `texts`, in their order, from a SentenceTransformer.
+
+    Texts are embedded longest first in batches of `batch_size` (the work plain `encode` on
+    the whole list does), one batch at a time so that `progress` can advance.
+    """
     if len(texts) == 0:
         return np.zeros((0, int(model.get_embedding_dimension())), dtype=np.float32)
+    order = length_order(model, texts)
     vectors = []
     task = progress.add_task("embedding", total=len(texts)) if progress is not None else None
     for start in range(0, len(texts), batch_size):
-        batch = list(texts[start : start + batch_size])
+        batch = [texts[i] for i in order[start : start + batch_size]]
         vectors.append(
             model.encode(
                 batch,
@@ -126,4 +171,6 @@ def encode(model: Any, texts: Sequence[str], batch_size: int, progress: Any = No
             progress.advance(task, len(batch))
     if task is not None:
         progress.remove_task(task)
-    return np.vstack(vectors).astype(np.float32, copy=False)
+    in_order = np.empty((len(texts), vectors[0].shape[1]), dtype=np.float32)
+    in_order[order] = np.vstack(vectors)
+    return in_order

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from pydantic import PositiveFloat, PositiveInt
 
+from shouldtune.backends.encoder import length_order
 from shouldtune.strategies.base import Strategy, StrategyContext, TrainingSet
 from shouldtune.strategies.finetune.progress import StepProgress, seed_everything
 from shouldtune.strategies.saved import ENCODER_FOLDER, HEAD_FILE, load_arrays, load_encoder, save_arrays, save_encoder
@@ -100,11 +101,15 @@ class FullFineTune(Strategy):
         import torch
 
         self._check_fitted()
-        predicted: list[str] = []
+        # Longest first, as the encoder embeds, so each batch pads only to texts of its own length.
+        order = length_order(self.model_, texts)
+        predicted = [""] * len(texts)
         with torch.inference_mode():
             for start in range(0, len(texts), 64):
-                logits = self._logits(texts[start : start + 64])
-                predicted += [self.label_set_[i] for i in logits.argmax(dim=1).tolist()]
+                rows = order[start : start + 64]
+                logits = self._logits([texts[i] for i in rows])
+                for row, label in zip(rows, logits.argmax(dim=1).tolist()):
+                    predicted[row] = self.label_set_[label]
         return predicted
 
     def describe(self) -> dict[str, Any]:
