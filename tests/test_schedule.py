@@ -31,7 +31,7 @@ class Final:
 class Analysis:
     def __init__(self, verdict: str) -> None:
         self.final = Final(verdict)
-        self.nothing_beats_baseline = False
+        self.baseline_unbeaten = False
 
 
 def schedule(work: dict[str, float], exhaustive: bool = False) -> Schedule:

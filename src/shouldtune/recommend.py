@@ -2,8 +2,11 @@
 
 `recommend(analysis, requests_per_month, prices)` is pure. In order:
 
-1. **Nothing works yet.** When no track's best beats the majority baseline with confidence,
-   the choice is `collect-more-data`, naming the baseline.
+1. **Nothing works yet.** When no track's best is even likely to beat the majority baseline
+   (more likely behind it than ahead), the choice is `collect-more-data`, naming the baseline.
+   When they are likely ahead but none is shown ahead with confidence, the decision goes on
+   below and its summary says that nothing is shown to beat the baseline yet: answering
+   blindly would cost more, in expectation, than the strategy the odds favour.
 2. **Decided.** When the paired 95% interval of the quality gap excludes zero, the track
    ahead wins (`confidence: confident`).
 3. **Shown close.** When the whole interval lies within ±2 × `min_gain` (the smallest
@@ -243,12 +246,13 @@ def _baseline(analysis: Analysis, decisive: bool) -> Criterion:
         f"{c.strategy} {c.difference:+.3f} (95% CI {c.ci_low:+.3f} to {c.ci_high:+.3f})" for c in checks
     ]
     beaten = [c for c in checks if c.beats_baseline]
+    favours = "neither"
     if beaten:
         meaning = "so at least one track does better than answering blindly"
-        favours = "neither"
+    elif any(c.likely_beats_baseline for c in checks):
+        meaning = "so the tracks are likely, but not shown, to do better than answering blindly"
     else:
-        meaning = "so no strategy is shown to do better than answering blindly yet"
-        favours = "neither"
+        meaning = "so no strategy is even likely to do better than answering blindly yet"
     answer = "label" if analysis.labels else "output"
     return Criterion(
         "baseline", favours, decisive,
@@ -534,7 +538,13 @@ def _summary(
             f"Lean towards {track} with {strategy}: {odds} likely to beat {other} by more than "
             f"{final.min_gain:.3f} {metric} (expected {gap}, at {_size(analysis, n)}); the evidence is thin."
         )
-        return text + (f" To settle it: {settle}." if settle else "")
+        text += f" To settle it: {settle}." if settle else ""
+        if analysis.baseline_unbeaten:
+            text += (
+                f" Note: no strategy is shown yet to beat always answering the most frequent "
+                f"{'label' if analysis.labels else 'output'} ({analysis.baseline_checks[0].baseline}) with confidence."
+            )
+        return text
     costs = f"{_money(by_name[strategy].first_year)} for the first year at {assumptions.requests_per_month:,} requests a month"
     return (f"Either: {final.prompt.strategy} (prompt) and {final.finetune.strategy} (fine-tune) are within "
             f"{CLOSE_FACTOR * final.min_gain:.3f} {metric} of each other at {_size(analysis, n)} ({gap}); "

@@ -111,7 +111,7 @@ class Schedule:
         """Run the trials through `run`; return what was left out and why (nothing when exhaustive).
 
         `trials` and `predictions` are filled by `run`; `evaluate()` returns the analysis of
-        what has run so far (its `final` comparison and `nothing_beats_baseline`).
+        what has run so far (its `final` comparison and `baseline_unbeaten`).
         """
         if self.exhaustive:
             run(self.grid())
@@ -156,7 +156,7 @@ class Schedule:
         if final is not None:
             contestants = [(final.prompt.strategy, final.prompt.measured_at), (final.finetune.strategy, final.finetune.measured_at)]
         baselines = [(name, 0) for name in self.names if strategy_class(name, self.backend).track == "baseline"]
-        in_doubt = final is None or final.verdict == "tie" or analysis.nothing_beats_baseline
+        in_doubt = final is None or final.verdict == "tie" or analysis.baseline_unbeaten
         if in_doubt and (contestants or baselines):
             say(
                 f"  the decision is in doubt on seed {self.seeds[0]}: running seeds {', '.join(map(str, rest))} "

@@ -98,11 +98,17 @@ class BaselineCheck:
     difference: float  # strategy minus baseline
     ci_low: float
     ci_high: float
+    p_better: float = 1.0  # probability the strategy scores above the baseline (paired resamples)
 
     @property
     def beats_baseline(self) -> bool:
         """Return True when the strategy is ahead of the baseline with 95% confidence."""
         return self.ci_low > 0
+
+    @property
+    def likely_beats_baseline(self) -> bool:
+        """Return True when the strategy is more likely than not ahead of the baseline."""
+        return self.p_better > 0.5
 
 
 @dataclass(frozen=True)
@@ -262,7 +268,12 @@ class Analysis:
 
     @property
     def nothing_beats_baseline(self) -> bool:
-        """Return True when the baseline was run and no track's best beats it with confidence."""
+        """Return True when the baseline was run and no track's best is even likely to beat it."""
+        return bool(self.baseline_checks) and not any(check.likely_beats_baseline for check in self.baseline_checks)
+
+    @property
+    def baseline_unbeaten(self) -> bool:
+        """Return True when the baseline was run and no track's best beats it with 95% confidence."""
         return bool(self.baseline_checks) and not any(check.beats_baseline for check in self.baseline_checks)
 
     @property
@@ -495,13 +506,14 @@ def _baseline_checks(
                 for s in seeds
             ]
             result = paired_seeds_bootstrap(runs, scoring, metric, n_resamples=n_resamples, seed=seed + 7, inflate=inflate)
-            difference, low, high = result.difference, result.ci_low, result.ci_high
+            difference, low, high, p_better = result.difference, result.ci_low, result.ci_high, result.p_a_better
         else:
             difference = point.mean - baseline.mean
             error = math.hypot(point.ci_high - point.ci_low, baseline.ci_high - baseline.ci_low) / (2 * Z95)
             low, high = difference - Z95 * error, difference + Z95 * error
+            p_better = 0.5 * (1 + math.erf(difference / (error * math.sqrt(2)))) if error > 0 else float(difference > 0)
         checks.append(BaselineCheck(
-            track, point.strategy, point.measured_at, baseline.strategy, baseline.mean, difference, low, high
+            track, point.strategy, point.measured_at, baseline.strategy, baseline.mean, difference, low, high, p_better
         ))
     return tuple(checks)
 
