@@ -114,7 +114,7 @@ class TaskConfig(BaseModel):
     test_fraction: float = Field(default=0.2, gt=0.0, lt=0.9)
     validation: Literal["auto", "holdout", "cv"] = Field(
         default="auto",
-        description="Without a test file: cv (repeated stratified k-fold, every example scored) or holdout; "
+        description="Without a test file: cv (stratified k-fold, every example scored) or holdout; "
         "auto cross-validates below 1,000 rows.",
     )
     folds: int = Field(default=5, ge=2, le=20, description="Folds of the cross-validation (fewer if a class has fewer examples).")
