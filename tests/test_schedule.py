@@ -79,6 +79,17 @@ def test_a_dominated_and_costlier_strategy_stops_and_the_reason_is_kept():
     assert extra == {(name, n, seed) for name, n in contestants for seed in (1, 2)}
 
 
+def test_a_fine_tune_that_trains_weights_is_never_stopped_early():
+    # full-like: behind linear-probe at 4 and 8, but its training grows with the data.
+    plan = Schedule(
+        ["majority", "few-shot-knn", "linear-probe", "full"], [0, 4, 8, 16], [0], "encoder",
+        LabelScoring(("A", "B")), "accuracy", {0: GOLD}, {0: "t"}, lambda name, n: 16.0 * n if name == "full" else 0.0,
+    )
+    outcome = {"majority": WRONG, "few-shot-knn": HALF, "linear-probe": RIGHT, "full": HALF}
+    ran, skipped = simulate(plan, outcome, verdict="finetune")
+    assert ("full", 16, 0) in ran and skipped == []
+
+
 def test_a_dominated_but_cheaper_strategy_keeps_running():
     outcome = {"majority": WRONG, "few-shot-knn": RIGHT, "prompt-search": HALF, "linear-probe": RIGHT}
     ran, _ = simulate(schedule({"few-shot-knn": 100.0}), outcome, verdict="finetune")
