@@ -36,7 +36,7 @@ def task_file(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_folder: Pat
     task.write_text(
         f"name: resume\ndata: {DATA / 'trec_small_train.jsonl'}\ntest: {DATA / 'trec_small_test.jsonl'}\n"
         "sizes: [2, 4]\nseeds: 1\nstrategies: [majority, few-shot-knn, linear-probe, full]\n"
-        "strategy_params:\n  full: {max_steps: 12, batch_size: 4, epochs: 100}\n"
+        "strategy_params:\n  full: {max_steps: 200, batch_size: 4, epochs: 100}\n"
         f"backend: {{model: {tiny_encoder_folder}}}\n"
     )
     return task
@@ -99,7 +99,7 @@ def wait_until_training(process: subprocess.Popen, store: Path) -> None:
             process.kill()
             pytest.fail("the run saved no trials in 300 s")
         time.sleep(0.05)
-    time.sleep(0.3)  # well into the first full fine-tune (a dozen optimiser steps)
+    time.sleep(0.3)  # well into the first full fine-tune (200 optimiser steps, about a second)
 
 
 def assert_intact(store: Path) -> None:
