@@ -422,6 +422,28 @@ def _seeds_of(strategy: str, n_per_class: int, trials: Sequence[Mapping[str, Any
     return sorted({int(t["seed"]) for t in trials if t["strategy"] == strategy and t["n_per_class"] == n_per_class})
 
 
+def _runs(
+    a: tuple[str, int], b: tuple[str, int], trials: Sequence[Mapping[str, Any]], tests: Mapping[int, TestSet],
+    predicted: Mapping[tuple[str, int, int], Sequence[str]],
+) -> tuple[list[int], list[tuple[str, Sequence[Any], Sequence[str], Sequence[str]]]]:
+    """Return the seeds both (strategy, size) pairs were scored on, and per seed (test id, gold, A's, B's predictions)."""
+    seeds = [s for s in _seeds_of(*a, trials) if s in tests and (*a, s) in predicted and (*b, s) in predicted]
+    return seeds, [(tests[s].test_id, tests[s].gold, predicted[(*a, s)], predicted[(*b, s)]) for s in seeds]
+
+
+def _unpaired(a: TrackPoint | CurveRow, b: TrackPoint | CurveRow, margin: float) -> PairedComparison:
+    """Return A minus B from two independent intervals, combined as normal errors (wider than a paired test)."""
+    difference = a.mean - b.mean
+    error = math.hypot(a.ci_high - a.ci_low, b.ci_high - b.ci_low) / (2 * Z95)
+
+    def above(value: float) -> float:
+        return 0.5 * (1 + math.erf((difference - value) / (error * math.sqrt(2)))) if error > 0 else float(difference > value)
+
+    return PairedComparison(
+        difference, difference - Z95 * error, difference + Z95 * error, above(0.0), above(margin), 1.0 - above(-margin)
+    )
+
+
 def _compare(
     prompt: TrackPoint,
     finetune: TrackPoint,
@@ -436,41 +458,24 @@ def _compare(
     inflate: float = 1.0,
 ) -> Comparison:
     """Return fine-tune minus prompt at one size: paired when predictions exist, else from the intervals."""
-    seeds = [
-        s for s in _seeds_of(finetune.strategy, finetune.measured_at, trials)
-        if s in tests
-        and (prompt.strategy, prompt.measured_at, s) in predicted
-        and (finetune.strategy, finetune.measured_at, s) in predicted
-    ]
+    seeds, runs = _runs(
+        (finetune.strategy, finetune.measured_at), (prompt.strategy, prompt.measured_at), trials, tests, predicted
+    )
+    tests_by_seed = []
     if seeds and scoring is not None:
-        runs = [
-            (tests[s].test_id, tests[s].gold, predicted[(finetune.strategy, finetune.measured_at, s)],
-             predicted[(prompt.strategy, prompt.measured_at, s)])
-            for s in seeds
-        ]
         result = paired_seeds_bootstrap(
             runs, scoring, metric, n_resamples=n_resamples, seed=seed + finetune.n_per_class, margin=min_gain,
             inflate=inflate,
         )
-        tests_by_seed = []
         for s, (_, gold, by_finetune, by_prompt) in zip(seeds, runs):
             test = mcnemar([_right(f, g) for f, g in zip(by_finetune, gold)], [_right(p, g) for p, g in zip(by_prompt, gold)])
             tests_by_seed.append(McNemarSeed(s, test.b, test.c, test.p_value, test.exact))
-        return Comparison(
-            finetune.n_per_class, prompt, finetune, result.difference, result.ci_low, result.ci_high,
-            result.p_a_better, True, len(seeds), tuple(tests_by_seed), min_gain, result.p_a_ahead, result.p_b_ahead,
-        )
-    # Unpaired: two independent intervals, combined as normal errors; wider than the paired test.
-    difference = finetune.mean - prompt.mean
-    error = math.hypot(finetune.ci_high - finetune.ci_low, prompt.ci_high - prompt.ci_low) / (2 * Z95)
-
-    def above(value: float) -> float:
-        return 0.5 * (1 + math.erf((difference - value) / (error * math.sqrt(2)))) if error > 0 else float(difference > value)
-
+    else:
+        result = _unpaired(finetune, prompt, min_gain)
+        seeds = _seeds_of(finetune.strategy, finetune.measured_at, trials)
     return Comparison(
-        finetune.n_per_class, prompt, finetune, difference, difference - Z95 * error, difference + Z95 * error,
-        above(0.0), False, len(_seeds_of(finetune.strategy, finetune.measured_at, trials)), (),
-        min_gain, above(min_gain), 1.0 - above(-min_gain),
+        finetune.n_per_class, prompt, finetune, result.difference, result.ci_low, result.ci_high, result.p_a_better,
+        bool(tests_by_seed), len(seeds), tuple(tests_by_seed), min_gain, result.p_a_ahead, result.p_b_ahead,
     )
 
 
@@ -494,26 +499,16 @@ def _baseline_checks(
     checks = []
     for point in leaders:
         track = next((r.track for r in rows if r.strategy == point.strategy), "")
-        seeds = [
-            s for s in _seeds_of(point.strategy, point.measured_at, trials)
-            if s in tests and (point.strategy, point.measured_at, s) in predicted
-            and (baseline.strategy, baseline.n_per_class, s) in predicted
-        ]
+        seeds, runs = _runs(
+            (point.strategy, point.measured_at), (baseline.strategy, baseline.n_per_class), trials, tests, predicted
+        )
         if seeds and scoring is not None:
-            runs = [
-                (tests[s].test_id, tests[s].gold, predicted[(point.strategy, point.measured_at, s)],
-                 predicted[(baseline.strategy, baseline.n_per_class, s)])
-                for s in seeds
-            ]
             result = paired_seeds_bootstrap(runs, scoring, metric, n_resamples=n_resamples, seed=seed + 7, inflate=inflate)
-            difference, low, high, p_better = result.difference, result.ci_low, result.ci_high, result.p_a_better
         else:
-            difference = point.mean - baseline.mean
-            error = math.hypot(point.ci_high - point.ci_low, baseline.ci_high - baseline.ci_low) / (2 * Z95)
-            low, high = difference - Z95 * error, difference + Z95 * error
-            p_better = 0.5 * (1 + math.erf(difference / (error * math.sqrt(2)))) if error > 0 else float(difference > 0)
+            result = _unpaired(point, baseline, 0.0)
         checks.append(BaselineCheck(
-            track, point.strategy, point.measured_at, baseline.strategy, baseline.mean, difference, low, high, p_better
+            track, point.strategy, point.measured_at, baseline.strategy, baseline.mean, result.difference,
+            result.ci_low, result.ci_high, result.p_a_better,
         ))
     return tuple(checks)
 
