@@ -14,12 +14,13 @@ DATA = Path(__file__).parent / "data"
 
 
 def test_setfit_steps_follow_the_data_as_the_library_defaults_do():
-    setfit = SetFit(StrategyContext(encoder=None))
+    assert SetFit(StrategyContext(encoder=None)).planned_steps([4] * 6) == 100  # the default floor keeps accuracy
+    setfit = SetFit(StrategyContext(encoder=None), min_steps=0)
     # SetFit's oversampling: 6 labels x 4 examples have 36 positive and 240 negative distinct pairs;
     # twice the larger, 480 pairs, in batches of 16: 30 steps. 6 of each: 2 x 540 pairs, 68 steps.
     assert setfit.planned_steps([4] * 6) == 30 and setfit.planned_steps([6] * 6) == 68
     assert setfit.planned_steps([64] * 6) == 100 == SetFit(StrategyContext(encoder=None)).max_steps  # capped
-    assert SetFit(StrategyContext(encoder=None), num_iterations=5).planned_steps([8, 8]) == 10
+    assert SetFit(StrategyContext(encoder=None), num_iterations=5, min_steps=0).planned_steps([8, 8]) == 10
     assert setfit.work(24, classes=6) == 30 * 32  # a pair of texts per pair, per step
 
 
