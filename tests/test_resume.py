@@ -74,6 +74,9 @@ def start(task_file: Path, folder: Path) -> subprocess.Popen:
         [sys.executable, "-m", "shouldtune.cli", "run", str(task_file), "--store", str(folder / "store.db"),
          "--out", str(folder / "out")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A terminal's Ctrl-C reaches a process that has not ignored SIGINT; a test started in the
+        # background inherits it ignored (a shell ignores SIGINT for its background jobs).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
