@@ -13,6 +13,7 @@ from shouldtune.backends.cache import CachedEncoder
 from shouldtune.data.load import Examples
 from shouldtune.data.splits import make_splits, per_class_subset
 from shouldtune.errors import TaskFileError
+from shouldtune.records import TrialRecord
 from shouldtune.experiment import plan_sizes
 from shouldtune.store import Store
 from shouldtune.task import load_task
@@ -131,11 +132,13 @@ def test_store_keeps_trials_and_embeddings(tmp_path: Path):
     path = tmp_path / "deep" / "store.db"
     with Store(path) as store:
         store.start_run("r1", {"name": "t"})
-        store.save_trial("r1", {"strategy": "s", "n_per_class": 4, "seed": 0, "metrics": {"accuracy": 0.5}}, ["a", "b"])
+        record = TrialRecord("s", "prompt", 4, 0, 8, {"accuracy": 0.5}, {"accuracy": (0.2, 0.8)}, 0.1, 0.2, 10.0, backend="encoder")
+        store.save_trial("r1", record, ["a", "b"], trial_key="k1")
         store.put_embeddings("m", {"h1": np.ones(3, dtype=np.float32)})
     with Store(path) as store:
         trials = store.trials("r1")
-        assert trials[("s", 4, 0)].predictions == ["a", "b"]
+        assert trials[("s", 4, 0)].predictions == ["a", "b"] and trials[("s", 4, 0)].record == record
+        assert store.find_trials(["k1", "k2"]) == {"k1": trials[("s", 4, 0)]}
         assert store.get_embeddings("m", ["h1", "h2"])["h1"].tolist() == [1.0, 1.0, 1.0]
         assert store.forget_trials("r1") == 1
 

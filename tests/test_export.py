@@ -136,7 +136,7 @@ def test_predict_on_the_runs_test_file_reproduces_the_trial(finished: dict, name
     predictions = [json.loads(line) for line in out.read_text().splitlines()]
     assert [p["prediction"] for p in predictions] == trial.predictions
     assert [p["text"] for p in predictions] == [json.loads(line)["text"] for line in finished["test"].read_text().splitlines()]
-    for metric, value in trial.record["metrics"].items():
+    for metric, value in trial.record.metrics.items():
         assert f"{metric} {value:.3f}" in output
 
 

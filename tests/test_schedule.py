@@ -34,9 +34,16 @@ class Analysis:
         self.baseline_unbeaten = False
 
 
+def encoder_classes(*names: str) -> dict[str, type]:
+    from shouldtune.strategies.registry import strategy_class
+
+    return {name: strategy_class(name, "encoder") for name in names}
+
+
 def schedule(work: dict[str, float], exhaustive: bool = False) -> Schedule:
     return Schedule(
-        ["majority", "few-shot-knn", "prompt-search", "linear-probe"], [0, 4, 8, 16], [0, 1, 2], "encoder",
+        ["majority", "few-shot-knn", "prompt-search", "linear-probe"], [0, 4, 8, 16], [0, 1, 2],
+        encoder_classes("majority", "few-shot-knn", "prompt-search", "linear-probe"),
         LabelScoring(("A", "B")), "accuracy", {s: GOLD for s in (0, 1, 2)}, {s: "t" for s in (0, 1, 2)},
         lambda name, n: work.get(name, 0.0), exhaustive=exhaustive,
     )
@@ -82,7 +89,8 @@ def test_a_dominated_and_costlier_strategy_stops_and_the_reason_is_kept():
 def test_a_fine_tune_that_trains_weights_is_never_stopped_early():
     # full-like: behind linear-probe at 4 and 8, but its training grows with the data.
     plan = Schedule(
-        ["majority", "few-shot-knn", "linear-probe", "full"], [0, 4, 8, 16], [0], "encoder",
+        ["majority", "few-shot-knn", "linear-probe", "full"], [0, 4, 8, 16], [0],
+        encoder_classes("majority", "few-shot-knn", "linear-probe", "full"),
         LabelScoring(("A", "B")), "accuracy", {0: GOLD}, {0: "t"}, lambda name, n: 16.0 * n if name == "full" else 0.0,
     )
     outcome = {"majority": WRONG, "few-shot-knn": HALF, "linear-probe": RIGHT, "full": HALF}

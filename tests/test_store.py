@@ -19,7 +19,12 @@ from shouldtune.store import _SCHEMA_V1, MIGRATIONS, SCHEMA_VERSION, Store
 
 
 def _trial(strategy: str, n: int, seed: int) -> dict:
-    return {"strategy": strategy, "n_per_class": n, "seed": seed, "metrics": {"accuracy": 0.5}}
+    # A trial as release 0.1 recorded it: no backend, no folds, no latency.
+    return {
+        "strategy": strategy, "track": "prompt", "n_per_class": n, "seed": seed, "train_examples": 0,
+        "metrics": {"accuracy": 0.5}, "metrics_ci": {"accuracy": [0.3, 0.7]}, "fit_seconds": 0.1,
+        "predict_seconds": 0.2, "examples_per_second": 10.0, "details": {"validation_macro_f1": {"task": 0.4}, "chosen": "task"},
+    }
 
 
 def _v1_store(path: Path) -> None:
@@ -58,6 +63,7 @@ def test_v1_store_is_migrated_and_keeps_its_runs_and_trials(tmp_path: Path):
         trials = store.trials("abc123def456")
         assert set(trials) == {("zero-shot", 0, 0), ("zero-shot", 0, 1)}
         assert trials[("zero-shot", 0, 1)].predictions == ["a", "b"]
+        assert trials[("zero-shot", 0, 1)].record.search.validation_scores == {"task": 0.4}  # read under its old name
         store.start_run("new", {"name": "new-task"})  # the migrated columns are written
     with Store(path) as store:  # opening it again changes nothing
         assert [run.name for run in store.runs()] == ["new-task", "old-task"]
@@ -99,6 +105,7 @@ def test_store_from_a_newer_shouldtune_is_refused_with_one_line(tmp_path: Path):
 _WRITER = """
 import sys, time
 from pathlib import Path
+from shouldtune.records import TrialRecord
 from shouldtune.store import Store
 path, name, go = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 store = Store(path)
@@ -106,7 +113,7 @@ store.start_run(name, {"name": name})
 while not go.exists():
     time.sleep(0.005)
 for i in range(50):
-    store.save_trial(name, {"strategy": "s", "n_per_class": i, "seed": 0}, ["x"] * 100)
+    store.save_trial(name, TrialRecord("s", "prompt", i, 0, 8, {"accuracy": 0.5}, {}, 0.1, 0.1, None), ["x"] * 100)
     store.put_embeddings("m", {f"{name}-{i}": __import__("numpy").ones(8, dtype="float32")})
 store.close()
 """

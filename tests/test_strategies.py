@@ -141,9 +141,9 @@ def test_setfit_training_prints_nothing_of_its_own(encoder, capsys):
 
 
 def _every_strategy() -> list[tuple[str, str]]:
-    from shouldtune.strategies.registry import BACKEND_STRATEGIES
+    from shouldtune.strategies.registry import default_strategies
 
-    return [(backend, name) for backend, table in BACKEND_STRATEGIES.items() for name in table]
+    return [(backend, name) for backend in ("encoder", "hf") for name in default_strategies(backend)]
 
 
 @pytest.mark.parametrize(("backend", "name"), _every_strategy(), ids=lambda value: str(value))

@@ -70,45 +70,47 @@ class RunPlan:
 
 def estimate_plan(task: TaskConfig) -> RunPlan:
     """Return the run's trials and their estimated time, from a few timed passes on this machine."""
-    from shouldtune.experiment import _setup, _split_text, _training_set, plan_sizes
     from shouldtune.data.splits import largest_size
+    from shouldtune.planning import plan_sizes, prepare, split_text, training_set
     from shouldtune.schedule import Schedule
-    from shouldtune.strategies.registry import BACKEND_STRATEGIES, check_params, strategy_class
+    from shouldtune.strategies.registry import strategy_class
     from shouldtune.threads import use_available_cores
 
     use_available_cores()  # time the passes on the threads the run will use
-    train, test, _, label_set, scoring, seeds, splits = _setup(task)
+    prepared = prepare(task)
+    label_set, seeds, splits = prepared.label_set, prepared.seeds, prepared.splits
     sizes, _ = plan_sizes(task.sizes, largest_size(splits, label_set))
-    backend = task.backend.name
-    names = task.strategies or tuple(BACKEND_STRATEGIES[backend])
-    for name in names:
-        check_params(name, task.strategy_params.get(name), backend)
-    schedule = Schedule(names, sizes, seeds, backend, scoring, task.metric, {}, {}, lambda name, n: 0.0)
+    contestants = {c.name: c for c in task.contestants()}
+    classes = {name: strategy_class(c.strategy, c.kind) for name, c in contestants.items()}
+    schedule = Schedule(tuple(contestants), sizes, seeds, classes, prepared.scoring, task.metric, {}, {}, lambda name, n: 0.0)
     folds = len(splits[0].fold_list())
     test_examples = len(splits[0].test)
     distinct: dict[str, None] = dict.fromkeys(splits[0].test.texts)
     for name, n, seed in schedule.grid():
-        if strategy_class(name, backend).uses_encoder:
-            for fold in splits[seeds.index(seed)].fold_list():
-                distinct.update(dict.fromkeys(_training_set(fold.pool, label_set, name, n, seed, backend).texts))
+        if "embed" in classes[name].requires:
+            for fold in prepared.split_of(seed).fold_list():
+                distinct.update(dict.fromkeys(training_set(fold.pool, label_set, classes[name].track, n, seed).texts))
+    # Only the sentence encoder is timed: a language model's cost depends on the model and the
+    # hardware far more than on anything a short probe can time.
+    timed = next((c.settings for c in contestants.values() if c.kind == "encoder"), None)
     per_text, per_trained_text = (0.0, 0.0)
-    if backend == "encoder":
-        per_text, per_trained_text = _time_encoder(task, list(train.texts[:SAMPLE_TEXTS]))
+    if timed is not None:
+        per_text, per_trained_text = _time_encoder(timed, list(prepared.train.texts[:SAMPLE_TEXTS]))
     plans = []
-    for name in names:
-        cls = strategy_class(name, backend)
+    for name, contestant in contestants.items():
+        cls = classes[name]
         points = schedule.points[name]
         examples = [_examples_at(n, label_set, splits[0].fold_list()[0].pool) for n in points]
         seconds = None
-        if backend == "encoder":
+        if contestant.kind == "encoder":
             seconds = _trial_seconds(
-                cls, task, name, examples, max(len(label_set), 1), test_examples, folds, per_text, per_trained_text
+                cls, task.params_of(contestant), name, examples, max(len(label_set), 1), test_examples, folds, per_text, per_trained_text
             )
         plans.append(StrategyPlan(
             name, cls.track, points, len(points), len(points) * len(seeds), folds, seconds,
         ))
     return RunPlan(
-        tuple(plans), sizes, len(seeds), _split_text(task, test, splits, seeds), test_examples, len(distinct),
+        tuple(plans), sizes, len(seeds), split_text(task, prepared.test, splits, seeds), test_examples, len(distinct),
         per_text, per_trained_text, len(distinct) * per_text,
     )
 
@@ -121,13 +123,13 @@ def _examples_at(n: int, label_set: Sequence[str], pool: Any) -> int:
 
 
 def _trial_seconds(
-    cls: type, task: TaskConfig, name: str, examples: Sequence[int], classes: int, test_examples: int, folds: int,
+    cls: type, params: dict[str, Any], name: str, examples: Sequence[int], classes: int, test_examples: int, folds: int,
     per_text: float, per_trained_text: float,
 ) -> float:
     """Return the mean estimated seconds of one trial (all its folds) over the strategy's sizes."""
     from shouldtune.strategies.base import StrategyContext
 
-    strategy = cls(StrategyContext(encoder=None), **task.strategy_params.get(name, {}))
+    strategy = cls(StrategyContext(encoder=None), **params)
     per_size = []
     for n_examples in examples:
         fit_examples = n_examples * (folds - 1) // folds if folds > 1 and name not in ("majority",) else n_examples
@@ -140,17 +142,14 @@ def _trial_seconds(
     return sum(per_size) / max(len(per_size), 1)
 
 
-def _time_encoder(task: TaskConfig, sample: list[str]) -> tuple[float, float]:
-    """Return measured seconds per text embedded, and per text through a training step."""
+def _time_encoder(settings: Any, sample: list[str]) -> tuple[float, float]:
+    """Return measured seconds per text embedded, and per text through a training step, on the encoder backend `settings` opens."""
     import torch
 
     from shouldtune.backends.encoder import SentenceEncoder
 
     encoder = SentenceEncoder(
-        task.backend.model,
-        device=task.backend.device or "cpu",
-        batch_size=task.backend.batch_size,
-        runtime=task.backend.runtime,
+        settings.model, device=settings.device or "cpu", batch_size=settings.batch_size, runtime=settings.runtime
     )
     try:
         encoder.embed(sample[:8])  # warm-up

@@ -71,6 +71,8 @@ class PricedStrategy:
     monthly: float  # $ a month at the stated volume, serving only
     first_year: float  # one-time + HORIZON_MONTHS of serving
     per_1000_all_in: float  # first_year per 1,000 requests served in that time
+    backend: str = ""  # its backend's name in the task
+    charged_by: str = "compute"  # compute time (a local model) or tokens (an API)
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,7 @@ def price_strategies(analysis: Analysis, assumptions: CostAssumptions) -> tuple[
         priced.append(PricedStrategy(
             timing.strategy, timing.track, profile.one_time, profile.per_1000_requests, monthly, first_year,
             first_year / served * 1000 if served else profile.per_1000_requests,
+            timing.backend, timing.charged_by,
         ))
     return tuple(priced)
 
@@ -415,7 +418,7 @@ def _cost(
     differ = _costs_differ(analysis, {prompt.strategy: prompt.first_year, finetune.strategy: finetune.first_year})
     favours = cheaper.track if differ else "neither"
     sentence = (
-        f"Cost at {volume} ({prices}, {_money(assumptions.prices.compute_per_hour)} per compute hour): "
+        f"Cost at {volume} ({prices}, {_charging(prompt, finetune, assumptions)}): "
         f"{finetune.strategy} costs {_money(finetune.one_time)} once and {_money(finetune.monthly)} a month, "
         f"{prompt.strategy} {_money(prompt.one_time)} once and {_money(prompt.monthly)} a month; {pays}"
         + ("." if differ else f"; the two first-year costs are within the noise of the timings behind them ({COST_NOISE:.0%} or more).")
@@ -572,6 +575,19 @@ def _one_track(analysis: Analysis, costs: Sequence[PricedStrategy], assumptions:
 # --- helpers -------------------------------------------------------------------------------
 
 
+def _charging(prompt: PricedStrategy, finetune: PricedStrategy, assumptions: CostAssumptions) -> str:
+    """Return how the two contestants are charged: the compute rate, or each by its own backend when they differ."""
+    rate = f"{_money(assumptions.prices.compute_per_hour)} per compute hour"
+    if prompt.backend == finetune.backend and prompt.charged_by == finetune.charged_by:
+        return rate if prompt.charged_by == "compute" else "by the tokens of each request and of training"
+
+    def how(priced: PricedStrategy) -> str:
+        by = f"compute time at {rate}" if priced.charged_by == "compute" else "tokens at your token prices"
+        return f"{priced.strategy} on the {priced.backend or 'default'} backend by {by}"
+
+    return f"each charged by its backend: {how(finetune)}, {how(prompt)}"
+
+
 def _usage(timing: StrategyTiming) -> StrategyCost:
     return StrategyCost(
         fit_seconds=timing.fit_seconds,
@@ -579,6 +595,7 @@ def _usage(timing: StrategyTiming) -> StrategyCost:
         prompt_tokens_per_request=timing.prompt_tokens_per_request,
         output_tokens_per_request=timing.output_tokens_per_request,
         training_tokens=timing.training_tokens,
+        charged_by=timing.charged_by,
     )
 
 

@@ -33,7 +33,6 @@ from typing import Any
 
 from shouldtune.analysis.metrics import Scoring
 from shouldtune.analysis.significance import paired_seeds_bootstrap
-from shouldtune.strategies.registry import strategy_class
 
 TrialKey = tuple[str, int, int]  # (strategy, n_per_class, seed)
 Run = Callable[[list[TrialKey]], None]
@@ -69,7 +68,7 @@ class Schedule:
         names: Sequence[str],
         sizes: Sequence[int],
         seeds: Sequence[int],
-        backend: str,
+        classes: Mapping[str, type],
         scoring: Scoring,
         metric: str,
         gold: Mapping[int, Sequence[str]],
@@ -81,7 +80,7 @@ class Schedule:
     ) -> None:
         self.names = tuple(names)
         self.seeds = tuple(seeds)
-        self.backend = backend
+        self.classes = dict(classes)  # contestant -> its strategy class
         self.scoring = scoring
         self.metric = metric
         self.gold = gold
@@ -93,7 +92,7 @@ class Schedule:
         self.sizes = sorted({n for points in self.points.values() for n in points})
 
     def _points(self, name: str, sizes: Sequence[int]) -> tuple[int, ...]:
-        cls = strategy_class(name, self.backend)
+        cls = self.classes[name]
         if cls.track == "baseline" or not cls.needs_examples:
             return (0,)  # baselines and zero-example prompts do not depend on n
         return tuple(n for n in sizes if n > 0)
@@ -159,7 +158,7 @@ class Schedule:
         contestants: list[tuple[str, int]] = []
         if final is not None:
             contestants = [(final.prompt.strategy, final.prompt.measured_at), (final.finetune.strategy, final.finetune.measured_at)]
-        baselines = [(name, 0) for name in self.names if strategy_class(name, self.backend).track == "baseline"]
+        baselines = [(name, 0) for name in self.names if self.classes[name].track == "baseline"]
         in_doubt = final is None or final.verdict == "tie" or analysis.baseline_unbeaten
         if in_doubt and (contestants or baselines):
             say(
@@ -187,14 +186,14 @@ class Schedule:
         by_key = {(t["strategy"], t["n_per_class"], t["seed"]): t for t in trials}
         found = []
         for name in active:
-            track = strategy_class(name, self.backend).track
+            track = self.classes[name].track
             if track == "baseline" or (name, n, first) not in by_key or (name, previous, first) not in by_key:
                 continue
             work = self.work(name, n)
             if track == "finetune" and work > 0:
                 continue  # trains weights on a budget that grows with the data: it can overtake late
             for other in active:
-                if other == name or strategy_class(other, self.backend).track != track:
+                if other == name or self.classes[other].track != track:
                     continue
                 if (other, n, first) not in by_key or (other, previous, first) not in by_key:
                     continue

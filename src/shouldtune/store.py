@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from shouldtune.errors import StoreError
+from shouldtune.records import TrialRecord
 
 # The tables as schema version 1 made them. Never edit: change the schema with a migration.
 _SCHEMA_V1 = (
@@ -72,18 +73,27 @@ def _v3_run_error(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN error TEXT")
 
 
+def _v4_trial_identity(db: sqlite3.Connection) -> None:
+    # A finished trial is found by what determines its outputs, from any run: another metric,
+    # size, seed or strategy reuses it. Trials stored before have no identity and are found
+    # only by their own run, as before.
+    db.execute("ALTER TABLE trials ADD COLUMN trial_key TEXT")
+    db.execute("CREATE INDEX trials_by_key ON trials (trial_key)")
+
+
 #: schema version -> the step that brings a store from the version before to it, in order.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     2: _v2_run_name_and_owner,
     3: _v3_run_error,
+    4: _v4_trial_identity,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
 @dataclass(frozen=True)
 class StoredTrial:
-    """One finished trial as stored: its record (a results.json trial) and its predictions."""
+    """One finished trial as stored: its record and its predictions."""
 
-    record: dict[str, Any]
+    record: TrialRecord
     predictions: list[str]
 
 
@@ -348,21 +358,38 @@ class Store:
         )
 
     # trials ---------------------------------------------------------------------------
-    def save_trial(self, run_id: str, record: dict[str, Any], predictions: list[str]) -> None:
-        """Commit one finished trial atomically."""
+    def save_trial(self, run_id: str, record: TrialRecord, predictions: list[str], trial_key: str | None = None) -> None:
+        """Commit one finished trial atomically; `trial_key` is its identity (see `find_trials`)."""
         with self._write() as db:
             db.execute(
-                "INSERT OR REPLACE INTO trials VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO trials"
+                " (run_id, strategy, n_per_class, seed, trial_json, predictions_json, created_at, trial_key)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
-                    record["strategy"],
-                    record["n_per_class"],
-                    record["seed"],
-                    json.dumps(record),
+                    record.strategy,
+                    record.n_per_class,
+                    record.seed,
+                    json.dumps(record.to_json()),
                     json.dumps(predictions),
                     time.time(),
+                    trial_key,
                 ),
             )
+
+    def find_trials(self, trial_keys: Iterable[str]) -> dict[str, StoredTrial]:
+        """Return the finished trials with these identities, from any run (one each)."""
+        keys = list(dict.fromkeys(trial_keys))
+        found: dict[str, StoredTrial] = {}
+        for start in range(0, len(keys), 500):  # SQLite caps the number of parameters
+            chunk = keys[start : start + 500]
+            rows = self._db.execute(
+                f"SELECT trial_key, trial_json, predictions_json FROM trials WHERE trial_key IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+            for key, record, predictions in rows:
+                found.setdefault(key, StoredTrial(TrialRecord.from_json(json.loads(record)), json.loads(predictions)))
+        return found
 
     def trials(self, run_id: str) -> dict[tuple[str, int, int], StoredTrial]:
         """Return a run's finished trials keyed by (strategy, n_per_class, seed)."""
@@ -371,7 +398,7 @@ class Store:
             (run_id,),
         ).fetchall()
         return {
-            (r[0], r[1], r[2]): StoredTrial(json.loads(r[3]), json.loads(r[4])) for r in rows
+            (r[0], r[1], r[2]): StoredTrial(TrialRecord.from_json(json.loads(r[3])), json.loads(r[4])) for r in rows
         }
 
     # embedding cache ------------------------------------------------------------------

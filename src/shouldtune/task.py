@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from shouldtune.errors import TaskFileError
 
@@ -29,53 +40,49 @@ DEFAULT_COLUMNS = {
 }
 
 
-class BackendConfig(BaseModel):
-    """Which model the strategies run on."""
+def _backend_settings(raw: Any) -> BaseModel:
+    from shouldtune.backends.registry import parse_settings
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    return parse_settings(raw)
 
-    name: Literal["encoder", "hf"] = "encoder"
-    model: str | None = Field(
-        default=None,
-        description="encoder: a sentence-transformers folder (default: the bundled all-MiniLM-L6-v2); "
-        "hf: a causal LM folder or Hugging Face hub id (required).",
-    )
-    device: str | None = Field(
-        default=None, description="cpu, cuda, cuda:1 or mps; default: cpu for encoder, the best available for hf."
-    )
-    batch_size: int = Field(default=64, ge=1)
-    runtime: Literal["torch", "onnx"] = Field(
-        default="torch",
-        description="encoder: what computes embeddings; onnx runs the transformer in ONNX Runtime on the CPU "
-        "(same vectors, faster; pip install 'shouldtune[onnx]').",
-    )
-    # Settings of the hf backend (ignored by the encoder).
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        default="auto", description="auto: bfloat16 on a GPU that has it, else float32."
-    )
-    max_new_tokens: int = Field(default=64, ge=1, description="Longest generated answer, in tokens.")
-    use_chat_template: bool = Field(default=True, description="Wrap prompts in the tokenizer's chat template when it has one.")
-    trust_remote_code: bool = Field(default=False, description="Run model code shipped with the weights (only for sources you trust).")
-    allow_pickle: bool = Field(default=False, description="Also load .bin/.pt weights, which can run code when loaded.")
-    allow_download: bool = Field(default=False, description="Fetch a hub id that is not in the local cache.")
 
-    @model_validator(mode="after")
-    def _runtime_fits_backend(self) -> BackendConfig:
-        if self.runtime == "torch":
-            return self
-        if self.name != "encoder":
+def _named_backends(raw: Any) -> dict[str, BaseModel]:
+    from shouldtune.backends.registry import parse_settings
+
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise TaskFileError(
+            f"expected a mapping of names to backends, found {type(raw).__name__}",
+            column="backends",
+            fix="write e.g. `backends: {small: {name: hf, model: ./tiny-lm}}` and bind strategies as few-shot@small",
+        )
+    named = {}
+    for alias, settings in raw.items():
+        if not isinstance(alias, str) or not ALIAS.match(alias):
             raise TaskFileError(
-                f"runtime {self.runtime!r} is a setting of the encoder backend, not of {self.name}",
-                column="backend.runtime",
-                fix="leave runtime out with --backend hf",
+                f"backend name {alias!r} is not allowed",
+                column="backends",
+                fix="use letters, digits, '-' and '_' (it is written after '@' in strategy names)",
             )
-        if self.device not in (None, "cpu"):
-            raise TaskFileError(
-                f"runtime {self.runtime!r} runs on the CPU, but device is {self.device!r}",
-                column="backend.runtime",
-                fix="leave device out (or cpu), or use runtime torch on the GPU",
-            )
-        return self
+        named[alias] = parse_settings(settings, column=f"backends.{alias}")
+    return named
+
+
+#: A backend's name in `backends:` (written after '@' in a strategy name).
+ALIAS = re.compile(r"^[A-Za-z][\w\-]*$")
+BackendSettings = Annotated[SerializeAsAny[BaseModel], BeforeValidator(_backend_settings)]
+
+
+@dataclass(frozen=True)
+class Contestant:
+    """A strategy bound to a backend: `name` is what results call it ("setfit", or "setfit@encoder")."""
+
+    name: str
+    strategy: str
+    backend: str  # the backend's name in the task: its kind, or its key under `backends:`
+    kind: str
+    settings: BaseModel = field(repr=False, compare=False, hash=False)
 
 
 class TaskConfig(BaseModel):
@@ -126,9 +133,18 @@ class TaskConfig(BaseModel):
         default=False,
         description="Run every strategy at every size and seed, instead of skipping what cannot win and adding seeds only where the decision is in doubt.",
     )
-    strategies: tuple[str, ...] | None = None
+    strategies: tuple[str, ...] | None = Field(
+        default=None,
+        description="The contestants; NAME runs on `backend`, NAME@BACKEND on a backend of `backends` "
+        "(or @encoder: the bundled encoder). Default: every strategy of `backend`.",
+    )
     strategy_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    backend: BackendConfig = Field(default_factory=BackendConfig)
+    backend: BackendSettings = Field(default_factory=lambda: _backend_settings(None))
+    backends: Annotated[dict[str, SerializeAsAny[BaseModel]], BeforeValidator(_named_backends)] = Field(
+        default_factory=dict,
+        description="More backends, by a name of your choosing, for strategies written NAME@BACKEND: "
+        "e.g. prompt a large model and fine-tune a small one in one run.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -159,19 +175,32 @@ class TaskConfig(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _backend_fits_task(self) -> TaskConfig:
-        if self.backend.name == "hf" and not self.backend.model:
+    def _backends_fit_task(self) -> TaskConfig:
+        from shouldtune.backends.registry import backend_spec
+
+        if self.backend.name in self.backends:
             raise TaskFileError(
-                "the hf backend needs a model",
-                column="backend.model",
-                fix="pass --model FOLDER (a local Hugging Face causal LM) or a hub id with --allow-download",
+                f"the backend name {self.backend.name!r} is taken by `backend` (the default backend's name is its kind)",
+                column=f"backends.{self.backend.name}",
+                fix="call the extra backend something else, e.g. large or small",
             )
-        if self.backend.name == "encoder" and self.task_type != "classification":
-            raise TaskFileError(
-                f"the encoder backend only classifies; a {self.task_type} task needs a language model",
-                column="backend",
-                fix="pass --backend hf --model FOLDER",
-            )
+        for contestant in self.contestants():
+            spec = backend_spec(contestant.kind)
+            if spec.family == "encoder" and self.task_type != "classification":
+                raise TaskFileError(
+                    f"the {contestant.kind} backend only classifies; a {self.task_type} task needs a language model",
+                    column="backend",
+                    fix="pass --backend hf --model FOLDER",
+                )
+            if (
+                spec.family == "language-model" and self.task_type == "classification"
+                and self.classify_by == "likelihood" and "score" not in spec.capabilities
+            ):
+                raise TaskFileError(
+                    f"classify_by 'likelihood' needs the 'score' capability, which the {contestant.kind} backend lacks",
+                    column="classify_by",
+                    fix="pass --classify-by generation (generate, then parse the label)",
+                )
         return self
 
     @field_validator("sizes")
@@ -202,12 +231,68 @@ class TaskConfig(BaseModel):
     def _strategies_known(self) -> TaskConfig:
         from shouldtune.strategies.registry import check_names, check_params
 
-        if self.strategies is not None:
-            check_names(self.strategies, self.backend.name)
-        check_names(tuple(self.strategy_params), self.backend.name)
-        for name, params in self.strategy_params.items():  # every value's type and range, before any work
-            check_params(name, params, self.backend.name)
+        contestants = self.contestants()
+        if len({c.name for c in contestants}) < len(contestants):
+            twice = next(c.name for c in contestants if sum(o.name == c.name for o in contestants) > 1)
+            raise TaskFileError(f"strategy {twice!r} is listed twice", column="strategies", fix="list each strategy once")
+        for contestant in contestants:
+            check_names([contestant.strategy], contestant.kind, contestant.name)
+        for key in self.strategy_params:
+            bound = [c for c in contestants if key in (c.name, c.strategy)]
+            if not bound:
+                plain, _, alias = key.partition("@")
+                check_names([plain], self._settings_of(alias or self.backend.name, "strategy_params").name, key)
+                continue
+            for contestant in bound:  # every value's type and range, before any work
+                check_params(contestant.strategy, self.params_of(contestant), contestant.kind)
         return self
+
+    def contestants(self) -> tuple[Contestant, ...]:
+        """Return the strategies to run, each bound to its backend (default: every strategy of `backend`)."""
+        from shouldtune.strategies.registry import default_strategies
+
+        names = self.strategies or default_strategies(self.backend.name)
+        contestants = []
+        for name in names:
+            strategy, at, alias = name.partition("@")
+            settings = self._settings_of(alias, "strategies") if at else self.backend
+            contestants.append(Contestant(name, strategy, alias if at else self.backend.name, settings.name, settings))
+        return tuple(contestants)
+
+    def contestant(self, name: str) -> Contestant:
+        """Return the contestant called `name` (a plain strategy name binds to `backend`)."""
+        for contestant in self.contestants():
+            if contestant.name == name:
+                return contestant
+        strategy, at, alias = name.partition("@")
+        settings = self._settings_of(alias, "strategies") if at else self.backend
+        return Contestant(name, strategy, alias if at else self.backend.name, settings.name, settings)
+
+    def params_of(self, contestant: Contestant) -> dict[str, Any]:
+        """Return a contestant's settings: `strategy_params` under its full name, over those under its strategy's."""
+        return {**self.strategy_params.get(contestant.strategy, {}), **self.strategy_params.get(contestant.name, {})}
+
+    def backends_used(self) -> dict[str, BaseModel]:
+        """Return the backends the contestants run on, by name in the task."""
+        return {c.backend: c.settings for c in self.contestants()}
+
+    def _settings_of(self, alias: str, column: str) -> BaseModel:
+        from shouldtune.backends.registry import parse_settings
+
+        if alias == self.backend.name:
+            return self.backend
+        if alias in self.backends:
+            return self.backends[alias]
+        if alias == "encoder":
+            return parse_settings({"name": "encoder"})  # the bundled encoder needs no declaring
+        known = [self.backend.name, *self.backends, "encoder"]
+        close = difflib.get_close_matches(alias, known, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise TaskFileError(
+            f"no backend named {alias!r}",
+            column=column,
+            fix=f"{hint}name one under `backends:` (known: {', '.join(dict.fromkeys(known))})",
+        )
 
     def hash_fields(self) -> dict[str, Any]:
         """Return the settings that change results (paths are replaced by data hashes elsewhere).
@@ -325,8 +410,7 @@ def _task_error(err: ValidationError, path: Path | None) -> TaskFileError:
     first = err.errors()[0]
     key = ".".join(str(part) for part in first["loc"])
     if first["type"] == "extra_forbidden":
-        model = BackendConfig if first["loc"][0] == "backend" else TaskConfig
-        known = list(model.model_fields)
+        known = list(TaskConfig.model_fields)
         leaf = str(first["loc"][-1])
         close = difflib.get_close_matches(leaf, known, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"

@@ -38,6 +38,9 @@ class StrategyCost:
     prompt_tokens_per_request: float = 0.0
     output_tokens_per_request: float = 0.0
     training_tokens: float = 0.0
+    #: How its backend is paid for: "compute" (a local model: the machine's time; its tokens
+    #: cost nothing more) or "tokens" (an API: its bill; the time is the provider's).
+    charged_by: str = "compute"
 
 
 @dataclass(frozen=True)
@@ -87,13 +90,16 @@ def load_prices(path: Path | None) -> Prices:
 
 def cost_profile(cost: StrategyCost, prices: Prices) -> CostProfile:
     """Return one-time and per-1000-request dollars for a strategy under the given prices."""
+    if cost.charged_by == "tokens":
+        one_time = cost.training_tokens / 1e6 * prices.training_per_million
+        per_request = (
+            cost.prompt_tokens_per_request / 1e6 * prices.input_per_million
+            + cost.output_tokens_per_request / 1e6 * prices.output_per_million
+        )
+        return CostProfile(one_time=float(one_time), per_1000_requests=float(1000 * per_request))
     per_hour = prices.compute_per_hour / 3600
-    one_time = cost.fit_seconds * per_hour + cost.training_tokens / 1e6 * prices.training_per_million
-    per_request = (
-        cost.predict_seconds_per_request * per_hour
-        + cost.prompt_tokens_per_request / 1e6 * prices.input_per_million
-        + cost.output_tokens_per_request / 1e6 * prices.output_per_million
-    )
+    one_time = cost.fit_seconds * per_hour
+    per_request = cost.predict_seconds_per_request * per_hour
     return CostProfile(one_time=float(one_time), per_1000_requests=float(1000 * per_request))
 
 

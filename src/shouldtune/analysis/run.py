@@ -192,6 +192,8 @@ class StrategyTiming:
     prompt_tokens_per_request: float
     output_tokens_per_request: float
     training_tokens: float
+    backend: str = ""  # its backend's name in the task ("" in results from before backends were named)
+    charged_by: str = "compute"  # how its backend is paid for: compute time or tokens
 
     @property
     def iteration_seconds(self) -> float:
@@ -640,10 +642,11 @@ def _seed_consistency(
 
 def _prompt_variants(trials: Sequence[Mapping[str, Any]]) -> tuple[PromptVariants, ...]:
     """Return, per strategy that scored several prompts, their spread at its largest size."""
+    from shouldtune.records import TrialRecord
+
     def validation_scores(trial: Mapping[str, Any]) -> Any:
-        details = trial.get("details") or {}
-        # Every prompt search writes `validation_scores`; runs before it wrote `validation_macro_f1`.
-        return details.get("validation_scores", details.get("validation_macro_f1"))
+        search = TrialRecord.from_json(trial).search
+        return dict(search.validation_scores) if search is not None else None
 
     scored = [t for t in trials if isinstance(validation_scores(t), dict)]
     found = []
@@ -696,6 +699,8 @@ def _timings(
             prompt_tokens_per_request=mean(float(t.get("prompt_per_request", 0.0)) for t in tokens),
             output_tokens_per_request=mean(float(t.get("output_per_request", 0.0)) for t in tokens),
             training_tokens=mean(float(t.get("training", 0.0)) for t in tokens),
+            backend=str(chosen[0].get("backend", "")),
+            charged_by=str(chosen[0].get("charged_by", "compute")),
         ))
     return tuple(timings)
 

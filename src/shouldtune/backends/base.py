@@ -1,16 +1,25 @@
-"""The backend protocols strategies are written against.
+"""What a backend's model can do, as capabilities and the protocols behind them.
 
-An encoder backend turns texts into unit-length vectors. Later backends (local causal LMs,
-OpenAI-compatible APIs) add `score`/`generate` and `fine_tune`; strategies name the protocol
-they need, so the experiment can tell which strategies a backend can run.
+A backend declares its capabilities (`BackendSpec.capabilities`); a strategy declares the
+ones it needs (`Strategy.requires`). A strategy asked of a backend that lacks one is refused
+before any work, naming what is missing. The protocols are what strategies call:
+
+    embed         Encoder.embed(texts) -> unit vectors            (sentence encoders)
+    tune-encoder  TunableEncoder.trainable_copy() -> a model to train (setfit, full)
+    score         LanguageModel.score(prompts, continuations)     (log-likelihood; chat APIs often lack it)
+    generate      LanguageModel.generate(prompts) -> texts
+    fine-tune     TunableLanguageModel.fine_tune(prompts, targets, settings, seed) -> a tuned model
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
+
+Capability = Literal["embed", "tune-encoder", "score", "generate", "fine-tune"]
+CAPABILITIES: tuple[Capability, ...] = ("embed", "tune-encoder", "score", "generate", "fine-tune")
 
 
 @runtime_checkable
@@ -38,4 +47,31 @@ class TunableEncoder(Encoder, Protocol):
 
     def trainable_copy(self) -> Any:
         """Return a fresh, independent sentence-transformers model with the same weights."""
+        ...
+
+
+@runtime_checkable
+class LanguageModel(Protocol):
+    """A language model that answers prompts: generates, and (if it can) scores continuations."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    def score(self, prompts: Sequence[str], continuations: Sequence[str]) -> np.ndarray:
+        """Return the summed log-probability of each continuation after its prompt."""
+        ...
+
+    def generate(self, prompts: Sequence[str]) -> list[str]:
+        """Return one greedy answer per prompt."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class TunableLanguageModel(LanguageModel, Protocol):
+    """A language model whose weights a fine-tune strategy may adapt."""
+
+    def fine_tune(self, prompts: Sequence[str], targets: Sequence[str], settings: Any, *, seed: int, on_step: Any = None) -> Any:
+        """Return a tuned model (answers like this one) and its training report (steps, tokens, losses)."""
         ...

@@ -7,11 +7,16 @@ import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shouldtune.backends.registry import BackendSpec, OpenBackend
 from shouldtune.errors import BackendError, TaskFileError
+
+if TYPE_CHECKING:
+    from shouldtune.store import Store
 
 BUNDLED_MODEL_NAME = "all-MiniLM-L6-v2"
 #: How the encoder computes embeddings: torch (default), or ONNX Runtime (the `onnx` extra).
@@ -174,3 +179,57 @@ def encode(model: Any, texts: Sequence[str], batch_size: int, progress: Any = No
     in_order = np.empty((len(texts), vectors[0].shape[1]), dtype=np.float32)
     in_order[order] = np.vstack(vectors)
     return in_order
+
+
+class EncoderSettings(BaseModel):
+    """The encoder backend: a sentence-transformers model, the bundled all-MiniLM-L6-v2 by default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Literal["encoder"] = "encoder"
+    model: str | None = Field(
+        default=None, description="A sentence-transformers folder (default: the bundled all-MiniLM-L6-v2)."
+    )
+    device: str | None = Field(default=None, description="cpu, cuda, cuda:1 or mps; default: cpu.")
+    batch_size: int = Field(default=64, ge=1, description="Texts per forward pass.")
+    runtime: Literal["torch", "onnx"] = Field(
+        default="torch",
+        description="What computes embeddings; onnx runs the transformer in ONNX Runtime on the CPU "
+        "(same vectors, faster; pip install 'shouldtune[onnx]').",
+    )
+
+    @model_validator(mode="after")
+    def _onnx_on_the_cpu(self) -> EncoderSettings:
+        if self.runtime == "onnx" and self.device not in (None, "cpu"):
+            raise TaskFileError(
+                f"runtime {self.runtime!r} runs on the CPU, but device is {self.device!r}",
+                column="backend.runtime",
+                fix="leave device out (or cpu), or use runtime torch on the GPU",
+            )
+        return self
+
+
+def open_encoder(settings: EncoderSettings, store: Store | None, progress: Any = None) -> OpenBackend:
+    """Return the encoder backend opened: its encoder behind the store's embedding cache."""
+    from shouldtune.backends.cache import CachedEncoder
+
+    encoder = CachedEncoder(
+        SentenceEncoder(
+            settings.model, device=settings.device or "cpu", batch_size=settings.batch_size, progress=progress, runtime=settings.runtime
+        ),
+        store,
+    )
+    return OpenBackend(alias="encoder", spec=SPEC, model_id=encoder.model_id, encoder=encoder, device=settings.device or "cpu")
+
+
+SPEC = BackendSpec(
+    kind="encoder",
+    settings=EncoderSettings,
+    capabilities=frozenset({"embed", "tune-encoder"}),
+    family="encoder",
+    charges="compute",
+    open=open_encoder,
+    summary="a sentence encoder (the bundled all-MiniLM-L6-v2 by default): prompts by similarity, fine-tunes the encoder",
+    # Embeddings are cached by model, whatever the batch they were computed in.
+    not_outputs=frozenset({"batch_size"}),
+)

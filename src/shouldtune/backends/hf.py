@@ -15,15 +15,18 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from shouldtune.backends.hf_inference import generate_greedy, score_continuations
+from shouldtune.backends.registry import BackendSpec, OpenBackend
 from shouldtune.errors import BackendError, TaskFileError
 
 if TYPE_CHECKING:
     from shouldtune.backends.hf_lora import LoRAModel, LoRASettings
+    from shouldtune.store import Store
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
@@ -308,3 +311,58 @@ class HFCausalLM:
 
     def close(self) -> None:
         self._model = self._tokenizer = self._adapted = self._adapter = None
+
+
+class HFSettings(BaseModel):
+    """The hf backend: a Hugging Face causal language model, prompted and LoRA-tuned locally."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Literal["hf"] = "hf"
+    model: str = Field(
+        description="pass --model FOLDER (a local Hugging Face causal LM) or a hub id with --allow-download",
+    )
+    device: str | None = Field(default=None, description="cpu, cuda, cuda:1 or mps; default: the best available.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        default="auto", description="auto: bfloat16 on a GPU that has it, else float32."
+    )
+    batch_size: int = Field(default=64, ge=1, description="Prompts per forward pass; halved automatically on out-of-memory.")
+    max_new_tokens: int = Field(default=64, ge=1, description="Longest generated answer, in tokens.")
+    use_chat_template: bool = Field(default=True, description="Wrap prompts in the tokenizer's chat template when it has one.")
+    trust_remote_code: bool = Field(default=False, description="Run model code shipped with the weights (only for sources you trust).")
+    allow_pickle: bool = Field(default=False, description="Also load .bin/.pt weights, which can run code when loaded.")
+    allow_download: bool = Field(default=False, description="Fetch a hub id that is not in the local cache.")
+
+
+def open_hf(settings: HFSettings, store: Store | None, progress: Any = None) -> OpenBackend:
+    """Return the hf backend opened: the language model (loaded on first use) and the bundled
+    encoder few-shot-knn finds neighbours with."""
+    from shouldtune.backends.cache import CachedEncoder
+    from shouldtune.backends.encoder import SentenceEncoder
+
+    llm = HFCausalLM(
+        settings.model,
+        device=settings.device,
+        dtype=settings.dtype,
+        batch_size=settings.batch_size,
+        max_new_tokens=settings.max_new_tokens,
+        use_chat_template=settings.use_chat_template,
+        trust_remote_code=settings.trust_remote_code,
+        allow_pickle=settings.allow_pickle,
+        allow_download=settings.allow_download,
+        progress=progress,
+    )
+    encoder = CachedEncoder(SentenceEncoder(progress=progress), store)
+    return OpenBackend(alias="hf", spec=SPEC, model_id=llm.model_id, encoder=encoder, llm=llm, device=llm.device)
+
+
+SPEC = BackendSpec(
+    kind="hf",
+    settings=HFSettings,
+    capabilities=frozenset({"embed", "score", "generate", "fine-tune"}),
+    family="language-model",
+    charges="compute",
+    open=open_hf,
+    summary="a local Hugging Face causal LM: prompted (instructions, demonstrations) and LoRA-tuned",
+    not_outputs=frozenset({"allow_download", "trust_remote_code", "allow_pickle"}),
+)

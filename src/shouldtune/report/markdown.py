@@ -2,33 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
-
-
-def curve_table(results: dict[str, Any], metric: str) -> tuple[list[int], dict[tuple[str, str], dict[int, dict[str, Any]]]]:
-    """Return the sizes and, per (track, strategy), its curve points by size."""
-    rows: dict[tuple[str, str], dict[int, dict[str, Any]]] = defaultdict(dict)
-    for point in results["curves"]:
-        if point["metric"] == metric:
-            rows[(point["track"], point["strategy"])][point["n_per_class"]] = point
-    sizes = sorted({n for by_size in rows.values() for n in by_size})
-    order = {"baseline": 0, "prompt": 1, "finetune": 2}
-    return sizes, dict(sorted(rows.items(), key=lambda item: (order.get(item[0][0], 3), item[0][1])))
-
-
-def strategy_costs(results: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Return each strategy's mean fit seconds and ms per prediction at its largest size."""
-    largest: dict[str, int] = {}
-    for trial in results["trials"]:
-        largest[trial["strategy"]] = max(largest.get(trial["strategy"], 0), trial["n_per_class"])
-    costs: dict[str, dict[str, float]] = {}
-    for name, size in largest.items():
-        trials = [t for t in results["trials"] if t["strategy"] == name and t["n_per_class"] == size]
-        fit = sum(t["fit_seconds"] for t in trials) / len(trials)
-        per_request = sum(t["predict_seconds"] / max(1, results["data"]["test_size"]) for t in trials) / len(trials)
-        costs[name] = {"n_per_class": size, "fit_seconds": fit, "ms_per_request": per_request * 1000}
-    return costs
 
 
 def md(text: object) -> str:

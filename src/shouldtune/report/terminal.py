@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from shouldtune.report.markdown import curve_table, strategy_costs
+from shouldtune.report.view import build_view, curve_table
 
 _COLOURS = {"prompt": "cyan", "finetune": "magenta", "either": "green", "collect-more-data": "yellow"}
 
@@ -46,11 +46,12 @@ def print_summary(console: Console, results: dict[str, Any], *, data_warnings: b
         curves.add_row(f"[{_COLOURS.get(track, 'white')}]{name}[/]\n[dim]{track}[/]", *cells)
     console.print(curves)
 
+    # The report's numbers, from the same view: the terminal renders them, it computes none.
     costs = Table(title="cost and speed (largest size, mean over seeds)", title_justify="left")
-    for heading in ("strategy", "n", "fit seconds", "ms per prediction"):
+    for heading in ("strategy", "n", "fit", "latency p50 / p95", "$ first year"):
         costs.add_column(heading, justify="left" if heading == "strategy" else "right", no_wrap=True)
-    for name, cost in strategy_costs(results).items():
-        costs.add_row(name, str(cost["n_per_class"]), f"{cost['fit_seconds']:.2f}", f"{cost['ms_per_request']:.2f}")
+    for row in build_view(results).strategies:
+        costs.add_row(row.strategy, str(row.n_per_class), row.fit, row.latency, row.first_year)
     console.print(costs)
     skipped = results.get("skipped") or []
     if skipped:

@@ -5,6 +5,7 @@ Both report.html and report.md render this one view, so they carry the same cont
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -241,9 +242,32 @@ def _assumptions(assumptions: Mapping[str, Any]) -> str:
     )
 
 
-def _curve_rows(results: Mapping[str, Any], metric: str) -> list[tuple[str, str, list[str]]]:
-    from shouldtune.report.markdown import curve_table
+def curve_table(results: Mapping[str, Any], metric: str) -> tuple[list[int], dict[tuple[str, str], dict[int, dict[str, Any]]]]:
+    """Return the sizes and, per (track, strategy), its curve points by size."""
+    rows: dict[tuple[str, str], dict[int, dict[str, Any]]] = defaultdict(dict)
+    for point in results["curves"]:
+        if point["metric"] == metric:
+            rows[(point["track"], point["strategy"])][point["n_per_class"]] = point
+    sizes = sorted({n for by_size in rows.values() for n in by_size})
+    order = {"baseline": 0, "prompt": 1, "finetune": 2}
+    return sizes, dict(sorted(rows.items(), key=lambda item: (order.get(item[0][0], 3), item[0][1])))
 
+
+def strategy_costs(results: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """Return each strategy's mean fit seconds and ms per prediction at its largest size."""
+    largest: dict[str, int] = {}
+    for trial in results["trials"]:
+        largest[trial["strategy"]] = max(largest.get(trial["strategy"], 0), trial["n_per_class"])
+    costs: dict[str, dict[str, float]] = {}
+    for name, size in largest.items():
+        trials = [t for t in results["trials"] if t["strategy"] == name and t["n_per_class"] == size]
+        fit = sum(t["fit_seconds"] for t in trials) / len(trials)
+        per_request = sum(t["predict_seconds"] / max(1, results["data"]["test_size"]) for t in trials) / len(trials)
+        costs[name] = {"n_per_class": size, "fit_seconds": fit, "ms_per_request": per_request * 1000}
+    return costs
+
+
+def _curve_rows(results: Mapping[str, Any], metric: str) -> list[tuple[str, str, list[str]]]:
     sizes, rows = curve_table(results, metric)
     return [
         (TRACK_NAMES.get(track, track), name, [
@@ -302,8 +326,6 @@ def _strategies(
     final: Mapping[str, Any] | None, recommended: str | None, pareto: list[str],
 ) -> list[StrategyRow]:
     if not timings:  # an old document: no analysis section
-        from shouldtune.report.markdown import strategy_costs
-
         return [
             StrategyRow(name, "", int(c["n_per_class"]), "", "", f"{c['fit_seconds']:.2f} s", f"{c['ms_per_request']:.1f} ms",
                         "", "", "", "", False, False)
@@ -369,7 +391,7 @@ def _data_lines(results: Mapping[str, Any]) -> list[str]:
         *described,
         f"Test: {data['split']}; {data['test_size']:,} examples.",
         f"Sizes ({size_unit(results)}): {', '.join(map(str, data['sizes']))}; seeds: {task['seeds']}.",
-        f"Backend: {backend.get('name', '')} ({backend.get('model', '')}).",
+        _backends_line(backend),
         f"Run {results.get('run_id', '')}: {len(results['trials'])} trials ({results.get('reused_trials', 0)} reused from the store).",
     ]
     by_reason: dict[str, list[str]] = {}
@@ -390,3 +412,15 @@ def _seconds(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
     return f"{seconds / 60:.1f} min"
+
+
+def _backends_line(backend: Mapping[str, Any]) -> str:
+    """Return the run's backends in words: one, or each by its name with its model and how it is charged."""
+    used = backend.get("backends") or {}
+    if len(used) <= 1:
+        return f"Backend: {backend.get('name', '')} ({backend.get('model', '')})."
+    listed = "; ".join(
+        f"{alias}: {entry.get('kind', '')} ({entry.get('model', '')}), charged by {entry.get('charged_by', 'compute')}"
+        for alias, entry in used.items()
+    )
+    return f"Backends: {listed}."

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from shouldtune.errors import ExportError, InputError
+from shouldtune.records import SearchDetails
 
 Track = Literal["prompt", "finetune", "baseline"]
 
@@ -72,8 +73,11 @@ class Strategy(ABC):
     track: ClassVar[Track]
     #: False for strategies that can run with no labelled examples (size 0).
     needs_examples: ClassVar[bool] = True
-    #: Whether the strategy embeds texts with `context.encoder` (they are embedded ahead, once).
-    uses_encoder: ClassVar[bool] = True
+    #: What the strategy needs of its backend (see shouldtune.backends.base); "embed" means it
+    #: embeds texts with `context.encoder`, so they are embedded ahead, once.
+    requires: ClassVar[frozenset[str]] = frozenset({"embed"})
+    #: Whether the task's metric decides what is learned (e.g. a prompt chosen by validation score).
+    selects_on_metric: ClassVar[bool] = False
 
     @abstractmethod
     def fit(self, train: TrainingSet) -> Strategy:
@@ -86,6 +90,10 @@ class Strategy(ABC):
     def describe(self) -> dict[str, Any]:
         """Return what was learned that a person can read (chosen prompt, sizes); JSON-safe."""
         return {}
+
+    def search(self) -> SearchDetails | None:
+        """Return the candidates a prompt search scored and the one it kept (None: it searched nothing)."""
+        return None
 
     def work(self, examples: int, classes: int = 1) -> float:
         """Return how much computing a fit on `examples` examples of `classes` labels takes, in texts through the model.

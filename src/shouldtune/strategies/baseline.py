@@ -17,7 +17,7 @@ class Majority(Strategy):
 
     name = "majority"
     track = "baseline"
-    uses_encoder = False
+    requires = frozenset()
 
     def __init__(self, context: StrategyContext | None = None) -> None:
         self.context = context

@@ -35,37 +35,69 @@ LLM_STRATEGIES: dict[str, str] = {
     "lora+few-shot": "shouldtune.strategies.llm.lora:LoRAFewShot",
 }
 
-#: Backend name -> its strategies, in default run order (cheap first).
-BACKEND_STRATEGIES: dict[str, dict[str, str]] = {"encoder": STRATEGIES, "hf": LLM_STRATEGIES}
+#: A backend's family (what kind of model it serves) -> the strategies that run on it, cheap first.
+FAMILY_STRATEGIES: dict[str, dict[str, str]] = {"encoder": STRATEGIES, "language-model": LLM_STRATEGIES}
 
 
-def check_names(names: Sequence[str], backend: str = "encoder") -> None:
-    """Raise TaskFileError for a strategy name the backend does not have, with a did-you-mean."""
-    available = BACKEND_STRATEGIES[backend]
+def _table(kind: str) -> dict[str, str]:
+    from shouldtune.backends.registry import backend_spec
+
+    return FAMILY_STRATEGIES[backend_spec(kind).family]
+
+
+def default_strategies(kind: str) -> tuple[str, ...]:
+    """Return every strategy backend `kind` can run, in default run order."""
+    from shouldtune.backends.registry import backend_spec
+
+    capabilities = backend_spec(kind).capabilities
+    return tuple(name for name in _table(kind) if _class_of(_table(kind)[name]).requires <= capabilities)
+
+
+def check_names(names: Sequence[str], backend: str = "encoder", shown: str | None = None) -> None:
+    """Raise TaskFileError for a strategy the backend does not have or cannot run, with a did-you-mean.
+
+    `shown` is the name the user wrote (e.g. "setfit@small"), if not the strategy's own.
+    """
+    from shouldtune.backends.registry import backend_spec, kinds
+
+    spec = backend_spec(backend)
+    available = _table(backend)
     for name in names:
         if name not in available:
-            elsewhere = [other for other, table in BACKEND_STRATEGIES.items() if name in table]
+            elsewhere = [kind for kind in kinds() if name in _table(kind)]
             if elsewhere:
                 problem = f"strategy {name!r} runs on the {elsewhere[0]} backend, not on {backend}"
                 hint = ""
             else:
-                problem = f"unknown strategy {name!r}"
+                problem = f"unknown strategy {(shown or name)!r}"
                 close = difflib.get_close_matches(name, list(available), n=1)
                 hint = f"did you mean {close[0]!r}? " if close else ""
             raise TaskFileError(
                 problem,
                 column="strategies",
-                fix=f"{hint}available on {backend}: {', '.join(available)}",
+                fix=f"{hint}available on {backend}: {', '.join(default_strategies(backend))}",
+            )
+        missing = sorted(_class_of(available[name]).requires - spec.capabilities)
+        if missing:
+            raise TaskFileError(
+                f"strategy {(shown or name)!r} needs the {', '.join(map(repr, missing))} capability, which the {backend} backend lacks",
+                column="strategies",
+                fix=f"strategies that run on {backend}: {', '.join(default_strategies(backend))}",
             )
 
 
-def strategy_class(name: str, backend: str = "encoder") -> type:
-    """Return the class registered under `name` for `backend`."""
+def _class_of(reference: str) -> type:
     import importlib
 
-    check_names([name], backend)
-    module, cls = BACKEND_STRATEGIES[backend][name].split(":")
+    module, cls = reference.split(":")
     return getattr(importlib.import_module(module), cls)
+
+
+def strategy_class(name: str, backend: str = "encoder") -> type:
+    """Return the class registered under `name` for backend kind `backend`."""
+    if name not in _table(backend):
+        check_names([name], backend)
+    return _class_of(_table(backend)[name])
 
 
 def build(name: str, context: Any, params: dict[str, Any] | None = None, backend: str = "encoder") -> Any:
@@ -109,6 +141,12 @@ def check_params(name: str, params: dict[str, Any] | None, backend: str = "encod
             fix=f"{setting} takes {_allowed(model.model_fields[setting])}, e.g. its default {default!r}",
         ) from None
     return {key: getattr(checked, key) for key in params}
+
+
+def settings_of(name: str, params: dict[str, Any] | None, backend: str = "encoder") -> dict[str, Any]:
+    """Return every setting of strategy `name`, defaults filled in, JSON-safe (part of a trial's identity)."""
+    model = _settings_model(strategy_class(name, backend))
+    return model.model_validate(dict(params or {})).model_dump(mode="json")
 
 
 def _settings_model(cls: type) -> type[BaseModel]:

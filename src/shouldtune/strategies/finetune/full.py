@@ -21,6 +21,7 @@ class FullFineTune(Strategy):
 
     name = "full"
     track = "finetune"
+    requires = frozenset({"embed", "tune-encoder"})
 
     def __init__(
         self,

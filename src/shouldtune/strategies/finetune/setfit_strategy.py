@@ -35,6 +35,7 @@ class SetFit(Strategy):
 
     name = "setfit"
     track = "finetune"
+    requires = frozenset({"embed", "tune-encoder"})
 
     def __init__(
         self,

@@ -21,6 +21,7 @@ class LoRA(LLMStrategy):
 
     name = "lora"
     track = "finetune"
+    requires = frozenset({"generate", "fine-tune"})
 
     def __init__(
         self,

@@ -21,7 +21,7 @@ class LLMStrategy(Strategy):
     """
 
     track = "prompt"
-    uses_encoder = False
+    requires = frozenset({"generate"})
 
     def __init__(self, context: StrategyContext, instruction: str | None = None) -> None:
         self.context = context
@@ -112,7 +112,7 @@ class FewShotKNNLLM(LLMStrategy):
     similarity; the most similar last, next to the input), the input."""
 
     name = "few-shot-knn"
-    uses_encoder = True
+    requires = frozenset({"generate", "embed"})
 
     def __init__(self, context: StrategyContext, k: PositiveInt = 4, instruction: str | None = None) -> None:
         super().__init__(context, instruction)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from pydantic import NonNegativeInt, PositiveInt
 
+from shouldtune.records import SearchDetails
 from shouldtune.strategies.base import StrategyContext, TrainingSet
 from shouldtune.strategies.llm.prompting import LLMStrategy
 from shouldtune.strategies.llm.prompts import Demonstration, render
@@ -47,6 +48,7 @@ class PromptSearchLLM(LLMStrategy):
     """Scores candidate instructions on held-back training examples; keeps the best."""
 
     name = "prompt-search"
+    selects_on_metric = True  # the candidate kept is the one the task's metric scores best
 
     def __init__(
         self,
@@ -135,6 +137,9 @@ class PromptSearchLLM(LLMStrategy):
 
     def _demonstrations(self, texts: Sequence[str]) -> list[list[Demonstration]]:
         return [self.shown_ for _ in texts]
+
+    def search(self) -> SearchDetails:
+        return SearchDetails(self.chosen_, dict(self.scores_))
 
     def describe(self) -> dict[str, Any]:
         return {

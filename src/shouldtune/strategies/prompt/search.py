@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from shouldtune.records import SearchDetails
 from shouldtune.strategies.base import Strategy, StrategyContext, TrainingSet
 from shouldtune.strategies.prompt.descriptions import keyword_descriptions, medoid_descriptions, readable
 from shouldtune.strategies.prompt.zero_shot import ZeroShot
@@ -70,6 +71,7 @@ class PromptSearch(Strategy):
 
     name = "prompt-search"
     track = "prompt"
+    selects_on_metric = True  # the candidate kept is the one the task's metric scores best
 
     def __init__(self, context: StrategyContext, templates: Sequence[str] = ()) -> None:
         self.context = context
@@ -151,6 +153,9 @@ class PromptSearch(Strategy):
     def predict(self, texts: Sequence[str]) -> list[str]:
         self._check_fitted()
         return self.prompt_.predict(texts)
+
+    def search(self) -> SearchDetails:
+        return SearchDetails(self.chosen_.name, dict(self.scores_))
 
     def describe(self) -> dict[str, Any]:
         return {
