@@ -50,20 +50,24 @@ def test_missing_prices_file_raises_task_file_error(tmp_path):
 
 
 def test_cost_profile_hand_computed():
-    # one-time: 1800 s / 3600 * $2/h = $1.00, plus 2e6 training tokens * $3/M = $6 -> $7.00
-    # per request: 0.036 s / 3600 * $2/h = $0.00002; 500 input tokens * $0.15/M = $0.000075;
-    # 20 output tokens * $0.60/M = $0.000012 -> $0.000107; per 1000 = $0.107
     prices = Prices(compute_per_hour=2.0, input_per_million=0.15, output_per_million=0.6, training_per_million=3.0)
-    cost = StrategyCost(
+    measured = dict(
         fit_seconds=1800,
         predict_seconds_per_request=0.036,
         prompt_tokens_per_request=500,
         output_tokens_per_request=20,
         training_tokens=2e6,
     )
-    profile = cost_profile(cost, prices)
-    assert profile.one_time == pytest.approx(7.0)
-    assert profile.per_1000_requests == pytest.approx(0.107)
+    # A local model is paid by the machine's time; its tokens cost nothing more.
+    # one-time: 1800 s / 3600 * $2/h = $1.00; per request: 0.036 s / 3600 * $2/h = $0.00002 -> per 1000 $0.02
+    local = cost_profile(StrategyCost(**measured, charged_by="compute"), prices)
+    assert local.one_time == pytest.approx(1.0)
+    assert local.per_1000_requests == pytest.approx(0.02)
+    # An API is paid by its tokens; the time is the provider's.
+    # one-time: 2e6 training tokens * $3/M = $6; per request: 500 * $0.15/M + 20 * $0.60/M = $0.000087 -> $0.087
+    api = cost_profile(StrategyCost(**measured, charged_by="tokens"), prices)
+    assert api.one_time == pytest.approx(6.0)
+    assert api.per_1000_requests == pytest.approx(0.087)
 
 
 def test_monthly_and_total_cost():

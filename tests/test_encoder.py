@@ -146,15 +146,18 @@ def test_onnx_runtime_without_its_packages_says_how_to_install(tiny_encoder_fold
 
 
 @pytest.mark.parametrize(
-    "settings",
-    [{"name": "hf", "model": "some-lm", "runtime": "onnx"}, {"name": "encoder", "device": "cuda", "runtime": "onnx"}],
+    ("settings", "message"),
+    [
+        ({"name": "hf", "model": "some-lm", "runtime": "onnx"}, "the hf backend has no setting 'runtime'.*a setting of the encoder backend"),
+        ({"name": "encoder", "device": "cuda", "runtime": "onnx"}, "runtime 'onnx' runs on the CPU"),
+    ],
 )
-def test_onnx_runtime_is_an_encoder_setting_on_the_cpu(settings):
+def test_onnx_runtime_is_an_encoder_setting_on_the_cpu(settings, message):
+    from shouldtune.backends.registry import parse_settings
     from shouldtune.errors import TaskFileError
-    from shouldtune.task import BackendConfig
 
-    with pytest.raises(TaskFileError, match="runtime 'onnx'"):
-        BackendConfig(**settings)
+    with pytest.raises(TaskFileError, match=message):
+        parse_settings(settings)
 
 
 def test_onnx_runtime_gives_the_torch_vectors(tiny_encoder_folder, one_torch_thread):

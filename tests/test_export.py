@@ -108,7 +108,7 @@ def test_an_export_describes_itself(finished: dict, name: str):
     trial = finished["trials"][key].record
     assert manifest["strategy"] == name and manifest["run_id"] == finished["results"]["run_id"]
     assert (manifest["n_per_class"], manifest["seed"]) == key[1:] == (4, 0)
-    assert manifest["test_metrics"] == trial["metrics"] and manifest["labels"] == ["HUM", "LOC", "NUM"]
+    assert manifest["test_metrics"] == trial.metrics and manifest["labels"] == ["HUM", "LOC", "NUM"]
     assert manifest["encoder"] == ("fine-tuned" if name == "full" else "copied")
     assert (folder / "encoder" / "model.safetensors").is_file() and (folder / "README.md").is_file()
     if name == "few-shot-knn":

@@ -383,8 +383,7 @@ def refit_trial(
             subset = training_set(split.pool, prepared.label_set, strategy.track, n_per_class, seed)
         strategy.fit(TrainingSet(subset.texts, subset.labels, prepared.label_set))
         # The run id of the task as the run saw it: its models by name when it mixed backends.
-        backends = {alias: backend for alias in task.backends_used() if alias == contestant.backend}
-        model_id = backend.model_id if len(task.backends_used()) == 1 else run_model_id(task, _model_ids(task, store, backends))
+        model_id = run_model_id(task, _model_ids(task, store, {contestant.backend: backend}))
     except BaseException:
         backend.close()
         raise
