@@ -252,3 +252,12 @@ def test_a_fine_tuning_refusal_is_one_line(tmp_path, runner_app, monkeypatch):
     with FakeOpenAI(key=KEY, fine_tuning=False) as fake:
         result = runner.invoke(app, ["run", str(task_file(tmp_path, fake, "hosted-finetune")), "--store", str(tmp_path / "s.db")])
     assert result.exit_code == 2 and "fine-tuning refused (403" in result.output and "2027-01-06" in result.output
+
+
+def test_a_fine_tuning_job_that_could_cross_the_cap_is_never_created(server):
+    from shouldtune.errors import SpendingCapReached
+
+    lm = client(server, max_spend=0.0001)
+    with pytest.raises(SpendingCapReached, match="no job was created"):
+        lm.fine_tune_hosted([PROMPT.format(f"question {i}") for i in range(50)], ["other"] * 50, n_epochs=3, seed=0)
+    assert server.jobs_created == 0 and not server.files

@@ -66,6 +66,7 @@ def fine_tune_hosted(
     stored = lm.store.get_api_responses([key]).get(key) if lm.store is not None else None
     job = _guarded(lm, lambda: lm.client.fine_tuning.jobs.retrieve(stored[0]["job_id"])) if stored else None
     if job is None or job.status in ("failed", "cancelled"):
+        _check_cap(lm, data, n_epochs)
         upload = _guarded(lm, lambda: lm.client.files.create(file=("train.jsonl", data), purpose="fine-tune"))
         job = _guarded(lm, lambda: lm.client.fine_tuning.jobs.create(
             model=lm.model,
@@ -95,13 +96,33 @@ def fine_tune_hosted(
     return HostedModel(job.id, job.fine_tuned_model, trained, tuned)
 
 
+def _check_cap(lm: APIChatModel, data: bytes, n_epochs: int) -> None:
+    """Raise SpendingCapReached if the job's estimated training cost would cross the cap."""
+    from shouldtune.backends.openai_api import estimated_tokens
+    from shouldtune.errors import SpendingCapReached
+
+    if lm.max_spend is None:
+        return
+    spent = lm._shared.setdefault("spend", {"spent": 0.0})["spent"]
+    estimate = lm._prices.training_cost(estimated_tokens(data.decode("utf-8")) * n_epochs)
+    if spent + estimate > lm.max_spend:
+        raise SpendingCapReached(
+            f"stopped before the spending cap: ${spent:.4f} spent of ${lm.max_spend:.4f}, "
+            f"and the fine-tuning job would cost about ${estimate:.4f}; no job was created"
+        )
+
+
 def _wait(lm: APIChatModel, job: Any, on_status: Callable[[str], None] | None, ask: Callable[[str], bool] | None) -> Any:
     """Return the job once finished, polling with a growing interval; Ctrl-C offers to cancel it."""
     interval = min(lm.poll_seconds, 2.0)
+    started, shown = time.monotonic(), None
     try:
         while job.status not in FINISHED:
             if on_status is not None:
                 on_status(job.status)
+            if job.status != shown:  # progress: each change of state, with the time waited
+                lm.say(f"fine-tuning job {job.id}: {job.status} ({time.monotonic() - started:.0f} s)")
+                shown = job.status
             time.sleep(interval)
             interval = min(interval * 1.5, lm.poll_seconds * 6)
             job = _guarded(lm, lambda: lm.client.fine_tuning.jobs.retrieve(job.id))
