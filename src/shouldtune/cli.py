@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from shouldtune.errors import BackendError, InputError, TaskFileError
+from shouldtune.errors import BackendError, InputError, SpendingCapReached, TaskFileError
 
 app = typer.Typer(
     help="Should you prompt-engineer or fine-tune? Measure both on your own data and get a decision with the numbers.",
@@ -133,6 +133,17 @@ def _decision_options(requests_per_month: int | None, prices: Path | None) -> An
     return load_prices(prices) if prices is not None else None
 
 
+def _print_spend_plan(task: Any) -> None:
+    """Print the calls, tokens and dollars of the task's API strategies (nothing for local models)."""
+    from shouldtune.spend_plan import describe_spend, estimate_spend
+
+    plans = estimate_spend(task)
+    if plans:
+        caps = [getattr(settings, "max_spend", None) for settings in task.backends_used().values()]
+        for line in describe_spend(plans, next((cap for cap in caps if cap is not None), None)):
+            console.print(escape(line), soft_wrap=True)
+
+
 def _resume_command() -> str:
     """Return the command line that resumes this one: the same, without --fresh."""
     import shlex
@@ -148,6 +159,10 @@ def _guarded(action: Any, *, resumable: bool = False) -> None:
         _fail(str(err), 2)
     except BackendError as err:
         _fail(str(err), 1)
+    except SpendingCapReached as err:
+        errors.print(f"stopped: {err}. The finished trials and every answer are saved; to go on, raise --max-spend "
+                     f"and run the same command again: {_resume_command()}", soft_wrap=True, markup=False)
+        raise typer.Exit(3) from None
     except KeyboardInterrupt:
         message = "interrupted."
         if resumable:
@@ -193,6 +208,9 @@ def run(
     trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="hf: run model code shipped with the weights (only for sources you trust).")] = False,
     allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="hf: also load .bin/.pt weights, which can run code when loaded.")] = False,
     allow_download: Annotated[bool, typer.Option("--allow-download", help="hf: fetch a hub id that is not in the local Hugging Face cache.")] = False,
+    base_url: Annotated[Optional[str], typer.Option("--base-url", help="openai: the API's address, e.g. http://127.0.0.1:8000/v1 \\[default: $OPENAI_BASE_URL, else OpenAI's].", show_default=False)] = None,
+    max_spend: Annotated[Optional[float], typer.Option("--max-spend", help="openai: dollars this run may spend on API calls; it stops before crossing them, resumable.", show_default=False)] = None,
+    concurrency: Annotated[Optional[int], typer.Option("--concurrency", help="openai: API requests in flight at once \\[default: 4].", show_default=False)] = None,
     store: Annotated[Path, typer.Option(help="SQLite store of runs, trials and the embedding cache.")] = DEFAULT_STORE,
     fresh: Annotated[bool, typer.Option("--fresh", help="Discard this run's finished trials and start over.")] = False,
     requests_per_month: RequestsOption = None,
@@ -218,6 +236,9 @@ def run(
             "trust_remote_code": trust_remote_code or None,
             "allow_pickle": allow_pickle or None,
             "allow_download": allow_download or None,
+            "base_url": base_url,
+            "max_spend": max_spend,
+            "concurrency": concurrency,
         }
         backend_settings = {key: value for key, value in backend_flags.items() if value is not None} or None
         task = load_task(
@@ -251,7 +272,9 @@ def run(
             console.print("[bold]plan[/] (nothing is run or stored):")
             for line in describe(estimate_plan(task)):
                 console.print(escape(line), soft_wrap=True)
+            _print_spend_plan(task)
             return
+        _print_spend_plan(task)  # an API run says what it may cost before its first call
         _execute(task, out, store, fresh, requests_per_month, prices)
 
     _guarded(action, resumable=True)

@@ -5,8 +5,10 @@
     │   ├── DataError               a data file: missing, unreadable, bad cells, too few labels
     │   ├── TaskFileError           a task file or a setting: unknown key, bad value
     │   ├── StoreError              the store cannot be opened or written, or has no such run
-    │   └── ExportError             export or predict: no such strategy, data gone, not an export folder
-    └── BackendError                a model could not be loaded or run
+    │   ├── ExportError             export or predict: no such strategy, data gone, not an export folder
+    │   └── APIAccessError          an API refused the key, the access or the model (401, 403, 404)
+    ├── BackendError                a model could not be loaded or run
+    └── SpendingCapReached          the next API calls would cross --max-spend; the run stops, resumable
 
 An ``InputError`` message is a single line that says where (file, row, column), what was
 found, and the likely fix, so the CLI can print it as it is.
@@ -77,3 +79,13 @@ class ExportError(InputError):
 
 class BackendError(ShouldtuneError):
     """A model could not be loaded or run."""
+
+
+class APIAccessError(InputError):
+    """An API refused the request for good: a bad key (401), no access (403), an unknown model (404)."""
+
+    place = "setting"
+
+
+class SpendingCapReached(ShouldtuneError):
+    """The next API calls would cross the spending cap; what was bought so far is kept."""

@@ -19,6 +19,7 @@ from shouldtune.analysis.cost import Prices
 from shouldtune.analysis.metrics import Scoring, scored_trial
 from shouldtune.backends.registry import OpenBackend, backend_spec
 from shouldtune.data.load import Examples
+from shouldtune.errors import SpendingCapReached
 from shouldtune.data.splits import Split, largest_size
 from shouldtune.planning import (
     Prepared,
@@ -119,6 +120,8 @@ def run_experiment(
     classes = {name: strategy_class(c.strategy, c.kind) for name, c in contestants.items()}
     with Store(store_path) as store:
         backends = open_backends(task, store, progress)
+        if prices is None:
+            prices, prices_file = _api_prices(backends, prices_file)
         try:
             result = _run(task, prepared, sizes, pool_per_class, warnings, contestants, classes, backends, store, fresh, say, progress)
         finally:
@@ -128,6 +131,20 @@ def run_experiment(
         )
         store.finish_run(result.run_id, result.to_json())
     return result
+
+
+def _api_prices(backends: dict[str, OpenBackend], prices_file: str | None) -> tuple[Prices | None, str | None]:
+    """Return the token prices of the run's API model from its price table (None for placeholders:
+    no API backend, or a model the table lacks, which every report then flags)."""
+    found = [getattr(b.llm, "prices", None) for b in backends.values() if b.charges == "tokens"]
+    known = [p for p in found if p is not None and not p.placeholder]
+    if not known or len(known) != len(found):
+        return None, prices_file
+    first = known[0]
+    return Prices(
+        input_per_million=first.input_per_million, output_per_million=first.output_per_million,
+        training_per_million=first.training_per_million,
+    ), first.source
 
 
 def _run(
@@ -208,6 +225,8 @@ def _run(
                         task, contestant, meters[contestant.backend], prepared.split_of(seed), label_set, n_per_class, seed,
                         progress, scoring=scoring,
                     )
+                except SpendingCapReached:
+                    raise  # not a failure: the run stops, resumable, like Ctrl-C
                 except Exception as err:  # not Ctrl-C: an interrupted run is resumed, a failed one would fail again
                     message = " ".join(str(err).split())[:300]
                     store.fail_run(run_id, f"trial {name} n={n_per_class} seed={seed} raised {type(err).__name__}: {message}")

@@ -81,11 +81,21 @@ def _v4_trial_identity(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX trials_by_key ON trials (trial_key)")
 
 
+def _v5_api_responses(db: sqlite3.Connection) -> None:
+    # An API backend's answers, by a hash of the request: a resumed or repeated run pays for
+    # no call twice. Only successful responses are kept; the API key is never part of a request.
+    db.execute(
+        "CREATE TABLE api_responses (request_hash TEXT PRIMARY KEY, response_json TEXT NOT NULL,"
+        " latency_seconds REAL NOT NULL, created_at REAL NOT NULL)"
+    )
+
+
 #: schema version -> the step that brings a store from the version before to it, in order.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     2: _v2_run_name_and_owner,
     3: _v3_run_error,
     4: _v4_trial_identity,
+    5: _v5_api_responses,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -422,4 +432,27 @@ class Store:
             db.executemany(
                 "INSERT OR IGNORE INTO embeddings VALUES (?, ?, ?)",
                 [(model_id, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in vectors.items()],
+            )
+
+    # API response cache -----------------------------------------------------------------
+    def get_api_responses(self, request_hashes: Iterable[str]) -> dict[str, tuple[dict[str, Any], float]]:
+        """Return the cached (response, latency seconds) of those requests that have one."""
+        found: dict[str, tuple[dict[str, Any], float]] = {}
+        hashes = list(request_hashes)
+        for start in range(0, len(hashes), 500):  # SQLite caps bound parameters
+            chunk = hashes[start : start + 500]
+            rows = self._db.execute(
+                f"SELECT request_hash, response_json, latency_seconds FROM api_responses WHERE request_hash IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            for request_hash, response, latency in rows:
+                found[request_hash] = (json.loads(response), float(latency))
+        return found
+
+    def put_api_response(self, request_hash: str, response: dict[str, Any], latency_seconds: float) -> None:
+        """Cache one successful response by its request's hash."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO api_responses VALUES (?, ?, ?, ?)",
+                (request_hash, json.dumps(response), float(latency_seconds), time.time()),
             )

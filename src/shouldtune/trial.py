@@ -180,8 +180,14 @@ def _latency_ms(strategy: Any, texts: tuple[str, ...], meter: Meter) -> Latency:
     """
     seconds = []
     deadline = time.perf_counter() + LATENCY_BUDGET_SECONDS
+    # An API model records each answer's own seconds (a cached answer keeps those measured when
+    # it was bought), so a latency probe the response cache answers still reports the server's.
+    recorded = getattr(meter.backend.llm, "latencies", None)
     for text in texts[:LATENCY_REQUESTS]:
+        answered = len(recorded) if recorded is not None else 0
         _, elapsed = meter.charged(lambda: strategy.predict([text]), single=True)
+        if recorded is not None and len(recorded) > answered:
+            elapsed = sum(recorded[answered:])
         seconds.append(elapsed)
         if len(seconds) >= 3 and time.perf_counter() > deadline:
             break

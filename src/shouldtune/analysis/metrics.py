@@ -29,9 +29,12 @@ class Estimate:
     ci_high: float
 
 
-def _codes(labels: Sequence[str], label_set: Sequence[str]) -> np.ndarray:
+def _codes(labels: Sequence[str], label_set: Sequence[str], unknown: int | None = None) -> np.ndarray:
+    """Return each label's position in the label set; `unknown` for one outside it (KeyError if None)."""
     index = {label: i for i, label in enumerate(label_set)}
-    return np.array([index[label] for label in labels], dtype=np.int64)
+    if unknown is None:
+        return np.array([index[label] for label in labels], dtype=np.int64)
+    return np.array([index.get(label, unknown) for label in labels], dtype=np.int64)
 
 
 class Scoring(Protocol):
@@ -63,7 +66,9 @@ class LabelScoring:
         # Per example: [1 | gold one-hot | predicted one-hot | hit one-hot].
         eye = np.eye(len(self.label_set), dtype=np.float64)
         true = eye[_codes(gold, self.label_set)]
-        pred = eye[_codes(predicted, self.label_set)]
+        # A prediction outside the label set (an API answer that named no label) is wrong:
+        # a zero row, predicting no class.
+        pred = np.vstack([eye, np.zeros((1, len(self.label_set)))])[_codes(predicted, self.label_set, unknown=len(self.label_set))]
         return np.hstack([np.ones((len(gold), 1)), true, pred, true * pred])
 
     def evaluate(self, summed: np.ndarray) -> dict[str, np.ndarray]:

@@ -9,6 +9,7 @@ before any work, naming what is missing. The protocols are what strategies call:
     score         LanguageModel.score(prompts, continuations)     (log-likelihood; chat APIs often lack it)
     generate      LanguageModel.generate(prompts) -> texts
     fine-tune     TunableLanguageModel.fine_tune(prompts, targets, settings, seed) -> a tuned model
+    hosted-fine-tune  fine_tune_hosted(prompts, targets, n_epochs=, seed=) -> a tuned model (a provider's job)
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-Capability = Literal["embed", "tune-encoder", "score", "generate", "fine-tune"]
-CAPABILITIES: tuple[Capability, ...] = ("embed", "tune-encoder", "score", "generate", "fine-tune")
+Capability = Literal["embed", "tune-encoder", "score", "generate", "fine-tune", "hosted-fine-tune"]
+CAPABILITIES: tuple[Capability, ...] = ("embed", "tune-encoder", "score", "generate", "fine-tune", "hosted-fine-tune")
 
 
 @runtime_checkable

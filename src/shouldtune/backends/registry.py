@@ -97,6 +97,7 @@ class OpenBackend:
 BACKENDS: dict[str, str] = {
     "encoder": "shouldtune.backends.encoder:SPEC",
     "hf": "shouldtune.backends.hf:SPEC",
+    "openai": "shouldtune.backends.openai_api:SPEC",
 }
 _REGISTERED: dict[str, BackendSpec] = {}
 

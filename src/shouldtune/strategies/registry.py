@@ -33,6 +33,7 @@ LLM_STRATEGIES: dict[str, str] = {
     "prompt-search": "shouldtune.strategies.llm.search:PromptSearchLLM",
     "lora": "shouldtune.strategies.llm.lora:LoRA",
     "lora+few-shot": "shouldtune.strategies.llm.lora:LoRAFewShot",
+    "hosted-finetune": "shouldtune.strategies.llm.hosted:HostedFineTune",
 }
 
 #: A backend's family (what kind of model it serves) -> the strategies that run on it, cheap first.
@@ -50,7 +51,11 @@ def default_strategies(kind: str) -> tuple[str, ...]:
     from shouldtune.backends.registry import backend_spec
 
     capabilities = backend_spec(kind).capabilities
-    return tuple(name for name in _table(kind) if _class_of(_table(kind)[name]).requires <= capabilities)
+    # An opt-in strategy (a paid, hours-long hosted job) runs only when named.
+    return tuple(
+        name for name in _table(kind)
+        if _class_of(_table(kind)[name]).requires <= capabilities and not getattr(_class_of(_table(kind)[name]), "opt_in", False)
+    )
 
 
 def check_names(names: Sequence[str], backend: str = "encoder", shown: str | None = None) -> None:

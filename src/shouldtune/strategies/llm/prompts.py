@@ -82,7 +82,11 @@ def answer(
     if not prompts:
         return []
     distinct = list(dict.fromkeys(prompts))
-    if task_type == "classification" and classify_by == "likelihood":
+    if task_type == "classification" and hasattr(lm, "classify"):
+        # An API model reads labels its own way: logprobs where the server has them, else
+        # constrained generation; an answer naming no label comes back "" and counts as wrong.
+        answers = lm.classify(distinct, label_set, by=classify_by)
+    elif task_type == "classification" and classify_by == "likelihood":
         labels = list(label_set)
         repeated = [prompt for prompt in distinct for _ in labels]
         continuations = [lm.answer_prefix + label for _ in distinct for label in labels]
