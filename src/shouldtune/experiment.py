@@ -141,10 +141,14 @@ def _api_prices(backends: dict[str, OpenBackend], prices_file: str | None) -> tu
     if not known or len(known) != len(found):
         return None, prices_file
     first = known[0]
+    source = first.source
+    if any(b.charges == "compute" for b in backends.values()):
+        # A local model in the same run is still costed at the placeholder compute rate: say so.
+        source += f" for tokens; the compute rate (${Prices().compute_per_hour:g} an hour) is a placeholder — pass --prices"
     return Prices(
         input_per_million=first.input_per_million, output_per_million=first.output_per_million,
         training_per_million=first.training_per_million,
-    ), first.source
+    ), source
 
 
 def _run(
