@@ -719,6 +719,18 @@ class Refit:
     #: False for a cross-validated run: the refit learned from every example, so its predictions
     #: on them cannot be checked against the trial's out-of-fold ones.
     reproduces_trial: bool = True
+    llm: Any = None  # the hf backend's language model (an HFCausalLM); close() it when done
+
+    @property
+    def model_id(self) -> str:
+        """The backend's model identity: the language model's on the hf backend, else the encoder's."""
+        return self.llm.model_id if self.llm is not None else self.encoder.model_id
+
+    def close(self) -> None:
+        """Close the backends the strategy reads."""
+        self.encoder.close()
+        if self.llm is not None:
+            self.llm.close()
 
 
 def refit_trial(
@@ -726,9 +738,9 @@ def refit_trial(
 ) -> Refit:
     """Return one trial's strategy fitted again: same split, subset, seed and settings as in the run.
 
-    Fitting is deterministic (every random choice is seeded), so the strategy predicts what
-    the trial predicted. `store` lends its embedding cache, so frozen-encoder vectors are the
-    ones the run used.
+    Fitting is deterministic (every random choice is seeded; generation is greedy), so the
+    strategy predicts what the trial predicted. `store` lends its embedding cache, so
+    frozen-encoder vectors are the ones the run used.
     """
     _, _, _, label_set, scoring, seeds, splits = _setup(task)  # the same set-up as run_experiment's
     split = splits[seeds.index(seed)]
@@ -739,10 +751,15 @@ def refit_trial(
     else:
         subset = _training_set(split.pool, label_set, strategy_name, n_per_class, seed, task.backend.name)
     encoder = _open_encoder(task, store, progress)
+    llm = None
     try:
-        strategy = _build_strategy(task, encoder, strategy_name, seed, progress, scoring=scoring)
+        llm = _open_llm(task, progress)
+        strategy = _build_strategy(task, encoder, strategy_name, seed, progress, llm=llm, scoring=scoring)
         strategy.fit(TrainingSet(subset.texts, subset.labels, label_set))
     except BaseException:
         encoder.close()
+        if llm is not None:
+            llm.close()
         raise
-    return Refit(strategy, split.test, run_id_for(task, encoder.model_id), encoder, not split.cross_validated)
+    model_id = llm.model_id if llm is not None else encoder.model_id
+    return Refit(strategy, split.test, run_id_for(task, model_id), encoder, not split.cross_validated, llm)
