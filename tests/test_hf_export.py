@@ -151,6 +151,7 @@ def test_a_moved_model_is_one_line_naming_the_folder_and_the_fix(finished: dict,
         # ...and --model says where it is now.
         again = cli("predict", str(finished["exports"]["lora"]), str(finished["test"]), "--out", str(out), "--model", str(moved))
         assert again.exit_code == 0, again.output
+        assert "warning" not in again.output  # the same weights, in another folder
         (trial,) = [t for key, t in finished["trials"].items() if key[0] == "lora"]
         assert [json.loads(line)["prediction"] for line in out.read_text().splitlines()] == trial.predictions
         wrong = cli("predict", str(finished["exports"]["lora"]), str(finished["test"]), "--out", str(out),
@@ -185,8 +186,9 @@ def test_manifest_format_versions(finished: dict, tmp_path: Path):
 
 
 def test_a_generation_export_writes_the_generated_outputs(tmp_path: Path, tiny_lm_folder: Path):
+    model = Path(shutil.copytree(tiny_lm_folder, tmp_path / "model"))
     results, store = _run(
-        tmp_path, tiny_lm_folder, "e2e_small", "generation", "lora+few-shot",
+        tmp_path, model, "e2e_small", "generation", "lora+few-shot",
         "  lora+few-shot: {max_steps: 2, batch_size: 2, k: 2}\n",
     )
     out = tmp_path / "export"
@@ -205,3 +207,18 @@ def test_a_generation_export_writes_the_generated_outputs(tmp_path: Path, tiny_l
     assert list(by_input.values()) == trial.predictions
     for metric, value in trial.record["metrics"].items():
         assert f"{metric} {value:.3f}" in predicted.output
+    # Export fits the strategy again, so it needs the model where the run read it.
+    model.rename(tmp_path / "elsewhere")
+    again = cli("export", results["run_id"], "--strategy", "lora+few-shot", "--out", str(tmp_path / "again"), "--store", str(store))
+    assert again.exit_code == 2 and "Traceback" not in again.output
+    assert f"the run's model {str(model)!r} cannot be opened" in again.stderr and "put the model back" in again.stderr
+
+
+def test_predict_warns_when_the_model_has_other_weights(finished: dict, tmp_path: Path):
+    from hf_tiny import build_tiny_lm
+
+    other = build_tiny_lm(tmp_path / "other", seed=1)  # the same tokenizer and shape, other weights
+    result = cli("predict", str(finished["exports"]["few-shot"]), str(finished["test"]), "--out", str(tmp_path / "p.jsonl"),
+                 "--model", str(other))
+    assert result.exit_code == 0, result.output
+    assert "(other weights); predictions may differ" in " ".join(result.stderr.split())

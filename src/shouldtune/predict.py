@@ -61,10 +61,11 @@ def load_exported(folder: str | Path, store: Any = None, model: str | Path | Non
     encoder = llm = None
     if manifest.hf is not None and manifest.track != "baseline":
         llm = open_language_model(manifest, folder, model)
-        if llm.model_id != manifest.backend_model:
+        # The fingerprint (after '@') is of the weights; the name before it is the folder's, which may move.
+        if llm.model_id.rsplit("@", 1)[-1] != manifest.backend_model.rsplit("@", 1)[-1]:
             warnings.append(
                 f"the language model here is {llm.model_id}, but the strategy was fitted with "
-                f"{manifest.backend_model}; predictions may differ from the run's"
+                f"{manifest.backend_model} (other weights); predictions may differ from the run's"
             )
     if manifest.encoder in ("bundled", "copied"):
         if manifest.encoder == "copied" and not (folder / ENCODER_FOLDER).is_dir():
