@@ -128,6 +128,13 @@ def open_language_model(manifest: Manifest, folder: Path, model: str | Path | No
             use_chat_template=settings.use_chat_template,
         )
     except TaskFileError as err:
+        if Path(reference).expanduser().is_dir():  # there, but not loadable as predict loads models
+            raise ExportError(
+                f"the language model cannot be opened: {err.problem}",
+                file=reference,
+                fix="pass --model a folder save_pretrained() wrote, with config.json, the tokenizer and "
+                "safetensors weights (predict loads no pickled weights)",
+            ) from None
         if model is not None:
             raise ExportError(err.problem, file=model, column="--model", fix=err.fix) from None
         raise ExportError(
