@@ -68,6 +68,14 @@ def test_a_saved_prompt_can_be_edited(tiny_llm, tmp_path: Path):
     assert "Input: Question: Where is Rome ?" in loaded.prompts(["Where is Rome ?"])[0]
 
 
+def test_an_edited_setting_is_checked_as_a_task_setting_is(tiny_llm, tmp_path: Path):
+    make("few-shot", tiny_llm).fit(TRAIN).save(tmp_path)
+    prompt = tmp_path / "prompt.yaml"
+    prompt.write_text(prompt.read_text().replace("k: 2", "k: -1"))
+    with pytest.raises(ExportError, match=r"prompt.yaml: settings.k: -1 is not allowed.*Fix: k takes a whole number"):
+        strategy_class("few-shot", "hf").load(tmp_path, StrategyContext(encoder=None, llm=tiny_llm))
+
+
 def _run(folder: Path, model: Path, data: str, task_type: str, strategies: str, params: str) -> tuple[dict, Path]:
     """Run an hf task on a copy of the data in `folder`; return results.json and the store."""
     for split in ("train", "test"):
@@ -176,8 +184,8 @@ def test_manifest_format_versions(finished: dict, tmp_path: Path):
     path.write_text(json.dumps({**document, "format_version": 3}))
     with pytest.raises(ExportError, match="this shouldtune reads up to 2"):
         Manifest.read(folder)
-    path.write_text(json.dumps({**document, "format_version": 1}))  # format 1 has no hf settings
-    with pytest.raises(ExportError, match="incomplete"):
+    path.write_text(json.dumps({**document, "format_version": 1}))
+    with pytest.raises(ExportError, match="format 1, which has no backend, hf, task_type"):
         Manifest.read(folder)
     without = {key: value for key, value in document.items() if key != "hf"}
     path.write_text(json.dumps(without))

@@ -141,9 +141,13 @@ class Manifest:
                 file=path,
                 fix="upgrade shouldtune to the version that exported it, or export again with this one",
             )
+        if version < 2 and set(V2_KEYS) & set(document):
+            raise ExportError(
+                f"the manifest says format {version}, which has no {', '.join(sorted(set(V2_KEYS) & set(document)))}",
+                file=path,
+                fix="restore shouldtune.json from the original export, or export the run again",
+            )
         try:
-            if version < 2 and set(V2_KEYS) & set(document):
-                raise TypeError(f"format {version} has no {', '.join(sorted(set(V2_KEYS) & set(document)))}")
             hf = document.get("hf")
             manifest = cls(
                 **{**document, "labels": tuple(document["labels"]), "hf": HFSettings(**hf) if isinstance(hf, dict) else hf}

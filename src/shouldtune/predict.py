@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from shouldtune.errors import ExportError, TaskFileError
-from shouldtune.export import Manifest
+from shouldtune.export import HFSettings, Manifest
 from shouldtune.folders import follow_umask
 from shouldtune.strategies.saved import ENCODER_FOLDER, missing_from_export, check_labels
 
@@ -60,7 +60,7 @@ def load_exported(folder: str | Path, store: Any = None, model: str | Path | Non
     warnings: list[str] = []
     encoder = llm = None
     if manifest.hf is not None and manifest.track != "baseline":
-        llm = open_language_model(manifest, folder, model)
+        llm = open_language_model(manifest.hf, manifest.backend_model, model)
         # The fingerprint (after '@') is of the weights; the name before it is the folder's, which may move.
         if llm.model_id.rsplit("@", 1)[-1] != manifest.backend_model.rsplit("@", 1)[-1]:
             warnings.append(
@@ -82,12 +82,12 @@ def load_exported(folder: str | Path, store: Any = None, model: str | Path | Non
                 f"{fitted_with}; predictions may differ from the run's"
             )
         encoder = CachedEncoder(frozen, store)
-    context = StrategyContext(encoder=encoder, seed=manifest.seed)
-    if manifest.hf is not None:
-        settings = manifest.hf
+    if manifest.hf is None:
+        context = StrategyContext(encoder=encoder, seed=manifest.seed)
+    else:
         context = StrategyContext(
-            encoder=encoder, seed=manifest.seed, llm=llm, task_type=manifest.task_type, template=settings.template,
-            instruction=settings.instruction, classify_by=settings.classify_by,
+            encoder=encoder, seed=manifest.seed, llm=llm, task_type=manifest.task_type, template=manifest.hf.template,
+            instruction=manifest.hf.instruction, classify_by=manifest.hf.classify_by,
         )
     try:
         strategy = strategy_class(manifest.strategy, manifest.backend).load(folder, context)
@@ -103,8 +103,8 @@ def load_exported(folder: str | Path, store: Any = None, model: str | Path | Non
     return Loaded(strategy, manifest, tuple(warnings), llm)
 
 
-def open_language_model(manifest: Manifest, folder: Path, model: str | Path | None = None) -> Any:
-    """Return the hf strategy's language model (an HFCausalLM), opened with the run's settings.
+def open_language_model(settings: HFSettings, model_id: str, model: str | Path | None = None) -> Any:
+    """Return an hf strategy's language model (an HFCausalLM, `model_id` when exported), opened with the run's settings.
 
     It is looked for at `model` if given; else in the folder the export read it from, then as
     the run named it (a hub id is found in the local Hugging Face cache; nothing is downloaded).
@@ -112,8 +112,6 @@ def open_language_model(manifest: Manifest, folder: Path, model: str | Path | No
     """
     from shouldtune.backends.hf import HFCausalLM
 
-    settings = manifest.hf
-    assert settings is not None
     if model is not None:
         reference = str(model)
     else:
@@ -138,7 +136,7 @@ def open_language_model(manifest: Manifest, folder: Path, model: str | Path | No
         if model is not None:
             raise ExportError(err.problem, file=model, column="--model", fix=err.fix) from None
         raise ExportError(
-            f"the strategy answers with the language model {settings.model!r} ({manifest.backend_model}), "
+            f"the strategy answers with the language model {settings.model!r} ({model_id}), "
             f"which is not here ({err.problem}); the export names the model but does not hold it",
             file=settings.model_folder,
             fix="put the model folder back there, or pass --model with the folder it is in now",

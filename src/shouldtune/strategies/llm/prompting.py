@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from pydantic import PositiveInt
 
+from shouldtune.errors import ExportError, TaskFileError
 from shouldtune.strategies.base import Strategy, StrategyContext, TrainingSet
 from shouldtune.strategies.llm.prompts import Demonstration, answer, default_instruction, render, stop_sequences
 from shouldtune.strategies.saved import PROMPT_FILE, read_yaml, write_yaml
@@ -112,8 +113,17 @@ class LLMStrategy(Strategy):
     @classmethod
     def load(cls, folder: Path, context: StrategyContext) -> LLMStrategy:
         """Return the strategy `save` wrote, answering with `context.llm` (its template is the saved one)."""
+        from shouldtune.strategies.registry import check_params
+
         saved = read_yaml(folder / PROMPT_FILE)
-        strategy = cls(replace(context, template=str(saved["template"])), **(saved.get("settings") or {}))
+        try:  # the file may have been edited: its settings are checked as a task's are
+            settings = check_params(cls.name, saved.get("settings"), "hf")
+        except TaskFileError as err:
+            key = f"settings{(err.column or '').removeprefix(f'strategy_params.{cls.name}')}"
+            raise ExportError(
+                f"{key}: {err.problem}", file=folder / PROMPT_FILE, fix=f"{err.fix}; or export the run again"
+            ) from None
+        strategy = cls(replace(context, template=str(saved["template"])), **settings)
         strategy.instruction_ = str(saved["instruction"])
         strategy.label_set_ = tuple(str(label) for label in saved["labels"])
         strategy.stop_ = tuple(str(stop).encode("ascii").decode("unicode_escape") for stop in saved["stop"])
