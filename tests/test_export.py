@@ -107,6 +107,8 @@ def test_an_export_describes_itself(finished: dict, name: str):
     key = _largest_first_seed(finished, name)
     trial = finished["trials"][key].record
     assert manifest["strategy"] == name and manifest["run_id"] == finished["results"]["run_id"]
+    # Format 1, as before the hf backend could be exported: an older shouldtune still reads it.
+    assert manifest["format_version"] == 1 and not {"backend", "task_type", "hf"} & set(manifest)
     assert (manifest["n_per_class"], manifest["seed"]) == key[1:] == (4, 0)
     assert manifest["test_metrics"] == trial.metrics and manifest["labels"] == ["HUM", "LOC", "NUM"]
     assert manifest["encoder"] == ("fine-tuned" if name == "full" else "copied")

@@ -411,8 +411,9 @@ def export(
             exported = export_run(store, run_id, strategy, _out_path(out) or Path(), progress=progress)
         manifest = exported.manifest
         scores = ", ".join(f"{name} {value:.3f}" for name, value in manifest.test_metrics.items())
+        per = "per class" if manifest.task_type == "classification" else "in all"
         console.print(
-            f"exported [bold]{manifest.strategy}[/] ({manifest.track}; {manifest.n_per_class} examples per class, "
+            f"exported [bold]{manifest.strategy}[/] ({manifest.track}; {manifest.n_per_class} examples {per}, "
             f"seed {manifest.seed}) from run {manifest.run_id} to {exported.folder}\n"
             f"its test scores in the run: {scores}\n"
             f"predict with: shouldtune predict {exported.folder} INPUT --out predictions.jsonl"
@@ -434,13 +435,17 @@ def predict(
     text_column: Annotated[Optional[str], typer.Option(help="Column holding the text \\[default: the run's].", show_default=False)] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Column holding gold labels, if any \\[default: the run's].", show_default=False)] = None,
     store: Annotated[Optional[Path], typer.Option("--store", help="A store whose embedding cache to use (optional; not needed).", show_default=False)] = None,
+    model: Annotated[Optional[Path], typer.Option("--model", help="hf strategies: the language model's folder, if it moved since the export \\[default: the manifest's].", show_default=False)] = None,
 ) -> None:
-    """Label every text in INPUT with an exported strategy; with gold labels, print the scores."""
+    """Label every text in INPUT with an exported strategy (or write its output); with gold labels, print the scores."""
 
     def action() -> None:
         from shouldtune.predict import predict_file
 
-        result = predict_file(folder, input_file, _out_path(out) or Path(), text_column=text_column, label_column=label_column, store_path=store)
+        result = predict_file(
+            folder, input_file, _out_path(out) or Path(), text_column=text_column, label_column=label_column,
+            store_path=store, model=model,
+        )
         for warning in result.warnings:
             errors.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
         console.print(f"wrote {len(result.predictions)} predictions by {result.manifest.strategy} to {out}")

@@ -377,7 +377,18 @@ class Refit:
         """The backend's (cached) encoder."""
         return self.backend.encoder
 
+    @property
+    def llm(self) -> Any:
+        """The backend's language model (None on an encoder backend)."""
+        return self.backend.llm
+
+    @property
+    def model_id(self) -> str:
+        """The identity of the model the strategy runs on (a language model's, else the encoder's)."""
+        return self.backend.model_id
+
     def close(self) -> None:
+        """Close the backend the strategy reads."""
         self.backend.close()
 
 
@@ -386,9 +397,9 @@ def refit_trial(
 ) -> Refit:
     """Return one trial's strategy fitted again: same split, subset, seed and settings as in the run.
 
-    Fitting is deterministic (every random choice is seeded), so the strategy predicts what
-    the trial predicted. `store` lends its embedding cache, so frozen-encoder vectors are the
-    ones the run used.
+    Fitting is deterministic (every random choice is seeded; generation is greedy), so the
+    strategy predicts what the trial predicted. `store` lends its embedding cache, so
+    frozen-encoder vectors are the ones the run used.
     """
     prepared = prepare(task)  # the same set-up as run_experiment's
     split = prepared.split_of(seed)

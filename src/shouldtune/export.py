@@ -3,11 +3,16 @@
     OUT/
       shouldtune.json     the manifest: strategy, labels, run, size, seed, its test score, backend, version
       README.md           what the folder holds and how to predict with it
-      prompt.yaml         a prompt strategy: template, label descriptions, demonstrations (few-shot-knn)
+      prompt.yaml         a prompt strategy: template, label descriptions, demonstrations (few-shot-knn);
+                          on the hf backend every strategy's instruction, template and demonstrations
       baseline.yaml       the majority baseline: its one label
       head.safetensors    a fine-tuned strategy's classification head; labels in its header
       encoder/            setfit and full: the fine-tuned encoder (safetensors); for the others,
                           a copy of the frozen encoder unless it is the bundled all-MiniLM-L6-v2
+      adapter/            lora and lora+few-shot (hf backend): the LoRA adapter peft saved (safetensors)
+
+The hf backend's language model is not copied (it is large): the manifest names it, with the
+settings it answered with, and `predict` opens it where the run found it (or where --model says).
 
 The exported strategy is the run's trial at the largest size and the first seed, fitted again
 from the run's task and data (which must still be where they were). Every random choice is
@@ -32,9 +37,49 @@ from shouldtune.folders import follow_umask
 from shouldtune.strategies.saved import ENCODER_FOLDER
 
 MANIFEST = "shouldtune.json"
-FORMAT_VERSION = 1
-#: Where an exported strategy's encoder is: installed with shouldtune, copied into encoder/, or its own fine-tuned one there.
-ENCODERS = ("bundled", "copied", "fine-tuned")
+#: The newest manifest format this shouldtune reads. An export writes the oldest format that
+#: describes it: 1 for the encoder backend (as before the hf backend could be exported), 2 when
+#: it adds `backend`, `task_type` and `hf`, so that an older shouldtune refuses it by its version.
+FORMAT_VERSION = 2
+#: Where an exported strategy's encoder is: installed with shouldtune, copied into encoder/, its
+#: own fine-tuned one there, or none (an hf strategy that reads no sentence encoder).
+ENCODERS = ("bundled", "copied", "fine-tuned", "none")
+#: The manifest keys format 2 adds; a format-1 manifest is an encoder-backend classifier.
+V2_KEYS = ("backend", "task_type", "hf")
+
+
+@dataclass(frozen=True)
+class HFSettings:
+    """The hf backend's model and the settings that change its answers, as the run used them."""
+
+    model: str  # the folder or hub id the run was given
+    model_folder: str  # the folder the weights were read from when exported (a hub id's cache snapshot)
+    dtype: str  # the dtype the weights were loaded in ("auto" resolved: float32 on a CPU)
+    max_new_tokens: int
+    use_chat_template: bool
+    batch_size: int
+    classify_by: str  # classification: "likelihood" or "generation"
+    instruction: str | None  # the task's instruction (None: each strategy's default, in prompt.yaml)
+    template: str
+    encoder_model: str | None = None  # few-shot-knn: the sentence encoder that finds neighbours (name@fingerprint)
+
+    @classmethod
+    def of(cls, task: Any, model: str, llm: Any, encoder_model: str | None) -> HFSettings:
+        """Return the settings of the hf backend a strategy of `task` ran on, as `llm` (an open HFCausalLM) applies them."""
+        from shouldtune.backends.hf import pick_dtype
+
+        return cls(
+            model=model,
+            model_folder=str(Path(llm.folder).resolve()),
+            dtype=str(pick_dtype(llm.dtype, llm.device)).removeprefix("torch."),
+            max_new_tokens=llm.max_new_tokens,
+            use_chat_template=llm.use_chat_template,
+            batch_size=llm.batch_size,
+            classify_by=task.classify_by,
+            instruction=task.instruction,
+            template=task.template,
+            encoder_model=encoder_model,
+        )
 #: --strategy may name a strategy of the run, or one of these.
 CHOICES = ("recommended", "best-prompt", "best-finetune")
 
@@ -56,14 +101,21 @@ class Manifest:
     test_metrics: dict[str, float]  # the trial's scores on the run's test set
     text_column: str
     label_column: str
-    backend_model: str  # the frozen encoder's model id (name@fingerprint)
-    encoder: str  # "bundled" | "copied" (a copy in encoder/) | "fine-tuned" (the strategy's own, in encoder/)
+    backend_model: str  # the backend's model id (name@fingerprint): the frozen encoder, or the hf language model
+    encoder: str  # "bundled" | "copied" (a copy in encoder/) | "fine-tuned" (the strategy's own, in encoder/) | "none"
     shouldtune_version: str
+    # Format 2: the hf backend.
+    backend: str = "encoder"  # "encoder" | "hf"
+    task_type: str = "classification"  # "classification" | "generation" | "extraction"
+    hf: HFSettings | None = None  # the hf backend's model and settings
 
     def to_json(self) -> dict[str, Any]:
         """Return the manifest as the JSON document written to shouldtune.json."""
         document = asdict(self)
         document["labels"] = list(self.labels)
+        if self.format_version == 1:  # byte for byte what shouldtune wrote before format 2
+            for key in V2_KEYS:
+                del document[key]
         return document
 
     @classmethod
@@ -89,8 +141,17 @@ class Manifest:
                 file=path,
                 fix="upgrade shouldtune to the version that exported it, or export again with this one",
             )
+        if version < 2 and set(V2_KEYS) & set(document):
+            raise ExportError(
+                f"the manifest says format {version}, which has no {', '.join(sorted(set(V2_KEYS) & set(document)))}",
+                file=path,
+                fix="restore shouldtune.json from the original export, or export the run again",
+            )
         try:
-            manifest = cls(**{**document, "labels": tuple(document["labels"])})
+            hf = document.get("hf")
+            manifest = cls(
+                **{**document, "labels": tuple(document["labels"]), "hf": HFSettings(**hf) if isinstance(hf, dict) else hf}
+            )
         except (TypeError, KeyError) as err:
             raise ExportError(f"the manifest is incomplete ({err})", file=path, fix="export the run again") from None
         manifest._check(path)
@@ -98,12 +159,18 @@ class Manifest:
 
     def _check(self, path: Path) -> None:
         """Raise ExportError for a field no export writes: the manifest was edited or damaged."""
-        from shouldtune.strategies.registry import STRATEGIES
+        from shouldtune.strategies.registry import BACKEND_STRATEGIES
 
+        strategies = BACKEND_STRATEGIES.get(self.backend, {})
         problems = [
-            (self.strategy not in STRATEGIES, f"strategy {self.strategy!r} is not a shouldtune strategy"),
+            (self.backend not in BACKEND_STRATEGIES, f"backend {self.backend!r} is not one of {', '.join(BACKEND_STRATEGIES)}"),
+            ((self.backend == "hf") != isinstance(self.hf, HFSettings), "hf settings must be there exactly when the backend is hf"),
+            (self.strategy not in strategies, f"strategy {self.strategy!r} is not a shouldtune strategy of the {self.backend} backend"),
             (self.encoder not in ENCODERS, f"encoder {self.encoder!r} is not one of {', '.join(ENCODERS)}"),
-            (not self.labels or not all(isinstance(label, str) for label in self.labels), "labels must be a list of label names"),
+            (
+                (not self.labels and self.task_type == "classification") or not all(isinstance(label, str) for label in self.labels),
+                "labels must be a list of label names",
+            ),
             (not all(isinstance(v, str) for v in (self.text_column, self.label_column)), "the column names must be text"),
             (not isinstance(self.seed, int), f"seed {self.seed!r} is not a whole number"),
         ]
@@ -155,17 +222,21 @@ def choose_strategy(results: dict[str, Any], which: str) -> str:
 
 
 def _best_of_track(results: dict[str, Any], track: str) -> str | None:
-    """Return the track's strategy with the best mean score at its largest size (earliest on ties)."""
-    metric = results["task"]["metric"]
-    largest: dict[str, dict[str, Any]] = {}
-    for point in results["curves"]:
-        if point["track"] == track and point["metric"] == metric:
-            known = largest.get(point["strategy"])
-            if known is None or point["n_per_class"] > known["n_per_class"]:
-                largest[point["strategy"]] = point
-    if not largest:
-        return None
-    return max(largest.values(), key=lambda point: point["mean"])["strategy"]
+    """Return the track's best contestant: the one the report and the recommendation compare.
+
+    That is the final comparison's contestant of the track, as the analysis chose it
+    (`analysis.curves.best_of_track` at the final size); a run with only one track, or a
+    document without an analysis, is asked the same question of its curves at their largest size.
+    """
+    from shouldtune.analysis.curves import best_of_track, curve_rows
+
+    final = ((results.get("analysis") or {}).get("comparisons") or [None])[-1]
+    if final is not None:
+        return str(final[track]["strategy"])
+    rows = curve_rows(results["curves"], results["task"]["metric"])
+    sizes = [row.n_per_class for row in rows if row.track == track]
+    best = best_of_track(rows, track, max(sizes)) if sizes else None
+    return best.strategy if best is not None else None
 
 
 def exported_trial(results: dict[str, Any], strategy: str) -> dict[str, Any]:
@@ -180,7 +251,6 @@ def export_run(
 ) -> Exported:
     """Export strategy `which` of run `run` (an id or its unique start) into the new folder `out`."""
     from shouldtune import __version__
-    from shouldtune.experiment import refit_trial
     from shouldtune.store import Store
 
     out = Path(out)
@@ -191,9 +261,10 @@ def export_run(
         name = choose_strategy(results, which)
         trial = exported_trial(results, name)
         task = _refittable_task(stored.run_id, stored.task)
-        refit = refit_trial(task, store, name, trial["n_per_class"], trial["seed"], progress)
+        contestant = task.contestant(name)  # the strategy and the backend it ran on
+        refit = _refit(task, store, name, trial, progress)
         try:
-            # Known only once the encoder is open: its fingerprint is part of the run id.
+            # Known only once the backend is open: its model's fingerprint is part of the run id.
             if refit.run_id != stored.run_id:
                 raise ExportError(
                     f"the data or the model changed since run {stored.run_id} (they now give run {refit.run_id})",
@@ -204,8 +275,12 @@ def export_run(
                 predicted = refit.strategy.predict(list(refit.test.texts))
                 stored_predictions = store.trials(stored.run_id)[(name, trial["n_per_class"], trial["seed"])].predictions
                 mismatches = sum(a != b for a, b in zip(predicted, stored_predictions))
+            hf = None
+            if refit.llm is not None:
+                encoder_model = refit.encoder.model_id if "embed" in refit.strategy.requires else None
+                hf = HFSettings.of(task, contestant.settings.model, refit.llm, encoder_model)
             manifest = Manifest(
-                format_version=FORMAT_VERSION,
+                format_version=1 if hf is None else 2,
                 strategy=name,
                 track=trial["track"],
                 labels=tuple(results["data"]["labels"]),
@@ -219,14 +294,34 @@ def export_run(
                 test_metrics=dict(trial["metrics"]),
                 text_column=task.text_column,
                 label_column=task.label_column,
-                backend_model=refit.encoder.model_id,
+                backend_model=refit.model_id,
                 encoder="",  # set by _write_folder, once the strategy has saved itself
                 shouldtune_version=__version__,
+                backend=contestant.kind,
+                task_type=task.task_type,
+                hf=hf,
             )
-            _write_folder(out, refit.strategy, manifest, task.backend.model)
+            _write_folder(out, refit.strategy, manifest, contestant.settings.model if hf is None else None)
         finally:
-            refit.encoder.close()
+            refit.close()
     return Exported(out, Manifest.read(out), mismatches)
+
+
+def _refit(task: Any, store: Any, name: str, trial: dict[str, Any], progress: Any) -> Any:
+    """Return the trial's strategy fitted again (`experiment.refit_trial`); ExportError if its model is gone."""
+    from shouldtune.errors import TaskFileError
+    from shouldtune.experiment import refit_trial
+
+    try:
+        return refit_trial(task, store, name, trial["n_per_class"], trial["seed"], progress)
+    except TaskFileError as err:
+        if err.column != "model":
+            raise
+        raise ExportError(
+            f"the run's model {task.contestant(name).settings.model!r} cannot be opened: {err.problem}",
+            fix="put the model back where the run read it (export fits the strategy again with it), "
+            "or run export from the folder the run was started in",
+        ) from None
 
 
 def _refittable_task(run_id: str, task_json: dict[str, Any]) -> Any:
@@ -240,11 +335,6 @@ def _refittable_task(run_id: str, task_json: dict[str, Any]) -> Any:
             f"run {run_id}'s task no longer validates ({str(err).splitlines()[0]})",
             fix="export it with the shouldtune version that ran it, or run the task again",
         ) from None
-    if task.backend.name != "encoder":
-        raise ExportError(
-            f"run {run_id} used the {task.backend.name} backend; export supports the encoder backend for now",
-            fix="export a run made with the encoder backend",
-        )
     for path in (task.data, task.test):
         if path is not None and not Path(path).is_file():
             raise ExportError(
@@ -270,13 +360,19 @@ def _check_out(out: Path) -> None:
 
 
 def _write_folder(out: Path, strategy: Any, manifest: Manifest, model_folder: str | None) -> None:
-    """Write the strategy, its frozen encoder if needed, the manifest and a README into `out`, whole."""
+    """Write the strategy, its frozen encoder if needed, the manifest and a README into `out`, whole.
+
+    `model_folder` is the encoder backend's model folder (None: the bundled encoder). On the hf
+    backend nothing is copied: few-shot-knn reads the bundled encoder, the others none.
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
         strategy.save(scratch)
         if (scratch / ENCODER_FOLDER).is_dir():
             encoder = "fine-tuned"  # the strategy trained its own encoder and saved it
+        elif manifest.backend != "encoder":
+            encoder = "bundled" if "embed" in strategy.requires else "none"
         elif model_folder is None:
             encoder = "bundled"  # the package carries it
         else:
@@ -296,19 +392,40 @@ def _write_folder(out: Path, strategy: Any, manifest: Manifest, model_folder: st
 
 def _readme(manifest: Manifest) -> str:
     scores = ", ".join(f"{name} {value:.3f}" for name, value in manifest.test_metrics.items())
+    if manifest.task_type == "classification":
+        fitted_on = f"{manifest.n_per_class} examples per class ({manifest.train_examples} in all)"
+        outputs = f"Labels: {', '.join(manifest.labels)}."
+        gold = "accuracy and macro-F1 are printed"
+    else:
+        fitted_on = f"{manifest.train_examples} examples"
+        outputs = f"Outputs: {manifest.task_type} (free text)."
+        gold = "the run's metrics are printed"
     encoder = {
-        "bundled": f"the bundled {manifest.backend_model.split('@')[0]} (installed with shouldtune)",
-        "copied": "a copy of the run's encoder, in encoder/",
-        "fine-tuned": "its own fine-tuned encoder, in encoder/",
+        "bundled": f" It reads the bundled {manifest.backend_model.split('@')[0]} (installed with shouldtune).",
+        "copied": " It reads a copy of the run's encoder, in encoder/.",
+        "fine-tuned": " It reads its own fine-tuned encoder, in encoder/.",
+        "none": "",
     }[manifest.encoder]
+    model, needs = "", "only this folder"
+    if manifest.hf is not None:
+        if manifest.encoder == "bundled":  # backend_model is the language model's id
+            encoder = " It finds each input's nearest demonstrations with the bundled all-MiniLM-L6-v2."
+        adapter = ", with the LoRA adapter in adapter/ attached" if manifest.track == "finetune" else ""
+        model = (
+            f"It answers with the language model `{manifest.hf.model}` ({manifest.backend_model}){adapter}. "
+            f"The model is not in this folder: predict opens it from {manifest.hf.model_folder}, "
+            "or from the folder `--model` names. Its prompt (instruction, template, demonstrations) is prompt.yaml.\n\n"
+        )
+        needs = "this folder, the language model"
     return (
         f"# {manifest.strategy} ({manifest.track}), exported by shouldtune {manifest.shouldtune_version}\n\n"
-        f"From run `{manifest.run_id}` ({manifest.task_name}): fitted on {manifest.n_per_class} examples per "
-        f"class ({manifest.train_examples} in all), seed {manifest.seed}. On the run's test set: {scores}.\n"
-        f"Labels: {', '.join(manifest.labels)}. It reads {encoder}.\n\n"
-        "Predict (needs only this folder and `pip install shouldtune`):\n\n"
+        f"From run `{manifest.run_id}` ({manifest.task_name}): fitted on {fitted_on}, "
+        f"seed {manifest.seed}. On the run's test set: {scores}.\n"
+        f"{outputs}{encoder}\n\n"
+        f"{model}"
+        f"Predict (needs {needs} and `pip install shouldtune`):\n\n"
         "    shouldtune predict path/to/this/folder INPUT.jsonl --out predictions.jsonl\n\n"
         f"INPUT is CSV, TSV, JSONL or Parquet with a `{manifest.text_column}` column; with a "
-        f"`{manifest.label_column}` column too, accuracy and macro-F1 are printed. The manifest is "
+        f"`{manifest.label_column}` column too, {gold}. The manifest is "
         f"{MANIFEST}; the strategy's own files are described in shouldtune's docs/export.md.\n"
     )

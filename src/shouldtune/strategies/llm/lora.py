@@ -1,10 +1,18 @@
 """Fine-tune track on a causal LM: LoRA supervised fine-tuning, then the same prompts answered
-by the tuned model; `lora+few-shot` shows it demonstrations too, in training and after."""
+by the tuned model; `lora+few-shot` shows it demonstrations too, in training and after.
+
+Saved, each is its prompt.yaml (as the prompt strategies write it, with the LoRA settings and
+training losses) and the adapter peft wrote (`adapter/`: adapter_config.json and
+adapter_model.safetensors). The base model is not copied: the export's manifest names it,
+and `load` attaches the adapter to the model it is handed.
+"""
 
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
@@ -12,8 +20,13 @@ from pydantic import Field, PositiveFloat, PositiveInt
 
 from shouldtune.strategies.base import StrategyContext, TrainingSet
 from shouldtune.strategies.finetune.progress import StepProgress
-from shouldtune.strategies.llm.prompting import LLMStrategy
+from shouldtune.strategies.saved import missing_from_export
+from shouldtune.strategies.llm.prompting import LLMStrategy, read_demonstrations, saved_demonstrations
 from shouldtune.strategies.llm.prompts import Demonstration, render
+
+#: The folder an exported LoRA strategy's adapter is saved in (peft's save_pretrained layout).
+ADAPTER_FOLDER = "adapter"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
 
 class LoRA(LLMStrategy):
@@ -109,6 +122,41 @@ class LoRA(LLMStrategy):
             described["adapter"] = str(self.tuned_.folder)
         return described
 
+    def save(self, folder: Path) -> None:
+        """Write prompt.yaml and copy the adapter peft saved (safetensors) into `adapter/`."""
+        super().save(folder)
+        shutil.copytree(self.tuned_.folder, folder / ADAPTER_FOLDER)
+
+    def _settings(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "alpha": self.alpha,
+            "dropout": self.dropout,
+            "learning_rate": self.learning_rate,
+            "epochs": self.epochs,
+            "max_steps": self.max_steps,
+            "batch_size": self.batch_size,
+            "target_modules": self.target_modules if isinstance(self.target_modules, str) else list(self.target_modules),
+        }
+
+    def _learned(self) -> dict[str, Any]:
+        return {
+            "adapter": f"{ADAPTER_FOLDER}/",
+            "trained_tokens": self.tuned_.trained_tokens,
+            "losses": [round(loss, 6) for loss in self.tuned_.losses],  # one per optimiser step
+        }
+
+    def _restore(self, saved: dict[str, Any], folder: Path) -> None:
+        from shouldtune.backends.hf_lora import LoRAModel
+
+        adapter = folder / ADAPTER_FOLDER
+        # Only safetensors: without them peft would fall back to a pickled adapter_model.bin.
+        for required in ("adapter_config.json", ADAPTER_WEIGHTS):
+            if not (adapter / required).is_file():
+                raise missing_from_export(adapter / required)
+        losses = [float(loss) for loss in saved.get("losses") or []]
+        self.tuned_ = LoRAModel(self.context.llm, adapter, losses, trained_tokens=int(saved.get("trained_tokens") or 0))
+
 
 class LoRAFewShot(LoRA):
     """LoRA trained and used with k random demonstrations before each input."""
@@ -153,3 +201,13 @@ class LoRAFewShot(LoRA):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "k": len(self.shown_)}
+
+    def _settings(self) -> dict[str, Any]:
+        return {"k": self.k, **super()._settings()}
+
+    def _learned(self) -> dict[str, Any]:
+        return {**super()._learned(), "demonstrations": saved_demonstrations(self.shown_)}
+
+    def _restore(self, saved: dict[str, Any], folder: Path) -> None:
+        super()._restore(saved, folder)
+        self.shown_ = read_demonstrations(saved["demonstrations"])

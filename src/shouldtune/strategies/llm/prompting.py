@@ -1,16 +1,35 @@
 """Prompt track on a causal LM: zero-shot, few-shot (random demonstrations) and few-shot-knn
-(the demonstrations most similar to the input). The model's weights never change."""
+(the demonstrations most similar to the input). The model's weights never change.
+
+Saved, each is its prompt.yaml: the instruction, the template, the labels, where an answer
+stops, and the demonstrations it shows (few-shot-knn: the pool it picks them from).
+"""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import PositiveInt
 
+from shouldtune.errors import ExportError, TaskFileError
 from shouldtune.strategies.base import Strategy, StrategyContext, TrainingSet
 from shouldtune.strategies.llm.prompts import Demonstration, answer, default_instruction, render, stop_sequences
+from shouldtune.strategies.saved import PROMPT_FILE, read_yaml, write_yaml
+
+
+def saved_demonstrations(demonstrations: Sequence[Demonstration]) -> list[dict[str, str]]:
+    """Return demonstrations as prompt.yaml lists them: `{input, output}`, in the order shown."""
+    return [{"input": text, "output": output} for text, output in demonstrations]
+
+
+def read_demonstrations(saved: list[dict[str, str]]) -> list[Demonstration]:
+    """Return the demonstrations `saved_demonstrations` wrote."""
+    return [(str(item["input"]), str(item["output"])) for item in saved]
 
 
 class LLMStrategy(Strategy):
@@ -72,6 +91,56 @@ class LLMStrategy(Strategy):
     def describe(self) -> dict[str, Any]:
         return {"instruction": self.instruction_}
 
+    def save(self, folder: Path) -> None:
+        """Write prompt.yaml: the prompt's parts, then the settings and what `fit` chose."""
+        self._check_fitted()
+        how = " ".join((inspect.getdoc(type(self)) or "").split("\n\n")[0].split())
+        write_yaml(
+            folder / PROMPT_FILE,
+            {
+                "strategy": self.name,
+                "how": how,
+                "instruction": self.instruction_,
+                "template": self.context.template,
+                "labels": list(self.label_set_),
+                # Where an answer is cut, escaped so that a new line reads '\n' and not as a blank line.
+                "stop": [stop.encode("unicode_escape").decode("ascii") for stop in self.stop_],
+                "settings": self._settings(),
+                **self._learned(),
+            },
+        )
+
+    @classmethod
+    def load(cls, folder: Path, context: StrategyContext) -> LLMStrategy:
+        """Return the strategy `save` wrote, answering with `context.llm` (its template is the saved one)."""
+        from shouldtune.strategies.registry import check_params
+
+        saved = read_yaml(folder / PROMPT_FILE)
+        try:  # the file may have been edited: its settings are checked as a task's are
+            settings = check_params(cls.name, saved.get("settings"), "hf")
+        except TaskFileError as err:
+            key = f"settings{(err.column or '').removeprefix(f'strategy_params.{cls.name}')}"
+            raise ExportError(
+                f"{key}: {err.problem}", file=folder / PROMPT_FILE, fix=f"{err.fix}; or export the run again"
+            ) from None
+        strategy = cls(replace(context, template=str(saved["template"])), **settings)
+        strategy.instruction_ = str(saved["instruction"])
+        strategy.label_set_ = tuple(str(label) for label in saved["labels"])
+        strategy.stop_ = tuple(str(stop).encode("ascii").decode("unicode_escape") for stop in saved["stop"])
+        strategy._restore(saved, folder)
+        return strategy
+
+    def _settings(self) -> dict[str, Any]:
+        """Return the hyperparameters `load` passes to `__init__` again (JSON-safe)."""
+        return {}
+
+    def _learned(self) -> dict[str, Any]:
+        """Return what `fit` chose beyond the instruction (demonstrations...), as prompt.yaml holds it."""
+        return {}
+
+    def _restore(self, saved: dict[str, Any], folder: Path) -> None:
+        """Set again, from prompt.yaml (and files beside it), what `_learned` wrote."""
+
 
 class ZeroShotLLM(LLMStrategy):
     """The instruction (with the label list or the output format) and the input; no examples."""
@@ -106,6 +175,15 @@ class FewShotLLM(LLMStrategy):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "k": len(self.shown_)}
 
+    def _settings(self) -> dict[str, Any]:
+        return {"k": self.k}
+
+    def _learned(self) -> dict[str, Any]:
+        return {"demonstrations": saved_demonstrations(self.shown_)}
+
+    def _restore(self, saved: dict[str, Any], folder: Path) -> None:
+        self.shown_ = read_demonstrations(saved["demonstrations"])
+
 
 class FewShotKNNLLM(LLMStrategy):
     """The instruction, the k training examples most similar to the input (the encoder's cosine
@@ -136,3 +214,17 @@ class FewShotKNNLLM(LLMStrategy):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "k": min(self.k, len(self.train_))}
+
+    def _settings(self) -> dict[str, Any]:
+        return {"k": self.k}
+
+    def _learned(self) -> dict[str, Any]:
+        # The pool the k nearest are picked from, for each input, by the bundled encoder.
+        return {"demonstrations": saved_demonstrations(list(zip(self.train_.texts, self.train_.labels)))}
+
+    def _restore(self, saved: dict[str, Any], folder: Path) -> None:
+        pool = read_demonstrations(saved["demonstrations"])
+        self.train_ = TrainingSet(
+            tuple(text for text, _ in pool), tuple(output for _, output in pool), self.label_set_
+        )
+        self.vectors_ = self.context.encoder.embed(list(self.train_.texts))

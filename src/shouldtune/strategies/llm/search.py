@@ -9,6 +9,7 @@ plus rewrites) stay within `budget`. The test set is never looked at.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ from pydantic import NonNegativeInt, PositiveInt
 
 from shouldtune.records import SearchDetails
 from shouldtune.strategies.base import StrategyContext, TrainingSet
-from shouldtune.strategies.llm.prompting import LLMStrategy
+from shouldtune.strategies.llm.prompting import LLMStrategy, read_demonstrations, saved_demonstrations
 from shouldtune.strategies.llm.prompts import Demonstration, render
 from shouldtune.strategies.prompt.search import replacement_margin
 
@@ -150,3 +151,23 @@ class PromptSearchLLM(LLMStrategy):
             "search_calls": self.calls_,
             "k": len(self.shown_),
         }
+
+    def _settings(self) -> dict[str, Any]:
+        return {"k": self.k, "budget": self.budget, "propose_rewrites": self.propose_rewrites}
+
+    def _learned(self) -> dict[str, Any]:
+        # `instruction` above is the chosen candidate; these say how it was chosen.
+        return {
+            "chosen": self.chosen_,
+            "validation_scores": dict(self.scores_),
+            "margin_to_replace_yours": round(self.margin_, 6),
+            "search_calls": self.calls_,
+            "demonstrations": saved_demonstrations(self.shown_),
+        }
+
+    def _restore(self, saved: dict[str, Any], folder: Path) -> None:
+        self.chosen_ = str(saved.get("chosen", "saved"))
+        self.scores_ = dict(saved.get("validation_scores") or {})
+        self.margin_ = float(saved.get("margin_to_replace_yours") or 0.0)
+        self.calls_ = int(saved.get("search_calls") or 0)
+        self.shown_ = read_demonstrations(saved["demonstrations"])
