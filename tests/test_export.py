@@ -115,7 +115,7 @@ def test_an_export_describes_itself(finished: dict, name: str):
     assert (folder / "encoder" / "model.safetensors").is_file() and (folder / "README.md").is_file()
     if name == "few-shot-knn":
         prompt = (folder / "prompt.yaml").read_text()
-        assert "demonstrations:" in prompt and prompt.count("- text:") == trial["train_examples"] == 12
+        assert "demonstrations:" in prompt and prompt.count("- text:") == trial.train_examples == 12
     else:
         assert (folder / "head.safetensors").is_file()
 
@@ -209,7 +209,8 @@ def test_predict_refuses_a_folder_that_is_not_an_export(tmp_path: Path):
 
 def test_best_of_a_track_is_its_highest_score_at_its_largest_size():
     def point(strategy: str, track: str, n: int, mean: float) -> dict:
-        return {"strategy": strategy, "track": track, "n_per_class": n, "metric": "macro_f1", "mean": mean}
+        return {"strategy": strategy, "track": track, "n_per_class": n, "metric": "macro_f1", "mean": mean,
+                "ci_low": mean - 0.1, "ci_high": mean + 0.1, "seeds": 1}
 
     results = {
         "task": {"metric": "macro_f1", "seed": 0},

@@ -22,7 +22,7 @@ from shouldtune.export import Manifest
 from shouldtune.predict import load_exported
 from shouldtune.store import Store
 from shouldtune.strategies.base import StrategyContext
-from shouldtune.strategies.registry import LLM_STRATEGIES, strategy_class
+from shouldtune.strategies.registry import default_strategies, strategy_class
 from shouldtune.task import load_task
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -38,7 +38,7 @@ def _files(folder: Path) -> set[str]:
     return {path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()}
 
 
-@pytest.mark.parametrize("name", list(LLM_STRATEGIES))
+@pytest.mark.parametrize("name", default_strategies("hf"))
 def test_a_saved_llm_strategy_loads_and_predicts_the_same(name: str, tiny_llm, encoder, tmp_path: Path):
     fitted = make(name, tiny_llm, encoder, seed=1).fit(TRAIN)
     fitted.save(tmp_path)
@@ -141,7 +141,7 @@ def test_predict_on_the_runs_test_file_reproduces_the_trial(finished: dict, name
     assert "warning" not in result.output
     predictions = [json.loads(line) for line in out.read_text().splitlines()]
     assert [p["prediction"] for p in predictions] == trial.predictions
-    for metric, value in trial.record["metrics"].items():
+    for metric, value in trial.record.metrics.items():
         assert f"{metric} {value:.3f}" in result.output
 
 
@@ -213,7 +213,7 @@ def test_a_generation_export_writes_the_generated_outputs(tmp_path: Path, tiny_l
     for row in rows:
         assert by_input.setdefault(row["text"], row["prediction"]) == row["prediction"]
     assert list(by_input.values()) == trial.predictions
-    for metric, value in trial.record["metrics"].items():
+    for metric, value in trial.record.metrics.items():
         assert f"{metric} {value:.3f}" in predicted.output
     # Export fits the strategy again, so it needs the model where the run read it.
     model.rename(tmp_path / "elsewhere")

@@ -80,6 +80,8 @@ class HFSettings:
             template=task.template,
             encoder_model=encoder_model,
         )
+#: The backends `predict` can open again from a manifest alone.
+EXPORTABLE_BACKENDS = ("encoder", "hf")
 #: --strategy may name a strategy of the run, or one of these.
 CHOICES = ("recommended", "best-prompt", "best-finetune")
 
@@ -159,11 +161,11 @@ class Manifest:
 
     def _check(self, path: Path) -> None:
         """Raise ExportError for a field no export writes: the manifest was edited or damaged."""
-        from shouldtune.strategies.registry import BACKEND_STRATEGIES
+        from shouldtune.strategies.registry import default_strategies
 
-        strategies = BACKEND_STRATEGIES.get(self.backend, {})
+        strategies = default_strategies(self.backend) if self.backend in EXPORTABLE_BACKENDS else ()
         problems = [
-            (self.backend not in BACKEND_STRATEGIES, f"backend {self.backend!r} is not one of {', '.join(BACKEND_STRATEGIES)}"),
+            (self.backend not in EXPORTABLE_BACKENDS, f"backend {self.backend!r} is not one of {', '.join(EXPORTABLE_BACKENDS)}"),
             ((self.backend == "hf") != isinstance(self.hf, HFSettings), "hf settings must be there exactly when the backend is hf"),
             (self.strategy not in strategies, f"strategy {self.strategy!r} is not a shouldtune strategy of the {self.backend} backend"),
             (self.encoder not in ENCODERS, f"encoder {self.encoder!r} is not one of {', '.join(ENCODERS)}"),
