@@ -34,7 +34,7 @@ def read(path: Path) -> tuple[list[str], list[str]]:
 
 
 def draw(texts: Sequence[str], labels: Sequence[str], per_class: int | None, seed: int) -> Any:
-    """Return a TrainingSet of `per_class` examples of every label (every row when None), drawn with `seed`."""
+    """Return a TrainingSet of `per_class` examples of every label (all it has if fewer; every row when None), drawn with `seed`."""
     from shouldtune.strategies.base import TrainingSet
 
     label_set = tuple(sorted(set(labels)))
@@ -42,7 +42,8 @@ def draw(texts: Sequence[str], labels: Sequence[str], per_class: int | None, see
         chosen = list(range(len(texts)))
     else:
         rng = random.Random(f"trec-{seed}")
-        chosen = [i for label in label_set for i in rng.sample([j for j, y in enumerate(labels) if y == label], per_class)]
+        pools = [[j for j, y in enumerate(labels) if y == label] for label in label_set]
+        chosen = [i for pool in pools for i in rng.sample(pool, min(per_class, len(pool)))]
     return TrainingSet(tuple(texts[i] for i in chosen), tuple(labels[i] for i in chosen), label_set)
 
 

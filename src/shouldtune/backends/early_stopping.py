@@ -63,3 +63,24 @@ class EarlyStopping:
     @property
     def should_stop(self) -> bool:
         return self.epochs_run - self.best_epoch >= self.patience
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """What a fit by epochs did: epochs run, the held-back slice's size and losses, the epoch kept."""
+
+    epochs_run: int = 0
+    held_back: int = 0
+    held_back_losses: tuple[float, ...] = ()
+    best_epoch: int | None = None
+    stopped_early: bool = False
+
+    def describe(self) -> dict[str, object]:
+        """Return the record for a strategy's `describe()` (JSON-safe, losses rounded)."""
+        return {
+            "epochs_run": self.epochs_run,
+            "held_back": self.held_back,
+            "held_back_losses": [round(loss, 4) for loss in self.held_back_losses],
+            "best_epoch": self.best_epoch,
+            "stopped_early": self.stopped_early,
+        }

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import Field, PositiveFloat, PositiveInt
 
-from shouldtune.backends.early_stopping import EarlyStopping, held_back_positions
+from shouldtune.backends.early_stopping import EarlyStopping, EpochRecord, held_back_positions
 from shouldtune.backends.encoder import length_order
 from shouldtune.strategies.base import Strategy, StrategyContext, TrainingSet
 from shouldtune.strategies.finetune.progress import StepProgress, seed_everything
@@ -81,8 +81,8 @@ class FullFineTune(Strategy):
         stopping = EarlyStopping(self.patience)
         best_weights: tuple[dict[str, Any], dict[str, Any]] | None = None
         self.losses_: list[float] = []
-        self.held_back_losses_: list[float] = []
-        self.epochs_run_ = 0
+        held_back_losses: list[float] = []
+        epochs_run = 0
         self.model_.train()
         try:
             while len(self.losses_) < total and not (held and stopping.should_stop):
@@ -99,10 +99,10 @@ class FullFineTune(Strategy):
                     schedule.step()
                     self.losses_.append(float(loss.detach()))
                     progress.step()
-                self.epochs_run_ += 1
+                epochs_run += 1
                 if held:
-                    self.held_back_losses_.append(self._held_back_loss(held_texts, held_targets))
-                    if stopping.update(self.held_back_losses_[-1]):
+                    held_back_losses.append(self._held_back_loss(held_texts, held_targets))
+                    if stopping.update(held_back_losses[-1]):
                         best_weights = (_copy(self.model_.state_dict()), _copy(self.head_.state_dict()))
         finally:
             progress.close()
@@ -110,9 +110,13 @@ class FullFineTune(Strategy):
         if best_weights is not None and stopping.best_epoch < stopping.epochs_run:
             self.model_.load_state_dict(best_weights[0])
             self.head_.load_state_dict(best_weights[1])
-        self.best_epoch_ = stopping.best_epoch if held else None
-        self.held_back_size_ = len(held)
-        self.stopped_early_ = bool(held) and len(self.losses_) < total
+        self.epochs_ = EpochRecord(
+            epochs_run=epochs_run,
+            held_back=len(held),
+            held_back_losses=tuple(held_back_losses),
+            best_epoch=stopping.best_epoch if held else None,
+            stopped_early=bool(held) and len(self.losses_) < total,
+        )
         return self
 
     def planned_steps(self, examples: int) -> int:
@@ -166,11 +170,7 @@ class FullFineTune(Strategy):
         return {
             "steps": len(self.losses_),
             "final_loss": round(self.losses_[-1], 4) if self.losses_ else None,
-            "epochs_run": self.epochs_run_,
-            "held_back": self.held_back_size_,
-            "best_epoch": self.best_epoch_,
-            "held_back_losses": [round(loss, 4) for loss in self.held_back_losses_],
-            "stopped_early": self.stopped_early_,
+            **self.epochs_.describe(),
         }
 
     def save(self, folder: Path) -> None:
@@ -194,8 +194,7 @@ class FullFineTune(Strategy):
         labels, dimension = arrays["weight"].shape
         strategy.head_ = torch.nn.Linear(dimension, labels)
         strategy.head_.load_state_dict({name: torch.from_numpy(arrays[name].copy()) for name in ("weight", "bias")})
-        strategy.losses_, strategy.held_back_losses_ = [], []
-        strategy.epochs_run_, strategy.best_epoch_, strategy.held_back_size_, strategy.stopped_early_ = 0, None, 0, False
+        strategy.losses_, strategy.epochs_ = [], EpochRecord()
         return strategy
 
 
