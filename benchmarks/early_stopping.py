@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 results.append(row)
                 score = f"{row['macro_f1']:.3f} ({row['low']:.3f}-{row['high']:.3f})"
                 print(f"{size:>5} {seed:>4}  {way:<15} {score:<22} {row['steps']:>5} {row['epochs_run']:>6} "
-                      f"{row['best_epoch'] or '-':>4} {row['held_back']:>4} {row['fit_seconds']:>6.1f} {row['ratio']:>5.2f}  "
+                      f"{row['best_epoch'] or '-':>4} {row['held_back_examples']:>4} {row['fit_seconds']:>6.1f} {row['ratio']:>5.2f}  "
                       f"{' '.join(f'{loss:.3f}' for loss in row['held_back_losses'])}", flush=True)
     print("\nmean over seeds:")
     for size in args.sizes.split(","):

@@ -65,7 +65,7 @@ def test_full_stops_when_the_held_back_loss_rises_and_keeps_the_best_epoch(tiny_
     strategy = build("full", StrategyContext(encoder=tiny_encoder), {**FAST, "early_stopping_per_class": 4}).fit(TRAIN)
     described = strategy.describe()
     assert described["epochs_run"] == 3 and described["best_epoch"] == 2 and described["stopped_early"]
-    assert described["held_back"] == 6 and described["steps"] == 3 * 3  # 18 kept questions, batches of 6
+    assert described["held_back_examples"] == 6 and described["steps"] == 3 * 3  # 18 kept questions, batches of 6
     np.testing.assert_array_equal(strategy.head_.weight.detach().numpy(), heads[1])  # epoch 2's weights, restored
     assert not np.array_equal(heads[1], heads[2])
 
@@ -73,7 +73,7 @@ def test_full_stops_when_the_held_back_loss_rises_and_keeps_the_best_epoch(tiny_
 def test_full_holds_nothing_back_below_the_threshold(tiny_encoder):
     strategy = build("full", StrategyContext(encoder=tiny_encoder), FAST).fit(TRAIN)  # 4 per label < 32
     described = strategy.describe()
-    assert described["held_back"] == 0 and described["best_epoch"] is None and not described["stopped_early"]
+    assert described["held_back_examples"] == 0 and described["best_epoch"] is None and not described["stopped_early"]
     assert described["epochs_run"] == 6 and described["steps"] == 6 * 4 == strategy.planned_steps(len(TRAIN))
 
 
@@ -83,7 +83,7 @@ def test_full_with_a_slice_repeats_with_the_same_seed(tiny_encoder):
         return build("full", StrategyContext(encoder=tiny_encoder, seed=seed), settings).fit(TRAIN)
 
     first, again = fitted(3), fitted(3)
-    assert first.describe() == again.describe() and first.describe()["held_back"] == 6
+    assert first.describe() == again.describe() and first.describe()["held_back_examples"] == 6
     assert first.predict(list(TRAIN.texts)) == again.predict(list(TRAIN.texts))
     assert first.describe()["held_back_losses"] != fitted(4).describe()["held_back_losses"]
 
@@ -119,7 +119,7 @@ def test_lora_stops_when_the_held_back_loss_rises_and_keeps_the_best_adapter(tin
     lora = build("lora", context, settings, backend="hf").fit(train)
     described = lora.describe()
     assert described["epochs_run"] == 3 and described["best_epoch"] == 2 and described["stopped_early"]
-    assert described["held_back"] == 3 and described["steps"] == 3 * 3  # 9 kept examples, batches of 3
+    assert described["held_back_examples"] == 3 and described["steps"] == 3 * 3  # 9 kept examples, batches of 3
     saved = load_file(str(Path(described["adapter"]) / "adapter_model.safetensors"))
     assert saved and all(np.array_equal(saved[name], adapters[1][name]) for name in saved)
     assert any(not np.array_equal(adapters[1][name], adapters[2][name]) for name in saved)
@@ -130,4 +130,4 @@ def test_lora_holds_nothing_back_below_the_threshold(tiny_llm):
     train = TrainingSet(TRAIN.texts[:12], TRAIN.labels[:12], WORDS[:3])
     lora = build("lora", context, {"epochs": 2, "batch_size": 4}, backend="hf").fit(train)
     described = lora.describe()
-    assert described["held_back"] == 0 and described["best_epoch"] is None and described["steps"] == 2 * 3
+    assert described["held_back_examples"] == 0 and described["best_epoch"] is None and described["steps"] == 2 * 3

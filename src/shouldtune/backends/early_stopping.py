@@ -70,7 +70,7 @@ class EpochRecord:
     """What a fit by epochs did: epochs run, the held-back slice's size and losses, the epoch kept."""
 
     epochs_run: int = 0
-    held_back: int = 0
+    held_back_examples: int = 0
     held_back_losses: tuple[float, ...] = ()
     best_epoch: int | None = None
     stopped_early: bool = False
@@ -79,7 +79,7 @@ class EpochRecord:
         """Return the record for a strategy's `describe()` (JSON-safe, losses rounded)."""
         return {
             "epochs_run": self.epochs_run,
-            "held_back": self.held_back,
+            "held_back_examples": self.held_back_examples,
             "held_back_losses": [round(loss, 4) for loss in self.held_back_losses],
             "best_epoch": self.best_epoch,
             "stopped_early": self.stopped_early,

@@ -137,7 +137,7 @@ def train_lora(
                         parameter.copy_(best_adapter[name])
         record = EpochRecord(
             epochs_run=epochs_run,
-            held_back=len(held_pairs),
+            held_back_examples=len(held_pairs),
             held_back_losses=tuple(held_back_losses),
             best_epoch=stopping.best_epoch if held_pairs else None,
             stopped_early=bool(held_pairs) and len(losses) < total,

@@ -112,7 +112,7 @@ class FullFineTune(Strategy):
             self.head_.load_state_dict(best_weights[1])
         self.epochs_ = EpochRecord(
             epochs_run=epochs_run,
-            held_back=len(held),
+            held_back_examples=len(held),
             held_back_losses=tuple(held_back_losses),
             best_epoch=stopping.best_epoch if held else None,
             stopped_early=bool(held) and len(self.losses_) < total,
