@@ -39,6 +39,7 @@ def test_the_slice_is_stratified_seeded_and_only_where_stopping_can_pay():
     assert held != held_back_positions(labels, 0.1, 16, seed=1, epochs=4, patience=1, max_steps=300, batch_size=16)
     # Below the threshold (b has 20 < 32), nothing is held back...
     assert held_back_positions(labels, 0.1, 32, seed=0, epochs=4, patience=1, max_steps=300, batch_size=16) == ()
+    assert held_back_positions(labels, 0.1, None, seed=0, epochs=4, patience=1, max_steps=300, batch_size=16) == ()
     # ...nor where the earliest stop (after epoch 2) saves no step: 54 kept = 4 steps an epoch, 8 steps = 2 epochs.
     assert held_back_positions(labels, 0.1, 1, seed=0, epochs=4, patience=1, max_steps=8, batch_size=16) == ()
     assert held_back_positions(labels, 0.1, 1, seed=0, epochs=4, patience=1, max_steps=12, batch_size=16) != ()
@@ -70,8 +71,10 @@ def test_full_stops_when_the_held_back_loss_rises_and_keeps_the_best_epoch(tiny_
     assert not np.array_equal(heads[1], heads[2])
 
 
-def test_full_holds_nothing_back_below_the_threshold(tiny_encoder):
-    strategy = build("full", StrategyContext(encoder=tiny_encoder), FAST).fit(TRAIN)  # 4 per label < 32
+@pytest.mark.parametrize("threshold", [None, 5])  # the default (never), and 4 per label < 5
+def test_full_holds_nothing_back_below_the_threshold(tiny_encoder, threshold):
+    settings = {**FAST, "early_stopping_per_class": threshold}
+    strategy = build("full", StrategyContext(encoder=tiny_encoder), settings).fit(TRAIN)
     described = strategy.describe()
     assert described["held_back_examples"] == 0 and described["best_epoch"] is None and not described["stopped_early"]
     assert described["epochs_run"] == 6 and described["steps"] == 6 * 4 == strategy.planned_steps(len(TRAIN))
@@ -128,6 +131,6 @@ def test_lora_stops_when_the_held_back_loss_rises_and_keeps_the_best_adapter(tin
 def test_lora_holds_nothing_back_below_the_threshold(tiny_llm):
     context = StrategyContext(encoder=None, llm=tiny_llm, seed=0)
     train = TrainingSet(TRAIN.texts[:12], TRAIN.labels[:12], WORDS[:3])
-    lora = build("lora", context, {"epochs": 2, "batch_size": 4}, backend="hf").fit(train)
+    lora = build("lora", context, {"epochs": 2, "batch_size": 4, "early_stopping_per_class": 5}, backend="hf").fit(train)
     described = lora.describe()
     assert described["held_back_examples"] == 0 and described["best_epoch"] is None and described["steps"] == 2 * 3

@@ -40,8 +40,8 @@ class LoRASettings:
     patience: int = 1
     #: The share of each label's examples held back to stop on.
     held_back: float = 0.1
-    #: Hold a slice back only from this many examples of every label (generation: examples).
-    early_stopping_per_class: int = 32
+    #: Hold a slice back only from this many examples of every label (generation: examples); None: never.
+    early_stopping_per_class: int | None = None
     #: "all-linear" (every linear layer but the output head), or module names such as ["q_proj", "v_proj"].
     target_modules: str | tuple[str, ...] = "all-linear"
     #: Where to keep the adapter; None: a temporary folder, removed with the tuned model.

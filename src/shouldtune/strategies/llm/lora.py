@@ -45,7 +45,7 @@ class LoRA(LLMStrategy):
         instruction: str | None = None,
         patience: PositiveInt = 1,
         held_back: Annotated[float, Field(gt=0, lt=1)] = 0.1,
-        early_stopping_per_class: PositiveInt = 32,
+        early_stopping_per_class: PositiveInt | None = None,
     ) -> None:
         super().__init__(context, instruction)
         self.rank = rank
@@ -155,7 +155,7 @@ class LoRAFewShot(LoRA):
         instruction: str | None = None,
         patience: PositiveInt = 1,
         held_back: Annotated[float, Field(gt=0, lt=1)] = 0.1,
-        early_stopping_per_class: PositiveInt = 32,
+        early_stopping_per_class: PositiveInt | None = None,
     ) -> None:
         super().__init__(
             context, rank, alpha, dropout, learning_rate, epochs, max_steps, batch_size, target_modules, save_adapter_to,
