@@ -303,11 +303,19 @@ class HFCausalLM:
         *,
         seed: int = 0,
         on_step: Callable[[float], None] | None = None,
+        held_back_prompts: Sequence[str] = (),
+        held_back_targets: Sequence[str] = (),
     ) -> LoRAModel:
-        """Return this model with a LoRA adapter trained on prompt -> target (loss on target tokens only)."""
+        """Return this model with a LoRA adapter trained on prompt -> target (loss on target tokens only).
+
+        With held-back pairs, the adapter of the epoch with the lowest loss on them (see `train_lora`).
+        """
         from shouldtune.backends.hf_lora import train_lora
 
-        return train_lora(self, prompts, targets, settings, seed=seed, on_step=on_step)
+        return train_lora(
+            self, prompts, targets, settings, seed=seed, on_step=on_step,
+            held_back_prompts=held_back_prompts, held_back_targets=held_back_targets,
+        )
 
     def close(self) -> None:
         self._model = self._tokenizer = self._adapted = self._adapter = None

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from shouldtune.backends.early_stopping import EarlyStopping, EpochRecord
 from shouldtune.backends.hf_inference import continuation_logprobs, encode_pairs, generate_greedy, score_continuations
 from shouldtune.errors import BackendError
 
@@ -35,6 +36,12 @@ class LoRASettings:
     epochs: int = 3
     max_steps: int = 200
     batch_size: int = 8
+    #: Early stopping: epochs without a lower held-back loss before training stops.
+    patience: int = 1
+    #: The share of each label's examples held back to stop on.
+    held_back: float = 0.1
+    #: Hold a slice back only from this many examples of every label (generation: examples); None: never.
+    early_stopping_per_class: int | None = None
     #: "all-linear" (every linear layer but the output head), or module names such as ["q_proj", "v_proj"].
     target_modules: str | tuple[str, ...] = "all-linear"
     #: Where to keep the adapter; None: a temporary folder, removed with the tuned model.
@@ -49,8 +56,14 @@ def train_lora(
     *,
     seed: int = 0,
     on_step: Callable[[float], None] | None = None,
+    held_back_prompts: Sequence[str] = (),
+    held_back_targets: Sequence[str] = (),
 ) -> LoRAModel:
-    """Return `lm` with a LoRA adapter trained on (prompt, target) pairs, saved as safetensors."""
+    """Return `lm` with a LoRA adapter trained on (prompt, target) pairs, saved as safetensors.
+
+    With held-back pairs it trains by epochs, keeps the adapter of the epoch with the lowest
+    held-back loss and stops after `settings.patience` epochs without a lower one.
+    """
     import random
 
     import torch
@@ -64,6 +77,7 @@ def train_lora(
     # The target ends with end-of-sequence, so the tuned model learns where an answer stops.
     eos = lm.tokenizer.eos_token or ""
     pairs = encode_pairs(lm, prompts, [target + eos for target in targets])
+    held_pairs = encode_pairs(lm, held_back_prompts, [target + eos for target in held_back_targets]) if held_back_prompts else []
     config = LoraConfig(
         r=settings.rank,
         lora_alpha=settings.alpha,
@@ -83,8 +97,12 @@ def train_lora(
         total = min(settings.max_steps, settings.epochs * steps_per_epoch)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 1.0 - step / max(total, 1))
         generator = np.random.default_rng(seed)
+        stopping = EarlyStopping(settings.patience)
+        best_adapter: dict[str, Any] | None = None
+        held_back_losses: list[float] = []
+        epochs_run = 0
         peft_model.train()
-        while len(losses) < total:
+        while len(losses) < total and not (held_pairs and stopping.should_stop):
             order = generator.permutation(len(pairs))
             for start in range(0, len(order), settings.batch_size):
                 if len(losses) >= total:
@@ -107,12 +125,44 @@ def train_lora(
                 trained_tokens += sum(len(context) + len(target) for context, target in batch)
                 if on_step is not None:
                     on_step(losses[-1])
+            epochs_run += 1
+            if held_pairs:
+                held_back_losses.append(_held_back_loss(peft_model, held_pairs, settings.batch_size, lm))
+                if stopping.update(held_back_losses[-1]):
+                    best_adapter = {name: p.detach().clone() for name, p in peft_model.named_parameters() if p.requires_grad}
+        if best_adapter is not None and stopping.best_epoch < stopping.epochs_run:
+            with torch.no_grad():
+                for name, parameter in peft_model.named_parameters():
+                    if name in best_adapter:
+                        parameter.copy_(best_adapter[name])
+        record = EpochRecord(
+            epochs_run=epochs_run,
+            held_back_examples=len(held_pairs),
+            held_back_losses=tuple(held_back_losses),
+            best_epoch=stopping.best_epoch if held_pairs else None,
+            stopped_early=bool(held_pairs) and len(losses) < total,
+        )
         peft_model.eval()
         peft_model.save_pretrained(folder, safe_serialization=True)
     finally:
         peft_model.unload()  # the base model gets its own layers back
     lm.usage.training_tokens += trained_tokens
-    return LoRAModel(lm, folder, losses, scratch, trained_tokens=trained_tokens)
+    return LoRAModel(lm, folder, losses, scratch, trained_tokens=trained_tokens, epochs=record)
+
+
+def _held_back_loss(peft_model: Any, pairs: Sequence[tuple[list[int], list[int]]], batch_size: int, lm: HFCausalLM) -> float:
+    """Return the mean loss per target token on the held-back pairs, dropout off; training mode is restored."""
+    import torch
+
+    peft_model.eval()
+    total, tokens = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(pairs), batch_size):
+            log_probs = torch.cat(continuation_logprobs(peft_model, pairs[start : start + batch_size], lm.tokenizer.pad_token_id, lm.device))
+            total -= float(log_probs.sum())
+            tokens += log_probs.numel()
+    peft_model.train()
+    return total / max(tokens, 1)
 
 
 def _adapter_folder(save_to: str | None) -> tuple[Path, Any]:
@@ -127,11 +177,20 @@ def _adapter_folder(save_to: str | None) -> tuple[Path, Any]:
 class LoRAModel:
     """The base model with a saved LoRA adapter: the same `score`/`generate` as `HFCausalLM`."""
 
-    def __init__(self, base: HFCausalLM, folder: Path, losses: list[float], scratch: Any = None, trained_tokens: int = 0) -> None:
+    def __init__(
+        self,
+        base: HFCausalLM,
+        folder: Path,
+        losses: list[float],
+        scratch: Any = None,
+        trained_tokens: int = 0,
+        epochs: EpochRecord | None = None,
+    ) -> None:
         self.base = base
         self.folder = folder
         self.losses = losses
         self.trained_tokens = trained_tokens
+        self.epochs = epochs or EpochRecord()
         self._scratch = scratch  # a TemporaryDirectory, removed when this model is closed or collected
 
     # The base's tokenizer, device and formatting apply unchanged.

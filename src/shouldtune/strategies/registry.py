@@ -169,13 +169,19 @@ def _settings_model(cls: type) -> type[BaseModel]:
 def _allowed(field: FieldInfo) -> str:
     """Return what a setting accepts in words: its type and range, e.g. 'a number greater than 0'."""
     kinds: dict[Any, str] = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
-    annotation = field.annotation
+    annotation, metadata, optional = field.annotation, list(field.metadata), False
+    arguments = typing.get_args(annotation)
+    if type(None) in arguments and len(arguments) == 2:  # `X | None`: say X's range, then "or null"
+        annotation, optional = next(a for a in arguments if a is not type(None)), True
+        if typing.get_origin(annotation) is typing.Annotated:
+            annotation, *extra = typing.get_args(annotation)
+            metadata += extra
     type_name = getattr(annotation, "__name__", None) if isinstance(annotation, type) else None
     kind = kinds.get(annotation) or f"a value of type {type_name or str(annotation).replace('collections.abc.', '').replace('typing.', '')}"
     bounds = []
-    for constraint in field.metadata:
+    for constraint in metadata:
         for attribute, words in (("gt", "greater than"), ("ge", "at least"), ("lt", "less than"), ("le", "at most")):
             bound = getattr(constraint, attribute, None)
             if bound is not None:
                 bounds.append(f"{words} {bound}")
-    return " ".join([kind, " and ".join(bounds)]).strip()
+    return " ".join([kind, " and ".join(bounds)]).strip() + (", or null (none)" if optional else "")

@@ -1,15 +1,22 @@
-"""full: end-to-end fine-tuning of the encoder with a classification head (cross-entropy)."""
+"""full: end-to-end fine-tuning of the encoder with a classification head (cross-entropy).
+
+It trains `epochs` passes, at most `max_steps` steps. From `early_stopping_per_class` examples
+of every label (default 200; None: never) it holds back a stratified slice, keeps the epoch
+with the lowest held-back loss and stops after `patience` epochs without a better one. On TREC
+the slice cost accuracy at 8-64 per class and not at 200 (see `backends/early_stopping.py`).
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import PositiveFloat, PositiveInt
+from pydantic import Field, PositiveFloat, PositiveInt
 
+from shouldtune.backends.early_stopping import EarlyStopping, EpochRecord, held_back_positions
 from shouldtune.backends.encoder import length_order
 from shouldtune.strategies.base import Strategy, StrategyContext, TrainingSet
 from shouldtune.strategies.finetune.progress import StepProgress, seed_everything
@@ -31,6 +38,9 @@ class FullFineTune(Strategy):
         learning_rate: PositiveFloat = 5e-5,
         head_learning_rate: PositiveFloat = 1e-2,
         max_steps: PositiveInt = 300,
+        patience: PositiveInt = 1,
+        held_back: Annotated[float, Field(gt=0, lt=1)] = 0.1,
+        early_stopping_per_class: PositiveInt | None = 200,
     ) -> None:
         self.context = context
         self.epochs = epochs
@@ -38,6 +48,9 @@ class FullFineTune(Strategy):
         self.learning_rate = learning_rate
         self.head_learning_rate = head_learning_rate
         self.max_steps = max_steps
+        self.patience = patience
+        self.held_back = held_back
+        self.early_stopping_per_class = early_stopping_per_class
 
     def fit(self, train: TrainingSet) -> FullFineTune:
         import torch
@@ -54,42 +67,84 @@ class FullFineTune(Strategy):
                 {"params": self.head_.parameters(), "lr": self.head_learning_rate},
             ]
         )
-        targets = torch.tensor([train.label_set.index(y) for y in train.labels])
-        total = self.planned_steps(len(train))
+        held = held_back_positions(
+            train.labels, self.held_back, self.early_stopping_per_class, self.context.seed,
+            epochs=self.epochs, patience=self.patience, max_steps=self.max_steps, batch_size=self.batch_size,
+        )
+        rows = sorted(set(range(len(train))) - set(held))
+        texts = [train.texts[i] for i in rows]
+        targets = torch.tensor([train.label_set.index(train.labels[i]) for i in rows])
+        held_texts = [train.texts[i] for i in held]
+        held_targets = torch.tensor([train.label_set.index(train.labels[i]) for i in held])
+        total = self.planned_steps(len(rows))
         schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 1.0 - step / max(total, 1))
         generator = np.random.default_rng(self.context.seed)
         progress = StepProgress(self.context.progress, f"training {self.name}", total)
-        self.model_.train()
+        stopping = EarlyStopping(self.patience)
+        best_weights: tuple[dict[str, Any], dict[str, Any]] | None = None
         self.losses_: list[float] = []
-        step = 0
+        held_back_losses: list[float] = []
+        epochs_run = 0
+        self.model_.train()
         try:
-            while step < total:
-                order = generator.permutation(len(train))
+            while len(self.losses_) < total and not (held and stopping.should_stop):
+                order = generator.permutation(len(rows))
                 for start in range(0, len(order), self.batch_size):
-                    if step >= total:
+                    if len(self.losses_) >= total:
                         break
                     batch = order[start : start + self.batch_size]
-                    logits = self._logits([train.texts[i] for i in batch])
+                    logits = self._logits([texts[i] for i in batch])
                     loss = torch.nn.functional.cross_entropy(logits, targets[batch])
                     optimiser.zero_grad()
                     loss.backward()
                     optimiser.step()
                     schedule.step()
                     self.losses_.append(float(loss.detach()))
-                    step += 1
                     progress.step()
+                epochs_run += 1
+                if held:
+                    held_back_losses.append(self._held_back_loss(held_texts, held_targets))
+                    if stopping.update(held_back_losses[-1]):
+                        best_weights = (_copy(self.model_.state_dict()), _copy(self.head_.state_dict()))
         finally:
             progress.close()
         self.model_.eval()
+        if best_weights is not None and stopping.best_epoch < stopping.epochs_run:
+            self.model_.load_state_dict(best_weights[0])
+            self.head_.load_state_dict(best_weights[1])
+        self.epochs_ = EpochRecord(
+            epochs_run=epochs_run,
+            held_back_examples=len(held),
+            held_back_losses=tuple(held_back_losses),
+            best_epoch=stopping.best_epoch if held else None,
+            stopped_early=bool(held) and len(self.losses_) < total,
+        )
         return self
 
     def planned_steps(self, examples: int) -> int:
-        """Return the optimiser steps a fit on `examples` examples takes: `epochs` passes, capped at `max_steps`."""
+        """Return the most optimiser steps a fit on `examples` examples takes: `epochs` passes, capped at `max_steps`.
+
+        Early stopping trains on fewer examples and may stop sooner: this is an upper bound, the
+        same on every run, which the adaptive plan compares.
+        """
         return min(self.max_steps, self.epochs * math.ceil(examples / self.batch_size))
 
     def work(self, examples: int, classes: int = 1) -> float:
         """Return the texts through a forward and backward pass: a batch per step."""
         return float(self.planned_steps(examples) * self.batch_size)
+
+    def _held_back_loss(self, texts: Sequence[str], targets: Any) -> float:
+        """Return the mean cross-entropy on the held-back examples, dropout off; training mode is restored."""
+        import torch
+
+        self.model_.eval()
+        total = 0.0
+        with torch.inference_mode():
+            for start in range(0, len(texts), 64):
+                logits = self._logits(texts[start : start + 64])
+                total += float(torch.nn.functional.cross_entropy(logits, targets[start : start + 64], reduction="sum"))
+        self.model_.train()
+        return total / len(texts)
 
     def _logits(self, texts: Sequence[str]) -> Any:
         # `preprocess` is the current name of sentence-transformers' `tokenize`.
@@ -114,7 +169,11 @@ class FullFineTune(Strategy):
         return predicted
 
     def describe(self) -> dict[str, Any]:
-        return {"steps": len(self.losses_), "final_loss": round(self.losses_[-1], 4) if self.losses_ else None}
+        return {
+            "steps": len(self.losses_),
+            "final_loss": round(self.losses_[-1], 4) if self.losses_ else None,
+            **self.epochs_.describe(),
+        }
 
     def save(self, folder: Path) -> None:
         self._check_fitted()
@@ -137,5 +196,10 @@ class FullFineTune(Strategy):
         labels, dimension = arrays["weight"].shape
         strategy.head_ = torch.nn.Linear(dimension, labels)
         strategy.head_.load_state_dict({name: torch.from_numpy(arrays[name].copy()) for name in ("weight", "bias")})
-        strategy.losses_ = []
+        strategy.losses_, strategy.epochs_ = [], EpochRecord()
         return strategy
+
+
+def _copy(state: dict[str, Any]) -> dict[str, Any]:
+    """Return a copy of a state dict's tensors (a state dict holds the live weights, which training changes)."""
+    return {name: tensor.detach().clone() for name, tensor in state.items()}

@@ -5,6 +5,8 @@ Saved, each is its prompt.yaml (as the prompt strategies write it, with the LoRA
 training losses) and the adapter peft wrote (`adapter/`: adapter_config.json and
 adapter_model.safetensors). The base model is not copied: the export's manifest names it,
 and `load` attaches the adapter to the model it is handed.
+
+Training stops early on a held-back slice as `full` does (`backends/early_stopping.py`).
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from __future__ import annotations
 import math
 import shutil
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 from pydantic import Field, PositiveFloat, PositiveInt
 
+from shouldtune.backends.early_stopping import held_back_positions
 from shouldtune.strategies.base import StrategyContext, TrainingSet
 from shouldtune.strategies.finetune.progress import StepProgress
 from shouldtune.strategies.saved import missing_from_export
@@ -27,6 +31,9 @@ from shouldtune.strategies.llm.prompts import Demonstration, render
 #: The folder an exported LoRA strategy's adapter is saved in (peft's save_pretrained layout).
 ADAPTER_FOLDER = "adapter"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
+
+if TYPE_CHECKING:
+    from shouldtune.backends.hf_lora import LoRASettings
 
 
 class LoRA(LLMStrategy):
@@ -49,6 +56,9 @@ class LoRA(LLMStrategy):
         target_modules: str | Sequence[str] = "all-linear",
         save_adapter_to: str | None = None,
         instruction: str | None = None,
+        patience: PositiveInt = 1,
+        held_back: Annotated[float, Field(gt=0, lt=1)] = 0.1,
+        early_stopping_per_class: PositiveInt | None = None,
     ) -> None:
         super().__init__(context, instruction)
         self.rank = rank
@@ -60,14 +70,15 @@ class LoRA(LLMStrategy):
         self.batch_size = batch_size
         self.target_modules = target_modules
         self.save_adapter_to = save_adapter_to
+        self.patience = patience
+        self.held_back = held_back
+        self.early_stopping_per_class = early_stopping_per_class
 
     def _training_demonstrations(self, train: TrainingSet) -> list[list[Demonstration]]:
         """Return the demonstrations shown before each training example (none for plain LoRA)."""
         return [[] for _ in train.texts]
 
     def fit(self, train: TrainingSet) -> LoRA:
-        from shouldtune.backends.hf_lora import LoRASettings
-
         self._check_train(train)
         self._fit_prompt(train)
         self._fit_demonstrations(train)
@@ -77,27 +88,39 @@ class LoRA(LLMStrategy):
             for text, shown in zip(train.texts, self._training_demonstrations(train))
         ]
         targets = [lm.answer_prefix + output for output in train.labels]
-        settings = LoRASettings(
-            rank=self.rank,
-            alpha=self.alpha,
-            dropout=self.dropout,
-            learning_rate=self.learning_rate,
-            epochs=self.epochs,
-            max_steps=self.max_steps,
-            batch_size=self.batch_size,
-            target_modules=self.target_modules if isinstance(self.target_modules, str) else tuple(self.target_modules),
-            save_to=f"{self.save_adapter_to}/{self.name}-{len(train)}-examples-seed{self.context.seed}" if self.save_adapter_to else None,
-        )
-        total = min(self.max_steps, self.epochs * math.ceil(len(train) / self.batch_size))
+        settings = self._settings(len(train))
+        # Classification holds back a share of each label; generation a random slice (one "label").
+        held = set(held_back_positions(
+            train.labels if train.label_set else [""] * len(train), settings.held_back, settings.early_stopping_per_class,
+            self.context.seed, epochs=settings.epochs, patience=settings.patience, max_steps=settings.max_steps,
+            batch_size=settings.batch_size,
+        ))
+        rows = [i for i in range(len(train)) if i not in held]
+        total = min(self.max_steps, self.epochs * math.ceil(len(rows) / self.batch_size))
         steps = StepProgress(self.context.progress, f"training {self.name}", total)
         try:
-            self.tuned_ = lm.fine_tune(prompts, targets, settings, seed=self.context.seed, on_step=lambda loss: steps.step())
+            self.tuned_ = lm.fine_tune(
+                [prompts[i] for i in rows], [targets[i] for i in rows], settings, seed=self.context.seed,
+                on_step=lambda loss: steps.step(),
+                held_back_prompts=[prompts[i] for i in sorted(held)], held_back_targets=[targets[i] for i in sorted(held)],
+            )
         finally:
             steps.close()
         return self
 
+    def _settings(self, examples: int) -> LoRASettings:
+        """Return the backend's LoRA settings: this strategy's settings of the same names."""
+        from shouldtune.backends.hf_lora import LoRASettings
+
+        same = {f.name: getattr(self, f.name) for f in fields(LoRASettings) if hasattr(self, f.name)}
+        return LoRASettings(**{
+            **same,
+            "target_modules": self.target_modules if isinstance(self.target_modules, str) else tuple(self.target_modules),
+            "save_to": f"{self.save_adapter_to}/{self.name}-{examples}-examples-seed{self.context.seed}" if self.save_adapter_to else None,
+        })
+
     def work(self, examples: int, classes: int = 1) -> float:
-        """Return the examples through a forward and backward pass: a batch per step."""
+        """Return the most examples through a forward and backward pass (a batch per step): early stopping may use fewer."""
         return float(min(self.max_steps, self.epochs * math.ceil(examples / self.batch_size)) * self.batch_size)
 
     def _fit_demonstrations(self, train: TrainingSet) -> None:
@@ -117,6 +140,7 @@ class LoRA(LLMStrategy):
             "alpha": self.alpha,
             "learning_rate": self.learning_rate,
             "trained_tokens": self.tuned_.trained_tokens,
+            **self.tuned_.epochs.describe(),
         }
         if self.save_adapter_to:
             described["adapter"] = str(self.tuned_.folder)
@@ -177,9 +201,13 @@ class LoRAFewShot(LoRA):
         target_modules: str | Sequence[str] = "all-linear",
         save_adapter_to: str | None = None,
         instruction: str | None = None,
+        patience: PositiveInt = 1,
+        held_back: Annotated[float, Field(gt=0, lt=1)] = 0.1,
+        early_stopping_per_class: PositiveInt | None = None,
     ) -> None:
         super().__init__(
-            context, rank, alpha, dropout, learning_rate, epochs, max_steps, batch_size, target_modules, save_adapter_to, instruction
+            context, rank, alpha, dropout, learning_rate, epochs, max_steps, batch_size, target_modules, save_adapter_to,
+            instruction, patience, held_back, early_stopping_per_class,
         )
         self.k = k
 
