@@ -88,7 +88,7 @@ class LoRA(LLMStrategy):
             for text, shown in zip(train.texts, self._training_demonstrations(train))
         ]
         targets = [lm.answer_prefix + output for output in train.labels]
-        settings = self._settings(len(train))
+        settings = self._lora_settings(len(train))
         # Classification holds back a share of each label; generation a random slice (one "label").
         held = set(held_back_positions(
             train.labels if train.label_set else [""] * len(train), settings.held_back, settings.early_stopping_per_class,
@@ -108,7 +108,7 @@ class LoRA(LLMStrategy):
             steps.close()
         return self
 
-    def _settings(self, examples: int) -> LoRASettings:
+    def _lora_settings(self, examples: int) -> LoRASettings:
         """Return the backend's LoRA settings: this strategy's settings of the same names."""
         from shouldtune.backends.hf_lora import LoRASettings
 
@@ -152,22 +152,20 @@ class LoRA(LLMStrategy):
         shutil.copytree(self.tuned_.folder, folder / ADAPTER_FOLDER)
 
     def _settings(self) -> dict[str, Any]:
-        return {
-            "rank": self.rank,
-            "alpha": self.alpha,
-            "dropout": self.dropout,
-            "learning_rate": self.learning_rate,
-            "epochs": self.epochs,
-            "max_steps": self.max_steps,
-            "batch_size": self.batch_size,
-            "target_modules": self.target_modules if isinstance(self.target_modules, str) else list(self.target_modules),
-        }
+        """Return the settings prompt.yaml records: the LoRA settings, named once in LoRASettings."""
+        from shouldtune.backends.hf_lora import LoRASettings
+
+        settings = {f.name: getattr(self, f.name) for f in fields(LoRASettings) if hasattr(self, f.name)}
+        if not isinstance(self.target_modules, str):
+            settings["target_modules"] = list(self.target_modules)
+        return settings
 
     def _learned(self) -> dict[str, Any]:
         return {
             "adapter": f"{ADAPTER_FOLDER}/",
             "trained_tokens": self.tuned_.trained_tokens,
             "losses": [round(loss, 6) for loss in self.tuned_.losses],  # one per optimiser step
+            "epochs": self.tuned_.epochs.describe(),  # epochs run, the held-back slice and the epoch kept
         }
 
     def _restore(self, saved: dict[str, Any], folder: Path) -> None:
@@ -178,8 +176,20 @@ class LoRA(LLMStrategy):
         for required in ("adapter_config.json", ADAPTER_WEIGHTS):
             if not (adapter / required).is_file():
                 raise missing_from_export(adapter / required)
+        from shouldtune.backends.early_stopping import EpochRecord
+
         losses = [float(loss) for loss in saved.get("losses") or []]
-        self.tuned_ = LoRAModel(self.context.llm, adapter, losses, trained_tokens=int(saved.get("trained_tokens") or 0))
+        epochs = dict(saved.get("epochs") or {})
+        record = EpochRecord(
+            epochs_run=int(epochs.get("epochs_run", 0)),
+            held_back_examples=int(epochs.get("held_back_examples", 0)),
+            held_back_losses=tuple(float(loss) for loss in epochs.get("held_back_losses") or ()),
+            best_epoch=epochs.get("best_epoch"),
+            stopped_early=bool(epochs.get("stopped_early", False)),
+        )
+        self.tuned_ = LoRAModel(
+            self.context.llm, adapter, losses, trained_tokens=int(saved.get("trained_tokens") or 0), epochs=record
+        )
 
 
 class LoRAFewShot(LoRA):
