@@ -1,7 +1,7 @@
 """A fake OpenAI-compatible server for tests: deterministic answers, injectable faults.
 
     with FakeOpenAI(key="sk-test") as server:      # listens on 127.0.0.1, a free port
-        server.faults += ["429", "500", "drop", "truncate"]   # the next chat calls fail so
+        server.faults += ["429", "500", "503", "slow", "drop", "truncate", "malformed"]   # the next chat calls fail so
         ... OpenAI(base_url=server.url, api_key="sk-test") ...
         server.chat_calls                          # chat completions answered
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -64,6 +65,7 @@ class FakeOpenAI:
         self.job_polls = job_polls
         self.fine_tuning = fine_tuning
         self.faults: list[str] = []
+        self.slow_seconds = 1.0  # how long a "slow" fault keeps the client waiting
         self.chat_calls = 0  # chat completions answered with 200
         self.requests: list[dict[str, Any]] = []  # every chat request body received
         self.files: dict[str, bytes] = {}
@@ -233,8 +235,12 @@ class FakeOpenAI:
                     fault = fake.faults.pop(0) if fake.faults else None
                 if fault == "429":
                     self._send(429, {"error": {"message": "Rate limit reached", "type": "rate_limit_error"}}, {"Retry-After": fake.retry_after})
-                elif fault == "500":
-                    self._send(500, {"error": {"message": "The server had an error", "type": "server_error"}})
+                elif fault in ("500", "503"):
+                    message = "The server had an error" if fault == "500" else "The engine is currently overloaded"
+                    self._send(int(fault), {"error": {"message": message, "type": "server_error"}})
+                elif fault == "slow":
+                    time.sleep(fake.slow_seconds)  # longer than the client's timeout: it gives up and retries
+                    self._send(*fake._chat(body))
                 elif fault == "401":
                     self._send(401, {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error"}})
                 elif fault == "drop":
