@@ -5,7 +5,8 @@
     │   ├── DataError               a data file: missing, unreadable, bad cells, too few labels
     │   ├── TaskFileError           a task file or a setting: unknown key, bad value
     │   ├── StoreError              the store cannot be opened or written, or has no such run
-    │   └── ExportError             export or predict: no such strategy, data gone, not an export folder
+    │   ├── ExportError             export or predict: no such strategy, data gone, not an export folder
+    │   └── ExecutorError           --executor ray: Ray missing, the cluster unreachable, workers lacking a model
     └── BackendError                a model could not be loaded or run
 
 An ``InputError`` message is a single line that says where (file, row, column), what was
@@ -73,6 +74,12 @@ class StoreError(InputError):
 
 class ExportError(InputError):
     """A run's strategy cannot be exported, or `predict` was given a folder or output it cannot use."""
+
+
+class ExecutorError(InputError):
+    """The executor cannot run the trials: Ray is not installed, the cluster is unreachable, or its workers lack what they need."""
+
+    place = "setting"
 
 
 class BackendError(ShouldtuneError):
