@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -53,7 +53,7 @@ class Executor(Protocol):
     def start(self, setup: TrialSetup) -> None:
         """Take the run's shared set-up; nothing is computed until `run`."""
 
-    def run(self, keys: Sequence[TrialKey]) -> Iterator[Finished]:
+    def run(self, keys: Sequence[TrialKey]) -> Generator[Finished, None, None]:
         """Yield each trial of `keys` as it ends, in any order; raise TrialFailed for one that raised.
 
         Closing the iterator early (an error, Ctrl-C) cancels the trials still running.

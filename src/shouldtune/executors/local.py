@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 
 from shouldtune.executors.base import Finished, TrialFailed, TrialKey, TrialSetup
 from shouldtune.trial import run_trial
@@ -20,7 +20,7 @@ class LocalExecutor:
     def start(self, setup: TrialSetup) -> None:
         self._setup = setup
 
-    def run(self, keys: Sequence[TrialKey]) -> Iterator[Finished]:
+    def run(self, keys: Sequence[TrialKey]) -> Generator[Finished, None, None]:
         setup = self._setup
         if setup is None:
             raise RuntimeError("LocalExecutor.run before start")

@@ -19,7 +19,7 @@ import importlib.util
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,7 +97,7 @@ class RayExecutor:
     def start(self, setup: TrialSetup) -> None:
         self._setup = setup  # Ray is reached at the first trial: a run with none left needs no cluster
 
-    def run(self, keys: Sequence[TrialKey]) -> Iterator[Finished]:
+    def run(self, keys: Sequence[TrialKey]) -> Generator[Finished, None, None]:
         if not keys:
             return
         if self._shared is None:
