@@ -1,6 +1,7 @@
 """The same trial grid in-process and on a local Ray of two workers: wall time and per-trial overhead.
 
 Run: PYTHONPATH=src .venv/bin/python benchmarks/ray_executor.py [--cpus 2] [--rounds 1] [--json FILE]
+     [--strategies majority,few-shot-knn,linear-probe,setfit] [--sizes 4,8]   (a smaller demo grid)
 Needs Ray (pip install 'shouldtune[ray]'). Two grids, each run in-process and on Ray (one CPU
 and one torch thread per trial, `--cpus` workers), every trial computed (fresh stores):
 
@@ -60,6 +61,8 @@ def main() -> None:
     parser.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray (one trial each)")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None, help="write the measurements here")
+    parser.add_argument("--strategies", default=None, help="the demo grid's strategies (default: the demo's)")
+    parser.add_argument("--sizes", default=None, help="the demo grid's sizes (default: the demo's)")
     args = parser.parse_args()
 
     import ray
@@ -70,7 +73,11 @@ def main() -> None:
     print(f"ray.init (a local Ray of {args.cpus} CPUs): {ray_init:.1f} s")
 
     grids = {
-        "demo": load_task(DEMO, exhaustive=True),
+        "demo": load_task(
+            DEMO, exhaustive=True,
+            strategies=tuple(args.strategies.split(",")) if args.strategies else None,
+            sizes=tuple(int(n) for n in args.sizes.split(",")) if args.sizes else None,
+        ),
         "overhead": load_task(DEMO, exhaustive=True, strategies=("majority",), seeds=20, sizes=(0,)),
     }
     measured: dict[str, dict[str, list[dict]]] = {name: {"local": [], "ray": []} for name in grids}
