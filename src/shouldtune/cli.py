@@ -213,6 +213,9 @@ def run(
     concurrency: Annotated[Optional[int], typer.Option("--concurrency", help="openai: API requests in flight at once \\[default: 4].", show_default=False)] = None,
     store: Annotated[Path, typer.Option(help="SQLite store of runs, trials and the embedding cache.")] = DEFAULT_STORE,
     fresh: Annotated[bool, typer.Option("--fresh", help="Discard this run's finished trials and start over.")] = False,
+    executor: Annotated[Optional[str], typer.Option(help="Where trials run: local (this process) or ray (Ray tasks on a cluster; pip install 'shouldtune\\[ray]'; see docs/scale-out.md) \\[default: local].", show_default=False)] = None,
+    ray_address: Annotated[Optional[str], typer.Option(help="With --executor ray: the cluster's address \\[default: RAY_ADDRESS, else a local Ray started for the run].", show_default=False)] = None,
+    ray_cpus_per_trial: Annotated[Optional[int], typer.Option(help="With --executor ray: CPUs (and torch threads) per trial \\[default: 1].", show_default=False)] = None,
     requests_per_month: RequestsOption = None,
     prices: PricesOption = None,
     name: Annotated[Optional[str], typer.Option(help="A name for the task, shown in reports.", show_default=False)] = None,
@@ -265,6 +268,9 @@ def run(
             name=name,
             label_descriptions=_pairs(label_description, "--label-description") or None,
             strategy_params=_strategy_params(param),
+            executor=executor,
+            ray_address=ray_address,
+            ray_cpus_per_trial=ray_cpus_per_trial,
         )
         if plan:
             from shouldtune.plan import describe, estimate_plan

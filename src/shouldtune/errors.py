@@ -6,7 +6,8 @@
     │   ├── TaskFileError           a task file or a setting: unknown key, bad value
     │   ├── StoreError              the store cannot be opened or written, or has no such run
     │   ├── ExportError             export or predict: no such strategy, data gone, not an export folder
-    │   └── APIAccessError          an API refused the key, the access or the model (401, 403, 404)
+    │   ├── APIAccessError          an API refused the key, the access or the model (401, 403, 404)
+    │   └── ExecutorError           --executor ray: Ray missing, the cluster unreachable, workers lacking a model
     ├── BackendError                a model could not be loaded or run
     └── SpendingCapReached          the next API calls would cross --max-spend; the run stops, resumable
 
@@ -75,6 +76,12 @@ class StoreError(InputError):
 
 class ExportError(InputError):
     """A run's strategy cannot be exported, or `predict` was given a folder or output it cannot use."""
+
+
+class ExecutorError(InputError):
+    """The executor cannot run the trials: Ray is not installed, the cluster is unreachable, or its workers lack what they need."""
+
+    place = "setting"
 
 
 class BackendError(ShouldtuneError):

@@ -1,8 +1,9 @@
 """The experiment: contestants × learning-curve sizes × seeds → trials → curves → a decision.
 
     task ─► planning.prepare (data, splits, sizes) ─► backends opened (one per name the task uses)
-         ─► schedule (adaptive order) ─► trial.run_trial, each keyed by planning.trial_key
-         ─► store (each trial committed as it ends; found again by its key from any run)
+         ─► schedule (adaptive order) ─► executor (in-process, or Ray tasks) ─► trial.run_trial
+         ─► store (each trial committed by this process as it ends, under planning.trial_key;
+            found again by its key from any run, on any executor)
          ─► results.build_curves ─► recommend.decide ─► RunResult (results.json)
 
 A contestant is a strategy bound to a backend, so one run can prompt a language model and
@@ -11,6 +12,7 @@ fine-tune an encoder on the same splits; each trial names its backend and is cha
 
 from __future__ import annotations
 
+from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,8 +21,9 @@ from shouldtune.analysis.cost import Prices
 from shouldtune.analysis.metrics import Scoring, scored_trial
 from shouldtune.backends.registry import OpenBackend, backend_spec
 from shouldtune.data.load import Examples
-from shouldtune.errors import SpendingCapReached
 from shouldtune.data.splits import Split, largest_size
+from shouldtune.errors import SpendingCapReached
+from shouldtune.executors import Executor, TrialFailed, TrialSetup, executor_for
 from shouldtune.planning import (
     Prepared,
     gold_of,
@@ -42,7 +45,7 @@ from shouldtune.schedule import Schedule
 from shouldtune.strategies.base import TrainingSet
 from shouldtune.strategies.registry import strategy_class
 from shouldtune.task import Contestant, TaskConfig
-from shouldtune.trial import Meter, Say, build_strategy, run_trial, trial_line
+from shouldtune.trial import Meter, Say, build_strategy, trial_line
 
 __all__ = ["CurvePoint", "DataSummary", "Refit", "RunResult", "refit_trial", "run_experiment", "plan_sizes", "run_id_for"]
 
@@ -87,6 +90,7 @@ def run_experiment(
     requests_per_month: int | None = None,
     prices: Prices | None = None,
     prices_file: str | None = None,
+    executor: Executor | None = None,
 ) -> RunResult:
     """Run every contestant at every size and seed on the same splits; return the results.
 
@@ -94,12 +98,14 @@ def run_experiment(
     `planning.trial_key`) is there, from this run or any other; `fresh` deletes this run's
     trials and computes every trial again. `say` receives one line per step; `progress` is a
     Rich Progress. The decision is made for `requests_per_month` under `prices`
-    (placeholders if None).
+    (placeholders if None). `executor` runs the trials (default: the one `task.executor` names);
+    whichever runs them, only this process writes the store.
     """
     from shouldtune.store import Store
     from shouldtune.threads import use_available_cores
 
     say = say or (lambda line: None)
+    executor = executor or executor_for(task)  # before any work: a missing Ray is said at once
     use_available_cores()
     prepared = prepare(task)
     label_set, seeds, splits = prepared.label_set, prepared.seeds, prepared.splits
@@ -123,8 +129,11 @@ def run_experiment(
         if prices is None:
             prices, prices_file = _api_prices(backends, prices_file)
         try:
-            result = _run(task, prepared, sizes, pool_per_class, warnings, contestants, classes, backends, store, fresh, say, progress)
+            result = _run(
+                task, prepared, sizes, pool_per_class, warnings, contestants, classes, backends, store, fresh, say, progress, executor
+            )
         finally:
+            executor.close()
             close_all(backends)
         result.analysis, result.recommendation = decide(
             result.to_json(), result.predictions, requests_per_month=requests_per_month, prices=prices, prices_file=prices_file
@@ -164,8 +173,9 @@ def _run(
     fresh: bool,
     say: Say,
     progress: Any,
+    executor: Executor,
 ) -> RunResult:
-    """Run the schedule's trials on opened backends; return the results before the decision."""
+    """Run the schedule's trials on opened backends through `executor`; return the results before the decision."""
     label_set, seeds, splits, scoring = prepared.label_set, prepared.seeds, prepared.splits, prepared.scoring
     classification = task.task_type == "classification"
     model_id = run_model_id(task, backends)
@@ -195,13 +205,11 @@ def _run(
     if reused:
         say(f"reusing {reused} of {len(grid)} finished trials from {store.path}")
     meters = {alias: Meter(backend) for alias, backend in backends.items()}
-    for alias, backend in backends.items():
+    for alias in backends:
         mine = [key for key in grid if contestants[key[0]].backend == alias and key not in done]
         if mine and any("embed" in classes[name].requires for name, _, _ in mine):
             _prepare_embeddings(meters[alias], mine, classes, prepared, say)
-        if mine and backend.llm is not None:
-            say(f"loading {backend.model_id} on {backend.device}")
-            backend.warm_up()  # so that no trial's time includes loading the model
+    executor.start(TrialSetup(task, prepared, meters, classes, say, progress))
 
     records: list[TrialRecord] = []
     trials: list[dict[str, Any]] = []  # the same, as results.json lists them, for the schedule and the analysis
@@ -211,38 +219,39 @@ def _run(
     planned = [len(grid) if task.exhaustive else len(grid) // len(seeds), 0]  # [total, done]
     overall = progress.add_task("trials", total=planned[0]) if progress is not None else None
 
+    def advance() -> None:
+        planned[1] += 1
+        if overall is not None:
+            progress.advance(overall)
+
     def run(wanted: list[tuple[str, int, int]]) -> None:
-        coming = sum(1 for key in wanted if key not in predictions)
-        if overall is not None and planned[1] + coming > planned[0]:
-            planned[0] = planned[1] + coming
+        wanted = list(dict.fromkeys(key for key in wanted if key not in predictions))
+        if overall is not None and planned[1] + len(wanted) > planned[0]:
+            planned[0] = planned[1] + len(wanted)
             progress.update(overall, total=planned[0])
-        for key in wanted:
-            if key in predictions:
-                continue
-            name, n_per_class, seed = key
-            if key in done:
-                record, predicted = done[key]
-            else:
-                contestant = contestants[name]
-                try:
-                    record, predicted = run_trial(
-                        task, contestant, meters[contestant.backend], prepared.split_of(seed), label_set, n_per_class, seed,
-                        progress, scoring=scoring,
-                    )
-                except SpendingCapReached:
-                    raise  # not a failure: the run stops, resumable, like Ctrl-C
-                except Exception as err:  # not Ctrl-C: an interrupted run is resumed, a failed one would fail again
-                    message = " ".join(str(err).split())[:300]
-                    store.fail_run(run_id, f"trial {name} n={n_per_class} seed={seed} raised {type(err).__name__}: {message}")
-                    raise
-                store.save_trial(run_id, record, predicted, keys[key])
-                say(trial_line(record, task.metric))
+        ended = {key: done[key] for key in wanted if key in done}
+        for _ in ended:
+            advance()
+        # Each trial is committed as it ends (on Ray, in any order), so a killed run loses at most those running.
+        with closing(executor.run([key for key in wanted if key not in done])) as finished:
+            try:
+                for trial in finished:
+                    store.save_trial(run_id, trial.record, trial.predicted, keys[trial.key])
+                    say(trial_line(trial.record, task.metric))
+                    ended[trial.key] = (trial.record, trial.predicted)
+                    advance()
+            except TrialFailed as failed:
+                if isinstance(failed.error, SpendingCapReached):
+                    raise failed.error from None  # not a failure: the run stops, resumable, like Ctrl-C
+                name, n_per_class, seed = failed.key
+                message = " ".join(str(failed.error).split())[:300]
+                store.fail_run(run_id, f"trial {name} n={n_per_class} seed={seed} raised {type(failed.error).__name__}: {message}")
+                raise failed.error from None
+        for key in wanted:  # in the schedule's order, whatever order they ended in: the same trial list on any executor
+            record, predicted = ended[key]
             records.append(record)
             trials.append(record.to_json())
             predictions[key] = predicted
-            planned[1] += 1
-            if overall is not None:
-                progress.advance(overall)
 
     validation, folds = ("cv" if splits[0].cross_validated else "holdout"), len(splits[0].fold_list())
 

@@ -85,6 +85,10 @@ class Contestant:
     settings: BaseModel = field(repr=False, compare=False, hash=False)
 
 
+#: Where trials run, not what they compute: left out of the run's identity.
+EXECUTOR_FIELDS = frozenset({"executor", "ray_address", "ray_cpus_per_trial"})
+
+
 class TaskConfig(BaseModel):
     """Everything one comparison needs; every field is also a `shouldtune run` flag."""
 
@@ -133,6 +137,16 @@ class TaskConfig(BaseModel):
         default=False,
         description="Run every strategy at every size and seed, instead of skipping what cannot win and adding seeds only where the decision is in doubt.",
     )
+    executor: Literal["local", "ray"] = Field(
+        default="local",
+        description="Where trials run: local (in this process) or ray (as Ray tasks on a cluster; "
+        "pip install 'shouldtune[ray]'). Changes no trial's outputs.",
+    )
+    ray_address: str | None = Field(
+        default=None,
+        description="With executor ray: the cluster's address (default: RAY_ADDRESS, else a local Ray started for the run).",
+    )
+    ray_cpus_per_trial: int = Field(default=1, ge=1, le=256, description="With executor ray: CPUs (and torch threads) each trial gets.")
     strategies: tuple[str, ...] | None = Field(
         default=None,
         description="The contestants; NAME runs on `backend`, NAME@BACKEND on a backend of `backends` "
@@ -298,9 +312,10 @@ class TaskConfig(BaseModel):
         """Return the settings that change results (paths are replaced by data hashes elsewhere).
 
         `min_gain` and `exhaustive` change no trial's outputs (only the decision, and which
-        trials run), so a run with either changed reuses the same run's trials.
+        trials run), and the executor settings only where they run, so a run with any of them
+        changed reuses the same run's trials: a run started on Ray resumes locally.
         """
-        return self.model_dump(mode="json", exclude={"data", "test", "name", "min_gain", "exhaustive"})
+        return self.model_dump(mode="json", exclude={"data", "test", "name", "min_gain", "exhaustive", *EXECUTOR_FIELDS})
 
 
 class _TaskLoader(yaml.SafeLoader):

@@ -56,6 +56,17 @@ class CachedEncoder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.vstack([self._memory[k] for k in keys]).astype(np.float32, copy=False)
 
+    def cached(self) -> tuple[list[str], np.ndarray]:
+        """Return every vector held in memory: the texts' cache keys and one row per key."""
+        keys = list(self._memory)
+        if not keys:
+            return keys, np.zeros((0, self.dimension), dtype=np.float32)
+        return keys, np.vstack([self._memory[k] for k in keys]).astype(np.float32, copy=False)
+
+    def remember(self, keys: Sequence[str], vectors: np.ndarray) -> None:
+        """Hold `vectors` (rows, by cache key) in memory, as if embedded: how a worker is handed the driver's cache."""
+        self._memory.update(zip(keys, vectors))
+
     def trainable_copy(self) -> Any:
         """Return the wrapped encoder's trainable copy (fine-tuned weights are never cached)."""
         return self.encoder.trainable_copy()  # type: ignore[attr-defined]
