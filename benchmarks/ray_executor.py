@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write the measurements here")
     parser.add_argument("--strategies", default=None, help="the demo grid's strategies (default: the demo's)")
     parser.add_argument("--sizes", default=None, help="the demo grid's sizes (default: the demo's)")
+    parser.add_argument("--grids", default="demo,overhead", help="which grids to run: demo, overhead or both")
     args = parser.parse_args()
 
     import ray
@@ -80,6 +81,7 @@ def main() -> None:
         ),
         "overhead": load_task(DEMO, exhaustive=True, strategies=("majority",), seeds=20, sizes=(0,)),
     }
+    grids = {name: task for name, task in grids.items() if name in args.grids.split(",")}
     measured: dict[str, dict[str, list[dict]]] = {name: {"local": [], "ray": []} for name in grids}
     with tempfile.TemporaryDirectory() as folder:
         for round_ in range(args.rounds):
