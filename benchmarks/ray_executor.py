@@ -87,7 +87,7 @@ def main() -> None:
         for round_ in range(args.rounds):
             for name, task in grids.items():
                 for executor in ("local", "ray"):
-                    run = timed_run(task.model_copy(update={"executor": executor}), Path(folder) / f"{name}-{executor}.db")
+                    run = timed_run(task.model_copy(update={"executor": executor}), Path(folder) / f"{name}-{executor}-{round_}.db")
                     measured[name][executor].append(run)
                     print(
                         f"round {round_ + 1} {name:<8} {executor:<5}: wall {run['wall']:6.1f} s, trial phase {run['phase']:6.1f} s, "
