@@ -211,8 +211,8 @@ def _run(
             _prepare_embeddings(meters[alias], mine, classes, prepared, say)
     executor.start(TrialSetup(task, prepared, meters, classes, say, progress))
 
-    records: list[TrialRecord] = []
-    trials: list[dict[str, Any]] = []  # the same, as results.json lists them, for the schedule and the analysis
+    # Typed records up to here; the schedule and the analysis read them as results.json lists them.
+    trials: list[dict[str, Any]] = []
     predictions: dict[tuple[str, int, int], list[str]] = {}
     # The bar's total is the first pass (one seed) until the plan adds trials, so its ETA
     # is not stretched by trials the adaptive plan may never run.
@@ -249,7 +249,6 @@ def _run(
                 raise failed.error from None
         for key in wanted:  # in the schedule's order, whatever order they ended in: the same trial list on any executor
             record, predicted = ended[key]
-            records.append(record)
             trials.append(record.to_json())
             predictions[key] = predicted
 
