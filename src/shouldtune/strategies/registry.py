@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import typing
+from functools import cache
 from collections.abc import Sequence
 from typing import Any
 
@@ -154,6 +155,7 @@ def settings_of(name: str, params: dict[str, Any] | None, backend: str = "encode
     return model.model_validate(dict(params or {})).model_dump(mode="json")
 
 
+@cache  # built once per class: checking settings, planning work and every trial's identity ask for it
 def _settings_model(cls: type) -> type[BaseModel]:
     """Return a pydantic model of the settings `cls.__init__` takes (all but `context`)."""
     hints = typing.get_type_hints(cls.__init__, include_extras=True)
