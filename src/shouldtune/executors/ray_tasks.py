@@ -9,7 +9,7 @@
 
 Ray retries a trial whose worker died (`MAX_RETRIES`); a trial that raised is not retried (it
 would raise again) and fails the run as it would locally. Closing `run` early (Ctrl-C, an
-error) cancels the tasks still out; the trials that ended are in the store, so the run resumes
+error) stops the tasks still out; the trials that ended are in the store, so the run resumes
 on either executor. See docs/scale-out.md.
 """
 
@@ -111,8 +111,8 @@ class RayExecutor:
                     record, predicted = self._result(key, ref)
                     yield Finished(key, record, predicted)
         finally:
-            for ref in pending:  # Ctrl-C, an error, or the caller stopped: nothing keeps running
-                ray.cancel(ref, force=True)
+            if pending:  # Ctrl-C, an error, or the caller stopped: nothing keeps running
+                self._stop(list(pending))
 
     def close(self) -> None:
         self._shared, self._vectors = None, {}
@@ -121,6 +121,22 @@ class RayExecutor:
         self._started_ray = False
 
     # -- the driver's side ----------------------------------------------------------------
+
+    def _stop(self, refs: list[Any]) -> None:
+        """Stop the trial tasks `refs`, which the caller no longer waits for.
+
+        When this executor made the connection, it ends it: Ray then stops every worker running
+        a task of this driver's job. Cancelling tasks one by one races in Ray with tasks that end
+        at that moment (a task's reply arriving after its cancel fails the driver's core worker),
+        and Ctrl-C lands while trials end as often as not. A connection the caller made stays
+        open; its tasks that have not ended are cancelled.
+        """
+        if self._started_ray:
+            self.close()
+            return
+        _, running = ray.wait(refs, num_returns=len(refs), timeout=0)
+        for ref in running:
+            ray.cancel(ref, force=True)
 
     def _connect(self) -> None:
         """Reach the cluster, check its workers, and put the run's shared data in its object store."""
