@@ -34,10 +34,12 @@ def make_results(
     details: Mapping[str, dict[str, Any]] | None = None,
     pool_per_class: int | None = 40,
     name: str = "synthetic",
+    work: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Return a results.json document for hand-written predictions on one shared test set.
 
-    `timings[strategy] = (fit_seconds, predict_seconds for the whole test set)`.
+    `timings[strategy] = (fit_seconds, predict_seconds for the whole test set)`; `work[strategy]`
+    is the training work its trials record (left out, as releases before it did, when None).
     """
     timings = timings or {}
     seeds = sorted({seed for _, _, seed in predictions})
@@ -52,6 +54,7 @@ def make_results(
             "fit_seconds": fit, "predict_seconds": predict,
             "examples_per_second": len(gold) / predict if predict else None,
             "details": dict((details or {}).get(strategy, {})),
+            **({"work": float(work[strategy])} if work is not None and strategy in work else {}),
         })
     curves = []
     for strategy, n in sorted({(s, n) for s, n, _ in predictions}):

@@ -184,8 +184,9 @@ def _run(
         store.forget_trials(run_id)
     store.start_run(run_id, task.model_dump(mode="json"))
     gold, test_ids = gold_of(splits, seeds), test_ids_of(splits, seeds)
+    work = work_of(task, label_set)
     schedule = Schedule(
-        tuple(contestants), sizes, seeds, classes, scoring, task.metric, gold, test_ids, work_of(task, label_set),
+        tuple(contestants), sizes, seeds, classes, scoring, task.metric, gold, test_ids, work,
         exhaustive=task.exhaustive, cross_validated=splits[0].cross_validated,
     )
     grid = schedule.grid()
@@ -236,9 +237,10 @@ def _run(
         with closing(executor.run([key for key in wanted if key not in done])) as finished:
             try:
                 for trial in finished:
-                    store.save_trial(run_id, trial.record, trial.predicted, keys[trial.key])
-                    say(trial_line(trial.record, task.metric))
-                    ended[trial.key] = (trial.record, trial.predicted)
+                    record = replace(trial.record, work=round(work(*trial.key[:2]), 3))
+                    store.save_trial(run_id, record, trial.predicted, keys[trial.key])
+                    say(trial_line(record, task.metric))
+                    ended[trial.key] = (record, trial.predicted)
                     advance()
             except TrialFailed as failed:
                 if isinstance(failed.error, SpendingCapReached):
@@ -249,6 +251,8 @@ def _run(
                 raise failed.error from None
         for key in wanted:  # in the schedule's order, whatever order they ended in: the same trial list on any executor
             record, predicted = ended[key]
+            if record.work is None:  # a trial stored by a release that did not record its work
+                record = replace(record, work=round(work(*key[:2]), 3))
             trials.append(record.to_json())
             predictions[key] = predicted
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from shouldtune.analysis.cost import CostProfile, Prices, StrategyCost, break_even_requests, cost_profile
 from shouldtune.analysis.records import from_json, to_json
-from shouldtune.analysis.run import Analysis, Comparison, Predictions, StrategyTiming, analyse
+from shouldtune.analysis.run import Analysis, Comparison, Predictions, StrategyTiming, TrackPick, analyse
 
 DEFAULT_REQUESTS_PER_MONTH = 100_000
 HORIZON_MONTHS = 12  # "cheaper" means cheaper over the first year: one-time cost plus 12 months
@@ -336,6 +336,14 @@ def _quality(analysis: Analysis, final: Comparison, decisive: bool) -> Criterion
         p_values = ", ".join(f"{m.p_value:.2g}" for m in final.mcnemar)
         seeds = ", ".join(str(m.seed) for m in final.mcnemar)
         sentence += f" (McNemar's test on accuracy: p = {p_values} for seed{'s' if len(final.mcnemar) > 1 else ''} {seeds})"
+    for pick in analysis.picks:
+        track = "fine-tune" if pick.track == "finetune" else pick.track
+        sentence += (
+            f". {pick.chosen} stands for the {track} track although {pick.best_mean} has the higher mean: "
+            f"its lead ({pick.difference:+.3f}) is within one standard error ({pick.standard_error:.3f}), and "
+            f"{pick.chosen} {_lighter(pick)} (the one-standard-error rule: the simpler of two strategies the "
+            f"measurement cannot tell apart)"
+        )
     return Criterion(
         "quality", final.verdict if final.verdict != "tie" else "neither", decisive, sentence + ".",
         {"n_per_class": n, "difference": round(final.difference, 6), "ci_low": round(final.ci_low, 6),
@@ -606,6 +614,14 @@ def _lean(prompt_value: float, finetune_value: float, ratio: float) -> str:
     if prompt_value >= ratio * finetune_value and prompt_value > 0:
         return "finetune"
     return "neither"
+
+
+def _lighter(pick: TrackPick) -> str:
+    """Return, in words, what the chosen strategy of a pick does not train."""
+    return (
+        f"fits without training through the model, where {pick.best_mean}'s fit passes "
+        f"{pick.best_mean_work:,.0f} texts or calls through it"
+    )
 
 
 def money(dollars: float) -> str:

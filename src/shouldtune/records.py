@@ -64,6 +64,7 @@ class TrialRecord:
     model: str = ""
     charged_by: str = "compute"  # compute time (a local model) or tokens (an API)
     folds: int = 1
+    work: float | None = None  # training work of one fit (Strategy.work: texts or calls through the model); None: not recorded
     latency_ms: Latency | None = None
     tokens: Tokens | None = None
     search: SearchDetails | None = None
@@ -89,6 +90,7 @@ class TrialRecord:
             "fit_seconds": self.fit_seconds,
             "predict_seconds": self.predict_seconds,
             "examples_per_second": self.examples_per_second,
+            **({"work": self.work} if self.work is not None else {}),
             **({"latency_ms": self.latency_ms.to_json()} if self.latency_ms is not None else {}),
             **({"tokens": self.tokens.to_json()} if self.tokens is not None else {}),
             "details": details,
@@ -121,6 +123,7 @@ class TrialRecord:
             model=str(document.get("model", "")),
             charged_by=str(document.get("charged_by", "compute")),
             folds=int(document.get("folds", 1)),
+            work=float(document["work"]) if document.get("work") is not None else None,
             latency_ms=Latency(float(latency["p50"]), float(latency["p95"]), int(latency.get("requests", 0)))
             if isinstance(latency, Mapping) else None,
             tokens=Tokens(

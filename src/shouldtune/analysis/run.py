@@ -87,6 +87,26 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class TrackPick:
+    """A track's contestant at the decision size chosen over the strategy with the best mean score.
+
+    The one-standard-error rule: among strategies whose measured scores cannot be told apart,
+    the best mean is as often luck as skill (the more strategies, the more optimistic the
+    maximum), so the simpler one stands for the track: one that trains nothing through the
+    model (Breiman et al.'s rule for choosing among models whose estimated errors are within
+    one standard error of the best).
+    """
+
+    track: str
+    n_per_class: int
+    best_mean: str  # the strategy with the highest mean score
+    chosen: str  # the cheaper one within one standard error of it
+    difference: float  # best_mean's score minus chosen's (paired)
+    standard_error: float  # of that difference
+    best_mean_work: float  # training work of one of its fits (Strategy.work); the chosen one's is 0
+
+
+@dataclass(frozen=True)
 class BaselineCheck:
     """A track's best against always answering the most frequent label, paired on the same examples."""
 
@@ -267,6 +287,7 @@ class Analysis:
     min_gain: float = 0.0
     test_examples: int = 0  # examples each seed was scored on
     cross_validated: bool = False  # every labelled example was a test example (k-fold)
+    picks: tuple[TrackPick, ...] = ()  # tracks whose contestant is not their best mean (one-SE rule)
 
     @property
     def nothing_beats_baseline(self) -> bool:
@@ -353,6 +374,21 @@ def analyse(
         if f.n_per_class in by_size
     )
     crossover = _crossover(comparisons, prompt_curve, finetune_curve, "examples per class" if labels else "training examples")
+    picks: list[TrackPick] = []
+    if comparisons:  # the decision's contestants: each track's cheapest within one standard error of its best
+        last = comparisons[-1]
+        points = {}
+        for track, point in (("prompt", last.prompt), ("finetune", last.finetune)):
+            points[track], pick = _one_standard_error(
+                point, track, rows, trials, tests, predicted if paired else {}, scoring, metric, n_resamples,
+                seed, inflate,
+            )
+            picks.extend([pick] if pick else [])
+        if picks:
+            comparisons = (*comparisons[:-1], _compare(
+                points["prompt"], points["finetune"], trials, tests, predicted if paired else {}, scoring, metric,
+                n_resamples, seed, min_gain, inflate,
+            ))
     final = comparisons[-1] if comparisons else None
     decision_size = final.n_per_class if final else None
 
@@ -398,6 +434,7 @@ def analyse(
         min_gain=min_gain,
         test_examples=test_examples,
         cross_validated=cross_validated,
+        picks=tuple(picks),
     )
 
 
@@ -479,6 +516,64 @@ def _compare(
         finetune.n_per_class, prompt, finetune, result.difference, result.ci_low, result.ci_high, result.p_a_better,
         bool(tests_by_seed), len(seeds), tuple(tests_by_seed), min_gain, result.p_a_ahead, result.p_b_ahead,
     )
+
+
+def _one_standard_error(
+    best: TrackPoint,
+    track: str,
+    rows: Sequence[CurveRow],
+    trials: Sequence[Mapping[str, Any]],
+    tests: Mapping[int, TestSet],
+    predicted: Mapping[tuple[str, int, int], Sequence[str]],
+    scoring: Scoring | None,
+    metric: str,
+    n_resamples: int,
+    seed: int,
+    inflate: float,
+) -> tuple[TrackPoint, TrackPick | None]:
+    """Return the track's contestant at `best`'s size, and the pick when it is not `best` (the best mean).
+
+    When `best` trains through the model (its trials' `work` > 0: texts or calls through the
+    model, counted, not timed), the contestant is the best-scoring strategy of the track on the
+    same backend that does not (a head on frozen vectors, a prompt as written) and scores within
+    one standard error of `best` (the paired difference, as the decision measures it). Fewer
+    fitted degrees of freedom, the same measured quality: the safer hand-over. Two strategies
+    that both train are not ranked this way (their work says how long they train, not how much
+    they can overfit). Documents without `work` get no pick.
+    """
+    def work_and_backend(strategy: str, n_per_class: int) -> tuple[float | None, str]:
+        found = [t for t in trials if t["strategy"] == strategy and t["n_per_class"] == n_per_class]
+        works = [t.get("work") for t in found]
+        if not found or any(w is None for w in works):
+            return None, ""
+        return mean(float(w) for w in works), str(found[0].get("backend", ""))
+
+    best_work, backend = work_and_backend(best.strategy, best.measured_at)
+    if not best_work:
+        return best, None
+    latest: dict[str, CurveRow] = {}
+    for row in rows:
+        if row.track == track and row.n_per_class <= best.n_per_class and row.strategy != best.strategy:
+            if row.strategy not in latest or row.n_per_class > latest[row.strategy].n_per_class:
+                latest[row.strategy] = row
+    eligible = []
+    for name, row in latest.items():
+        work, where = work_and_backend(name, row.n_per_class)
+        if work != 0 or where != backend:
+            continue
+        seeds, runs = _runs((best.strategy, best.measured_at), (name, row.n_per_class), trials, tests, predicted)
+        if seeds and scoring is not None:
+            result = paired_seeds_bootstrap(runs, scoring, metric, n_resamples=n_resamples, seed=seed + 11, inflate=inflate)
+        else:
+            result = _unpaired(best, row, 0.0)
+        error = (result.ci_high - result.ci_low) / (2 * Z95)
+        if result.difference <= error:
+            eligible.append((-row.mean, row.n_per_class, row.strategy, row, result.difference, error))
+    if not eligible:
+        return best, None
+    *_, row, difference, error = min(eligible, key=lambda e: e[:3])
+    point = TrackPoint(best.n_per_class, row.strategy, row.n_per_class, row.mean, row.ci_low, row.ci_high)
+    return point, TrackPick(track, best.n_per_class, best.strategy, row.strategy, difference, error, best_work)
 
 
 def _baseline_checks(
