@@ -111,6 +111,7 @@ def test_a_lead_within_one_standard_error_goes_to_the_simpler_strategy():
     assert (pick.track, pick.best_mean, pick.chosen) == ("finetune", "full", "probe")
     assert pick.difference == pytest.approx(0.05) and 0.05 <= pick.standard_error < 0.1
     assert analysis.final.finetune.strategy == "probe"  # the decision compares what it would hand over
+    assert not analysis.crossover.reached  # read from that comparison too (full vs knn would be confident)
     assert analysis.finetune_curve[-1].strategy == "full"  # the curves still show each size's best mean
     decision = recommend(analysis)
     assert decision.choice == "finetune" and decision.strategy == "probe"

@@ -373,7 +373,6 @@ def analyse(
         for f in finetune_curve
         if f.n_per_class in by_size
     )
-    crossover = _crossover(comparisons, prompt_curve, finetune_curve, "examples per class" if labels else "training examples")
     picks: list[TrackPick] = []
     if comparisons:  # the decision's contestants: each track's cheapest within one standard error of its best
         last = comparisons[-1]
@@ -389,6 +388,7 @@ def analyse(
                 points["prompt"], points["finetune"], trials, tests, predicted if paired else {}, scoring, metric,
                 n_resamples, seed, min_gain, inflate,
             ))
+    crossover = _crossover(comparisons, prompt_curve, finetune_curve, "examples per class" if labels else "training examples")
     final = comparisons[-1] if comparisons else None
     decision_size = final.n_per_class if final else None
 
