@@ -100,7 +100,7 @@ class TrackPick:
     track: str
     n_per_class: int
     best_mean: str  # the strategy with the highest mean score
-    chosen: str  # the cheaper one within one standard error of it
+    chosen: str  # the simpler one within one standard error of it
     difference: float  # best_mean's score minus chosen's (paired)
     standard_error: float  # of that difference
     best_mean_work: float  # training work of one of its fits (Strategy.work); the chosen one's is 0
@@ -374,7 +374,7 @@ def analyse(
         if f.n_per_class in by_size
     )
     picks: list[TrackPick] = []
-    if comparisons:  # the decision's contestants: each track's cheapest within one standard error of its best
+    if comparisons:  # the decision's contestants: a simpler strategy within one standard error of a track's best mean stands for it
         last = comparisons[-1]
         points = {}
         for track, point in (("prompt", last.prompt), ("finetune", last.finetune)):
