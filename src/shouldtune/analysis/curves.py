@@ -50,15 +50,21 @@ def best_of_track(rows: Sequence[CurveRow], track: str, n_per_class: int) -> Tra
     zero-shot prompt (measured at 0) competes at every size. Ties go to the strategy that
     used fewer examples, then to the name, so the choice is deterministic.
     """
+    latest = latest_rows(rows, track, n_per_class)
+    if not latest:
+        return None
+    best = min(latest.values(), key=lambda r: (-r.mean, r.n_per_class, r.strategy))
+    return TrackPoint(n_per_class, best.strategy, best.n_per_class, best.mean, best.ci_low, best.ci_high)
+
+
+def latest_rows(rows: Sequence[CurveRow], track: str, n_per_class: int) -> dict[str, CurveRow]:
+    """Return each strategy of the track with its row at its largest measured size not above `n_per_class`."""
     latest: dict[str, CurveRow] = {}
     for row in rows:
         if row.track == track and row.n_per_class <= n_per_class:
             if row.strategy not in latest or row.n_per_class > latest[row.strategy].n_per_class:
                 latest[row.strategy] = row
-    if not latest:
-        return None
-    best = min(latest.values(), key=lambda r: (-r.mean, r.n_per_class, r.strategy))
-    return TrackPoint(n_per_class, best.strategy, best.n_per_class, best.mean, best.ci_low, best.ci_high)
+    return latest
 
 
 def track_curve(rows: Sequence[CurveRow], track: str, sizes: Iterable[int]) -> tuple[TrackPoint, ...]:

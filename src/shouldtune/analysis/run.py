@@ -19,7 +19,7 @@ import numpy as np
 
 from shouldtune.analysis.consistency import prediction_agreement, seed_spread
 from shouldtune.analysis.crossover import Crossover, find_crossover
-from shouldtune.analysis.curves import CurveRow, TrackPoint, curve_rows, strategy_curve, track_curve
+from shouldtune.analysis.curves import CurveRow, TrackPoint, curve_rows, latest_rows, strategy_curve, track_curve
 from shouldtune.analysis.extrapolate import ExtrapolatedPoint, extrapolate, plateau, power_law
 from shouldtune.analysis.metrics import Scoring, scoring_for
 from shouldtune.analysis.records import from_json, to_json
@@ -365,29 +365,19 @@ def analyse(
     prompt_curve = track_curve(rows, "prompt", [n for n in sizes if n > 0] or sizes)
     finetune_curve = track_curve(rows, "finetune", sizes)
     by_size = {p.n_per_class: p for p in prompt_curve}
+    evidence = _Evidence(trials, tests, predicted if paired else {}, scoring, metric, n_resamples, inflate)
     comparisons = tuple(
-        _compare(
-            by_size[f.n_per_class], f, trials, tests, predicted if paired else {}, scoring, metric, n_resamples, seed,
-            min_gain, inflate,
-        )
-        for f in finetune_curve
-        if f.n_per_class in by_size
+        _compare(by_size[f.n_per_class], f, evidence, seed, min_gain) for f in finetune_curve if f.n_per_class in by_size
     )
     picks: list[TrackPick] = []
     if comparisons:  # the decision's contestants: a simpler strategy within one standard error of a track's best mean stands for it
         last = comparisons[-1]
         points = {}
         for track, point in (("prompt", last.prompt), ("finetune", last.finetune)):
-            points[track], pick = _one_standard_error(
-                point, track, rows, trials, tests, predicted if paired else {}, scoring, metric, n_resamples,
-                seed, inflate,
-            )
+            points[track], pick = _one_standard_error(point, track, rows, evidence, seed)
             picks.extend([pick] if pick else [])
         if picks:
-            comparisons = (*comparisons[:-1], _compare(
-                points["prompt"], points["finetune"], trials, tests, predicted if paired else {}, scoring, metric,
-                n_resamples, seed, min_gain, inflate,
-            ))
+            comparisons = (*comparisons[:-1], _compare(points["prompt"], points["finetune"], evidence, seed, min_gain))
     crossover = _crossover(comparisons, prompt_curve, finetune_curve, "examples per class" if labels else "training examples")
     final = comparisons[-1] if comparisons else None
     decision_size = final.n_per_class if final else None
@@ -428,9 +418,7 @@ def analyse(
         disagreements=_disagreements(final, tests, predicted) if paired and final else None,
         baseline=max(baseline) if baseline else None,
         notes=tuple(notes),
-        baseline_checks=_baseline_checks(
-            leaders, rows, trials, tests, predicted if paired else {}, scoring, metric, n_resamples, seed, inflate
-        ),
+        baseline_checks=_baseline_checks(leaders, rows, evidence, seed),
         min_gain=min_gain,
         test_examples=test_examples,
         cross_validated=cross_validated,
@@ -483,35 +471,46 @@ def _unpaired(a: TrackPoint | CurveRow, b: TrackPoint | CurveRow, margin: float)
     )
 
 
-def _compare(
-    prompt: TrackPoint,
-    finetune: TrackPoint,
-    trials: Sequence[Mapping[str, Any]],
-    tests: Mapping[int, TestSet],
-    predicted: Mapping[tuple[str, int, int], Sequence[str]],
-    scoring: Scoring | None,
-    metric: str,
-    n_resamples: int,
-    seed: int,
-    min_gain: float = 0.0,
-    inflate: float = 1.0,
-) -> Comparison:
+@dataclass(frozen=True)
+class _Evidence:
+    """What every paired difference of one run reads: its trials, test sets and predictions, and how to score them."""
+
+    trials: Sequence[Mapping[str, Any]]
+    tests: Mapping[int, TestSet]
+    predicted: Mapping[tuple[str, int, int], Sequence[str]]  # empty: no paired comparisons (unpaired, from intervals)
+    scoring: Scoring | None
+    metric: str
+    n_resamples: int
+    inflate: float = 1.0
+
+    def difference(
+        self, a: TrackPoint | CurveRow, a_size: int, b: TrackPoint | CurveRow, b_size: int, seed: int, margin: float = 0.0,
+    ) -> tuple[list[int], list[tuple[str, Sequence[Any], Sequence[str], Sequence[str]]], PairedComparison]:
+        """Return A minus B (A at `a_size`, B at `b_size`): the seeds and runs paired on, and the comparison.
+
+        Paired over the test examples and seeds both were scored on; from the two intervals
+        (unpaired, no seeds or runs) when there are no predictions to pair.
+        """
+        seeds, runs = _runs((a.strategy, a_size), (b.strategy, b_size), self.trials, self.tests, self.predicted)
+        if seeds and self.scoring is not None:
+            result = paired_seeds_bootstrap(
+                runs, self.scoring, self.metric, n_resamples=self.n_resamples, seed=seed, margin=margin, inflate=self.inflate
+            )
+            return seeds, runs, result
+        return [], [], _unpaired(a, b, margin)
+
+
+def _compare(prompt: TrackPoint, finetune: TrackPoint, evidence: _Evidence, seed: int, min_gain: float = 0.0) -> Comparison:
     """Return fine-tune minus prompt at one size: paired when predictions exist, else from the intervals."""
-    seeds, runs = _runs(
-        (finetune.strategy, finetune.measured_at), (prompt.strategy, prompt.measured_at), trials, tests, predicted
+    seeds, runs, result = evidence.difference(
+        finetune, finetune.measured_at, prompt, prompt.measured_at, seed + finetune.n_per_class, min_gain
     )
     tests_by_seed = []
-    if seeds and scoring is not None:
-        result = paired_seeds_bootstrap(
-            runs, scoring, metric, n_resamples=n_resamples, seed=seed + finetune.n_per_class, margin=min_gain,
-            inflate=inflate,
-        )
-        for s, (_, gold, by_finetune, by_prompt) in zip(seeds, runs):
-            test = mcnemar([_right(f, g) for f, g in zip(by_finetune, gold)], [_right(p, g) for p, g in zip(by_prompt, gold)])
-            tests_by_seed.append(McNemarSeed(s, test.b, test.c, test.p_value, test.exact))
-    else:
-        result = _unpaired(finetune, prompt, min_gain)
-        seeds = _seeds_of(finetune.strategy, finetune.measured_at, trials)
+    for s, (_, gold, by_finetune, by_prompt) in zip(seeds, runs):
+        test = mcnemar([_right(f, g) for f, g in zip(by_finetune, gold)], [_right(p, g) for p, g in zip(by_prompt, gold)])
+        tests_by_seed.append(McNemarSeed(s, test.b, test.c, test.p_value, test.exact))
+    if not seeds:
+        seeds = _seeds_of(finetune.strategy, finetune.measured_at, evidence.trials)
     return Comparison(
         finetune.n_per_class, prompt, finetune, result.difference, result.ci_low, result.ci_high, result.p_a_better,
         bool(tests_by_seed), len(seeds), tuple(tests_by_seed), min_gain, result.p_a_ahead, result.p_b_ahead,
@@ -519,17 +518,7 @@ def _compare(
 
 
 def _one_standard_error(
-    best: TrackPoint,
-    track: str,
-    rows: Sequence[CurveRow],
-    trials: Sequence[Mapping[str, Any]],
-    tests: Mapping[int, TestSet],
-    predicted: Mapping[tuple[str, int, int], Sequence[str]],
-    scoring: Scoring | None,
-    metric: str,
-    n_resamples: int,
-    seed: int,
-    inflate: float,
+    best: TrackPoint, track: str, rows: Sequence[CurveRow], evidence: _Evidence, seed: int
 ) -> tuple[TrackPoint, TrackPick | None]:
     """Return the track's contestant at `best`'s size, and the pick when it is not `best` (the best mean).
 
@@ -542,7 +531,7 @@ def _one_standard_error(
     they can overfit). Documents without `work` get no pick.
     """
     def work_and_backend(strategy: str, n_per_class: int) -> tuple[float | None, str]:
-        found = [t for t in trials if t["strategy"] == strategy and t["n_per_class"] == n_per_class]
+        found = [t for t in evidence.trials if t["strategy"] == strategy and t["n_per_class"] == n_per_class]
         works = [t.get("work") for t in found]
         if not found or any(w is None for w in works):
             return None, ""
@@ -551,21 +540,12 @@ def _one_standard_error(
     best_work, backend = work_and_backend(best.strategy, best.measured_at)
     if not best_work:
         return best, None
-    latest: dict[str, CurveRow] = {}
-    for row in rows:
-        if row.track == track and row.n_per_class <= best.n_per_class and row.strategy != best.strategy:
-            if row.strategy not in latest or row.n_per_class > latest[row.strategy].n_per_class:
-                latest[row.strategy] = row
     eligible = []
-    for name, row in latest.items():
+    for name, row in latest_rows(rows, track, best.n_per_class).items():
         work, where = work_and_backend(name, row.n_per_class)
-        if work != 0 or where != backend:
+        if name == best.strategy or work != 0 or where != backend:
             continue
-        seeds, runs = _runs((best.strategy, best.measured_at), (name, row.n_per_class), trials, tests, predicted)
-        if seeds and scoring is not None:
-            result = paired_seeds_bootstrap(runs, scoring, metric, n_resamples=n_resamples, seed=seed + 11, inflate=inflate)
-        else:
-            result = _unpaired(best, row, 0.0)
+        _, _, result = evidence.difference(best, best.measured_at, row, row.n_per_class, seed + 11)
         error = (result.ci_high - result.ci_low) / (2 * Z95)
         if result.difference <= error:
             eligible.append((-row.mean, row.n_per_class, row.strategy, row, result.difference, error))
@@ -577,16 +557,7 @@ def _one_standard_error(
 
 
 def _baseline_checks(
-    leaders: Sequence[TrackPoint],
-    rows: Sequence[CurveRow],
-    trials: Sequence[Mapping[str, Any]],
-    tests: Mapping[int, TestSet],
-    predicted: Mapping[tuple[str, int, int], Sequence[str]],
-    scoring: Scoring | None,
-    metric: str,
-    n_resamples: int,
-    seed: int,
-    inflate: float = 1.0,
+    leaders: Sequence[TrackPoint], rows: Sequence[CurveRow], evidence: _Evidence, seed: int
 ) -> tuple[BaselineCheck, ...]:
     """Return each leader against the best baseline, paired on the seeds both ran (unpaired without predictions)."""
     baselines = [r for r in rows if r.track == "baseline"]
@@ -596,13 +567,7 @@ def _baseline_checks(
     checks = []
     for point in leaders:
         track = next((r.track for r in rows if r.strategy == point.strategy), "")
-        seeds, runs = _runs(
-            (point.strategy, point.measured_at), (baseline.strategy, baseline.n_per_class), trials, tests, predicted
-        )
-        if seeds and scoring is not None:
-            result = paired_seeds_bootstrap(runs, scoring, metric, n_resamples=n_resamples, seed=seed + 7, inflate=inflate)
-        else:
-            result = _unpaired(point, baseline, 0.0)
+        _, _, result = evidence.difference(point, point.measured_at, baseline, baseline.n_per_class, seed + 7)
         checks.append(BaselineCheck(
             track, point.strategy, point.measured_at, baseline.strategy, baseline.mean, result.difference,
             result.ci_low, result.ci_high, result.p_a_better,
