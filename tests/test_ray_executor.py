@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from shouldtune.experiment import run_experiment
 from shouldtune.reproducibility import comparable
 from shouldtune.store import Store
 from shouldtune.task import load_task
+from run_process import saved_trials, start
 
 DATA = Path(__file__).parent / "data"
 TRIALS = 7  # majority at 0; few-shot-knn, linear-probe and full at 2, then at 4
@@ -175,29 +175,6 @@ def test_ctrl_c_cancels_the_trials_and_says_how_to_resume(task_file: Path, ray_a
     results, _ = run_library(task_file, tmp_path / "store.db", "ray")  # resumed on Ray
     assert results["reused_trials"] == saved
     assert same_run(results) == same_run(in_process)
-
-
-def start(task_file: Path, folder: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "shouldtune.cli", "run", str(task_file), "--store", str(folder / "store.db"),
-         "--out", str(folder / "out"), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal's Ctrl-C finds it
-    )
-
-
-def saved_trials(store: Path) -> int:
-    import sqlite3
-
-    if not store.exists():
-        return 0
-    db = sqlite3.connect(store, timeout=30)
-    try:
-        return db.execute("SELECT count(*) FROM trials").fetchone()[0]
-    except sqlite3.OperationalError:  # tables not made yet
-        return 0
-    finally:
-        db.close()
 
 
 def wait_for_trials(process: subprocess.Popen, store: Path, at_least: int) -> int:

@@ -22,6 +22,7 @@ from shouldtune.experiment import run_experiment
 from shouldtune.reproducibility import VARYING, VARYING_WHEN_EITHER, comparable
 from shouldtune.store import Store
 from shouldtune.task import load_task
+from run_process import saved_trials, start
 
 DATA = Path(__file__).parent / "data"
 DOCS = Path(__file__).parent.parent / "docs" / "results-schema.md"
@@ -67,29 +68,6 @@ def uninterrupted(task_file: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     results, _ = run_library(task_file, folder)
     assert len(results["trials"]) == TRIALS and results["reused_trials"] == 0
     return results, folder
-
-
-def start(task_file: Path, folder: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "shouldtune.cli", "run", str(task_file), "--store", str(folder / "store.db"),
-         "--out", str(folder / "out")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        # A terminal's Ctrl-C reaches a process that has not ignored SIGINT; a test started in the
-        # background inherits it ignored (a shell ignores SIGINT for its background jobs).
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-
-
-def saved_trials(store: Path) -> int:
-    if not store.exists():
-        return 0
-    db = sqlite3.connect(store, timeout=30)
-    try:
-        return db.execute("SELECT count(*) FROM trials").fetchone()[0]
-    except sqlite3.OperationalError:  # tables not made yet
-        return 0
-    finally:
-        db.close()
 
 
 def wait_until_training(process: subprocess.Popen, store: Path) -> None:
