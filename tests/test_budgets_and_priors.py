@@ -21,7 +21,8 @@ def test_setfit_steps_follow_the_data_as_the_library_defaults_do():
     assert setfit.planned_steps([4] * 6) == 30 and setfit.planned_steps([6] * 6) == 68
     assert setfit.planned_steps([64] * 6) == 100 == SetFit(StrategyContext(encoder=None)).max_steps  # capped
     assert SetFit(StrategyContext(encoder=None), num_iterations=5, min_steps=0).planned_steps([8, 8]) == 10
-    assert setfit.work(24, classes=6) == 30 * 32  # a pair of texts per pair, per step
+    assert setfit.work(24, classes=6) == 30 * 24  # per step, the distinct texts of 16 pairs: all 24
+    assert setfit.work(384, classes=6) == 100 * 32  # 16 pairs, 32 texts, from 384
 
 
 def test_full_trains_by_epochs_capped():

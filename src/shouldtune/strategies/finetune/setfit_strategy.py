@@ -10,6 +10,12 @@ outside the interval, so following the data costs accuracy below about 8 example
 class. `min_steps=0` follows the library's budget (faster, for a first look). (`num_iterations`, the
 older default, makes 2 × num_iterations pairs per example instead.) A fixed step count would
 spend the same time on 16 examples as on 1,600.
+
+Pairs are scored with SetFit's own loss (cosine similarity against 1 or 0, mean squared
+error), but each distinct text of a batch goes through the encoder once
+(`distinct_texts.DistinctTextsCosineSimilarityLoss`): with few examples a batch of 16 pairs
+holds the same few texts many times over. On sst2 at 6 examples per class a fit takes 0.44
+of the library's time (benchmarks/setfit_distinct_texts.py, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -61,6 +67,8 @@ class SetFit(Strategy):
         from sklearn.linear_model import LogisticRegression
         from transformers import PrinterCallback, TrainerCallback
 
+        from shouldtune.strategies.finetune.distinct_texts import DistinctTextsCosineSimilarityLoss
+
         self._check_train(train)
         seed_everything(self.context.seed)
         self.label_set_ = train.label_set
@@ -81,6 +89,7 @@ class SetFit(Strategy):
                 num_iterations=self.num_iterations,
                 max_steps=self.steps_,
                 body_learning_rate=self.body_learning_rate,
+                loss=DistinctTextsCosineSimilarityLoss,
                 seed=self.context.seed,
                 report_to="none",
                 save_strategy="no",
@@ -112,9 +121,9 @@ class SetFit(Strategy):
         return max(1, min(self.max_steps, max(self.min_steps, math.ceil(pairs / self.batch_size) * self.num_epochs)))
 
     def work(self, examples: int, classes: int = 1) -> float:
-        """Return the texts through a forward and backward pass: a pair of texts per pair, per step."""
+        """Return the texts through a forward and backward pass: per step, the distinct texts of its pairs."""
         per_class = [examples // max(classes, 1)] * max(classes, 1)
-        return float(self.planned_steps(per_class) * 2 * self.batch_size)
+        return float(self.planned_steps(per_class) * min(2 * self.batch_size, max(examples, 1)))
 
     def predict(self, texts: Sequence[str]) -> list[str]:
         self._check_fitted()

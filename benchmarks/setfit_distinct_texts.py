@@ -1,0 +1,118 @@
+"""setfit with the library's pair loss against the loss that embeds each distinct text once.
+
+Run (on an idle machine; see docs/benchmarks.md for what it printed):
+    .venv/bin/python benchmarks/setfit_distinct_texts.py [--datasets sst2,trec] [--sizes 6,25] [--seeds 0,1]
+
+For each dataset, training size (examples per class: 6 is a cross-validation fold of an
+8-per-class budget, 25 one of a 32-per-class budget) and seed, in one process, the two losses
+take turns on the same examples with the same settings (the product's defaults: 100 steps of
+16 pairs):
+- library: SetFit's CosineSimilarityLoss, every text of a pair through the encoder;
+- distinct: `DistinctTextsCosineSimilarityLoss`, each distinct text of a batch once.
+Each is scored on a stratified slice of the dataset's test set (macro-F1 with its 95%
+bootstrap interval), with its fit seconds and their ratio (a clock ratio within one process,
+so a busy machine slows both). The scores differ only by dropout sampling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+TRAIN_FILE = {"sst2": "train.jsonl", "trec": "train.jsonl"}
+
+
+def read(path: Path) -> tuple[list[str], list[str]]:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [row["text"] for row in rows], [row["label"] for row in rows]
+
+
+def draw(texts: Sequence[str], labels: Sequence[str], per_class: int, seed: str) -> tuple[list[int], tuple[str, ...]]:
+    """Return the indices of `per_class` examples of every label (all it has if fewer), drawn with `seed`."""
+    label_set = tuple(sorted(set(labels)))
+    rng = random.Random(seed)
+    pools = [[j for j, y in enumerate(labels) if y == label] for label in label_set]
+    return [i for pool in pools for i in rng.sample(pool, min(per_class, len(pool)))], label_set
+
+
+def fit_and_score(loss: str, train: Any, test: tuple[list[str], list[str]], encoder: Any, seed: int) -> dict[str, Any]:
+    """Return one setfit fit's macro-F1 (with interval) and fit seconds, trained with `loss`."""
+    from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
+
+    import shouldtune.strategies.finetune.distinct_texts as distinct_texts
+    from shouldtune.analysis.metrics import trial_estimates
+    from shouldtune.strategies.base import StrategyContext
+    from shouldtune.strategies.registry import build
+
+    ours = distinct_texts.DistinctTextsCosineSimilarityLoss
+    # The strategy imports the loss from this module when it fits: the library's stands in for it.
+    distinct_texts.DistinctTextsCosineSimilarityLoss = CosineSimilarityLoss if loss == "library" else ours
+    try:
+        strategy = build("setfit", StrategyContext(encoder=encoder, seed=seed), None)
+        start = time.perf_counter()
+        strategy.fit(train)
+        seconds = time.perf_counter() - start
+    finally:
+        distinct_texts.DistinctTextsCosineSimilarityLoss = ours
+    estimate = trial_estimates(test[1], strategy.predict(test[0]), train.label_set, seed=seed)["macro_f1"]
+    return {"macro_f1": estimate.mean, "low": estimate.ci_low, "high": estimate.ci_high, "fit_seconds": seconds, "steps": strategy.steps_}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", default="sst2,trec")
+    parser.add_argument("--sizes", default="6,25", help="Examples per class, comma-separated.")
+    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--max-test", type=int, default=500, help="A stratified slice of the test set, for speed.")
+    parser.add_argument("--data-root", type=Path, default=DATA)
+    parser.add_argument("--out", type=Path, default=None, help="Write every fit's numbers as JSON here.")
+    args = parser.parse_args(argv)
+
+    from shouldtune.backends.cache import CachedEncoder
+    from shouldtune.backends.encoder import SentenceEncoder
+    from shouldtune.strategies.base import TrainingSet
+
+    encoder = CachedEncoder(SentenceEncoder())
+    results: list[dict[str, Any]] = []
+    print(f"{'dataset':<8} {'size':>4} {'seed':>4}  {'loss':<9} {'macro-F1 (95% CI)':<22} {'fit s':>6} {'ratio':>6}", flush=True)
+    for dataset in args.datasets.split(","):
+        texts, labels = read(args.data_root / dataset / "train.jsonl")
+        test_texts, test_labels = read(args.data_root / dataset / "test.jsonl")
+        keep, _ = draw(test_texts, test_labels, args.max_test // len(set(test_labels)), seed=f"{dataset}-test")
+        test = ([test_texts[i] for i in keep], [test_labels[i] for i in keep])
+        # One untimed fit first: the process's first fit pays for loading and warming torch.
+        warm, label_set = draw(texts, labels, 2, seed="warm")
+        fit_and_score("distinct", TrainingSet(tuple(texts[i] for i in warm), tuple(labels[i] for i in warm), label_set), (test[0][:8], test[1][:8]), encoder, 0)
+        for size in (int(s) for s in args.sizes.split(",")):
+            for seed in (int(s) for s in args.seeds.split(",")):
+                chosen, label_set = draw(texts, labels, size, seed=f"{dataset}-{size}-{seed}")
+                train = TrainingSet(tuple(texts[i] for i in chosen), tuple(labels[i] for i in chosen), label_set)
+                pair = []
+                for loss in ("library", "distinct"):
+                    row = {"dataset": dataset, "size": size, "seed": seed, "loss": loss, **fit_and_score(loss, train, test, encoder, seed)}
+                    pair.append(row)
+                for row in pair:
+                    row["ratio"] = row["fit_seconds"] / pair[0]["fit_seconds"]
+                    score = f"{row['macro_f1']:.3f} ({row['low']:.3f}-{row['high']:.3f})"
+                    print(f"{dataset:<8} {size:>4} {seed:>4}  {row['loss']:<9} {score:<22} {row['fit_seconds']:>6.1f} {row['ratio']:>6.2f}", flush=True)
+                results.extend(pair)
+    print("\nmean over seeds:")
+    for dataset in args.datasets.split(","):
+        for size in (int(s) for s in args.sizes.split(",")):
+            for loss in ("library", "distinct"):
+                rows = [r for r in results if r["dataset"] == dataset and r["size"] == size and r["loss"] == loss]
+                print(f"{dataset:<8} {size:>4}  {loss:<9} macro-F1 {sum(r['macro_f1'] for r in rows) / len(rows):.3f}  "
+                      f"fit {sum(r['fit_seconds'] for r in rows) / len(rows):6.1f} s  ratio {sum(r['ratio'] for r in rows) / len(rows):.2f}")
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
