@@ -3,8 +3,8 @@
 SetFit trains on pairs of the user's examples: a batch of 16 pairs is 32 texts through the
 encoder. With few examples most of them repeat — a fold of 12 texts fills every batch from
 those 12 — and the library embeds every occurrence. This loss embeds each distinct text of
-the batch once (the padding trimmed to the longest distinct text) and reads the pairs' cosine similarities
-from those embeddings. The loss and its gradients are the library's, up to dropout sampling:
+the batch once (its padding trimmed to the longest distinct text) and reads the pairs'
+cosine similarities from those embeddings. The loss and its gradients are the library's, up to dropout sampling:
 a text repeated in a batch gets one dropout mask instead of one per occurrence (the expected
 loss of every pair is unchanged: its two texts' masks stay independent). It is imported only
 by the setfit strategy, where torch is loaded anyway.
@@ -31,8 +31,8 @@ class DistinctTextsCosineSimilarityLoss(CosineSimilarityLoss):
             return super().forward(columns, labels)
         mask = merged["attention_mask"]
         rows = mask.shape[0]
-        # Padding positions hold the pad id, so equal rows are equal texts.
-        _, inverse = torch.unique(merged["input_ids"] * mask, dim=0, return_inverse=True)
+        # Token ids where the mask is set, and the mask: equal rows are equal texts, whatever the pad id.
+        _, inverse = torch.unique(torch.cat([merged["input_ids"] * mask, mask], dim=1), dim=0, return_inverse=True)
         first = torch.full((int(inverse.max()) + 1,), rows, dtype=torch.long)
         first = first.scatter_reduce(0, inverse, torch.arange(rows), reduce="amin")
         width = int(mask[first].any(dim=0).nonzero().max()) + 1  # the last real token of any distinct text
