@@ -25,13 +25,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from early_stopping import read  # this folder's JSONL reader (the script's folder is on sys.path)
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-TRAIN_FILE = {"sst2": "train.jsonl", "trec": "train.jsonl"}
-
-
-def read(path: Path) -> tuple[list[str], list[str]]:
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [row["text"] for row in rows], [row["label"] for row in rows]
 
 
 def draw(texts: Sequence[str], labels: Sequence[str], per_class: int, seed: str) -> tuple[list[int], tuple[str, ...]]:
