@@ -14,6 +14,13 @@ recommended strategy's track is the track that wins on the large set, and for "e
 whether the two tracks' best are within 2 points there.
 
 Writes OUT/decision_quality.json (every case) and OUT/decision_quality.md (the tables).
+
+Re-judge earlier cases with this release's decision (no training; seconds):
+    .venv/bin/python benchmarks/decision_quality.py --rejudge runs/decision-quality/decision_quality.json --out runs/rejudged
+
+Each case's run is decided afresh from its store, as `shouldtune report` does, and the new
+recommendation is held against the large-set scores recorded for that case. A change to the
+decision is measured this way before the benchmark is run again in full.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import shutil
 import sys
 import time
 from collections.abc import Collection, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +62,7 @@ class Settings:
     store: Path
     cases_folder: Path  # each case's budget file (and exports, if kept)
     keep_exports: bool
+    rejudge: tuple[Path, ...] = ()  # earlier decision_quality.json files to decide afresh instead of running
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,7 @@ class CaseResult:
     odds: dict[str, Any]  # the recommendation's probability and interval fields, as it reports them
     wall_seconds: float
     refusal: str | None = None  # the one-line error when the run refused the budget (choice "refused")
+    store: str | None = None  # the run's store, where it is not the document's (re-judged cases from several files)
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -280,7 +289,17 @@ def judge(
     scored: tuple[StrategyScore, ...], wall_seconds: float,
 ) -> CaseResult:
     """Return the case's result: the run's recommendation held against the large-set scores."""
-    recommendation = run.recommendation.to_json()
+    return judge_recommendation(
+        dataset.name, per_class, draw, len(budget), len(dataset.test), run.task.metric, run.run_id,
+        run.recommendation.to_json(), scored, wall_seconds,
+    )
+
+
+def judge_recommendation(
+    dataset: str, per_class: int, draw: int, budget_examples: int, test_examples: int, metric: str, run_id: str,
+    recommendation: dict[str, Any], scored: tuple[StrategyScore, ...], wall_seconds: float,
+) -> CaseResult:
+    """Return a recommendation (as results.json holds it) held against the large-set scores."""
     by_name = {s.strategy: s for s in scored}
     chosen = by_name.get(recommendation.get("strategy") or "")
     best = best_of(scored)
@@ -290,13 +309,13 @@ def judge(
     if recommendation["choice"] == "either" and best_prompt is not None and best_finetune is not None:
         either_right = abs(best_prompt.large_set_score - best_finetune.large_set_score) <= EITHER_TOLERANCE
     return CaseResult(
-        dataset=dataset.name,
+        dataset=dataset,
         budget_per_class=per_class,
         draw=draw,
-        budget_examples=len(budget),
-        test_examples=len(dataset.test),
-        metric=run.task.metric,
-        run_id=run.run_id,
+        budget_examples=budget_examples,
+        test_examples=test_examples,
+        metric=metric,
+        run_id=run_id,
         choice=recommendation["choice"],
         recommended=chosen.strategy if chosen else "",
         recommended_track=chosen.track if chosen else "",
@@ -312,6 +331,23 @@ def judge(
         odds=read_odds(recommendation),
         wall_seconds=round(wall_seconds, 1),
     )
+
+
+def rejudge_case(case: dict[str, Any], store_path: Path) -> CaseResult:
+    """Return a recorded case decided afresh from its stored run, judged on its recorded large-set scores."""
+    from shouldtune.recommend import decide
+    from shouldtune.store import Store
+
+    with Store(store_path, create=False) as store:
+        run = store.find_run(case["run_id"], finished=True)
+        predictions = {key: trial.predictions for key, trial in store.trials(run.run_id).items()}
+    _, recommendation = decide(run.results, predictions or None)
+    scored = tuple(StrategyScore(**score) for score in case["scores"])
+    judged = judge_recommendation(
+        case["dataset"], case["budget_per_class"], case["draw"], case["budget_examples"], case["test_examples"],
+        case["metric"], case["run_id"], recommendation.to_json(), scored, case["wall_seconds"],
+    )
+    return replace(judged, store=str(store_path))
 
 
 def refused(dataset: Dataset, per_class: int, draw: int, budget: LabelledTexts, error: Exception, wall_seconds: float) -> CaseResult:
@@ -479,6 +515,10 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
     parser.add_argument("--out", type=Path, default=Path("runs/decision-quality"))
     parser.add_argument("--store", type=Path, default=None, help="default: a fresh store under --out")
     parser.add_argument("--keep-exports", action="store_true", help="keep every exported strategy folder")
+    parser.add_argument(
+        "--rejudge", type=Path, nargs="+", default=(), metavar="JSON",
+        help="decide the cases of these decision_quality.json files afresh from their stores; trains nothing",
+    )
     args = parser.parse_args(argv)
     unknown = [name for name in args.datasets if name not in DATASETS]
     if unknown:
@@ -490,7 +530,7 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         datasets=args.datasets, budgets=args.budgets, draws=args.seeds, max_test=args.max_test,
         strategies=args.strategies, sizes=args.sizes, data_root=args.data_root, out=args.out,
         store=args.store or args.out / f"store-{stamp}.db", cases_folder=args.out / f"cases-{stamp}",
-        keep_exports=args.keep_exports,
+        keep_exports=args.keep_exports, rejudge=tuple(args.rejudge),
     )
 
 
@@ -514,6 +554,18 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     start = time.perf_counter()
     cases: list[CaseResult] = []
+    if settings.rejudge:
+        for path in settings.rejudge:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            store = Path(document["settings"]["store"])
+            for case in document["cases"]:
+                if case.get("refusal") is not None:
+                    continue
+                cases.append(rejudge_case(case, Path(case.get("store") or store)))
+                say(f"{case['dataset']}, {case['budget_per_class']} per class, draw {case['draw']}: was {case['choice']} "
+                    f"({case['recommended'] or 'no strategy'}, regret {number(case['regret'])}); now {outcome(cases[-1])}")
+        finish(cases, settings, time.perf_counter() - start)
+        return
     total = len(settings.datasets) * len(settings.budgets) * settings.draws
     for name in settings.datasets:
         dataset = load_dataset(name, settings.data_root, settings.max_test)
@@ -526,7 +578,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                 cases.append(case)
                 say(f"  -> {outcome(case)}")
                 write_outputs(cases, settings, time.perf_counter() - start)  # partial results survive a stop
-    total_seconds = time.perf_counter() - start
+    finish(cases, settings, time.perf_counter() - start)
+
+
+def finish(cases: Sequence[CaseResult], settings: Settings, total_seconds: float) -> None:
+    """Write the outputs and print the tables and the summary."""
     write_outputs(cases, settings, total_seconds)
     print("\n".join(["", *case_table(cases), "", *score_table(cases), "", *summary_lines(cases, total_seconds)]))
     print(f"wrote {settings.out / 'decision_quality.json'} and {settings.out / 'decision_quality.md'}")
