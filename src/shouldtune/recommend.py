@@ -340,9 +340,8 @@ def _quality(analysis: Analysis, final: Comparison, decisive: bool) -> Criterion
         track = "fine-tune" if pick.track == "finetune" else pick.track
         sentence += (
             f". {pick.chosen} stands for the {track} track although {pick.best_mean} has the higher mean: "
-            f"its lead ({pick.difference:+.3f}) is within one standard error ({pick.standard_error:.3f}), and "
-            f"{pick.chosen} {_lighter(pick)} (the one-standard-error rule: the simpler of two strategies the "
-            f"measurement cannot tell apart)"
+            f"{pick.best_mean}'s lead ({pick.difference:+.3f}, 95% CI up to {pick.ci_high:+.3f}) is shown to be "
+            f"smaller than {analysis.min_gain:.3f}, and {pick.chosen} {_lighter(pick)} (as good, and simpler)"
         )
     return Criterion(
         "quality", final.verdict if final.verdict != "tie" else "neither", decisive, sentence + ".",

@@ -48,12 +48,20 @@ def best_of_track(rows: Sequence[CurveRow], track: str, n_per_class: int) -> Tra
 
     Each strategy counts with its largest measured size not above `n_per_class`, so a
     zero-shot prompt (measured at 0) competes at every size. Ties go to the strategy that
-    used fewer examples, then to the name, so the choice is deterministic.
+    used fewer examples, then to the one whose curve scored higher at the smaller sizes (the
+    mean of its earlier points: more evidence of the same kind), then to the name, so the
+    choice is deterministic. Exact ties are common on small test sets, where a metric takes
+    few distinct values.
     """
     latest = latest_rows(rows, track, n_per_class)
     if not latest:
         return None
-    best = min(latest.values(), key=lambda r: (-r.mean, r.n_per_class, r.strategy))
+
+    def earlier(row: CurveRow) -> float:
+        scores = [r.mean for r in rows if r.strategy == row.strategy and r.track == track and r.n_per_class < row.n_per_class]
+        return sum(scores) / len(scores) if scores else 0.0
+
+    best = min(latest.values(), key=lambda r: (-r.mean, r.n_per_class, -earlier(r), r.strategy))
     return TrackPoint(n_per_class, best.strategy, best.n_per_class, best.mean, best.ci_low, best.ci_high)
 
 

@@ -90,19 +90,19 @@ class Comparison:
 class TrackPick:
     """A track's contestant at the decision size chosen over the strategy with the best mean score.
 
-    The one-standard-error rule: among strategies whose measured scores cannot be told apart,
-    the best mean is as often luck as skill (the more strategies, the more optimistic the
-    maximum), so the simpler one stands for the track: one that trains nothing through the
-    model (Breiman et al.'s rule for choosing among models whose estimated errors are within
-    one standard error of the best).
+    A simpler strategy (one that trains nothing through the model) stands for the track when it
+    is shown to be as good: the 95% interval of the best mean's lead over it lies below the
+    difference that matters (`--min-gain`). Being unable to tell two strategies apart is not
+    enough: on a small test set the better one is often inside the noise, and handing over the
+    simpler one then costs real quality (measured in docs/benchmarks.md, "decision quality").
     """
 
     track: str
     n_per_class: int
     best_mean: str  # the strategy with the highest mean score
-    chosen: str  # the simpler one within one standard error of it
+    chosen: str  # the simpler one shown to be within min_gain of it
     difference: float  # best_mean's score minus chosen's (paired)
-    standard_error: float  # of that difference
+    ci_high: float  # the upper end of that difference's 95% interval: at most min_gain
     best_mean_work: float  # training work of one of its fits (Strategy.work); the chosen one's is 0
 
 
@@ -287,7 +287,7 @@ class Analysis:
     min_gain: float = 0.0
     test_examples: int = 0  # examples each seed was scored on
     cross_validated: bool = False  # every labelled example was a test example (k-fold)
-    picks: tuple[TrackPick, ...] = ()  # tracks whose contestant is not their best mean (one-SE rule)
+    picks: tuple[TrackPick, ...] = ()  # tracks whose contestant is a simpler strategy shown as good as their best mean
 
     @property
     def nothing_beats_baseline(self) -> bool:
@@ -370,11 +370,11 @@ def analyse(
         _compare(by_size[f.n_per_class], f, evidence, seed, min_gain) for f in finetune_curve if f.n_per_class in by_size
     )
     picks: list[TrackPick] = []
-    if comparisons:  # the decision's contestants: a simpler strategy within one standard error of a track's best mean stands for it
+    if comparisons:  # the decision's contestants: a simpler strategy shown as good as a track's best mean stands for it
         last = comparisons[-1]
         points = {}
         for track, point in (("prompt", last.prompt), ("finetune", last.finetune)):
-            points[track], pick = _one_standard_error(point, track, rows, evidence, seed)
+            points[track], pick = _simpler_if_as_good(point, track, rows, evidence, seed, min_gain)
             picks.extend([pick] if pick else [])
         if picks:
             comparisons = (*comparisons[:-1], _compare(points["prompt"], points["finetune"], evidence, seed, min_gain))
@@ -517,18 +517,19 @@ def _compare(prompt: TrackPoint, finetune: TrackPoint, evidence: _Evidence, seed
     )
 
 
-def _one_standard_error(
-    best: TrackPoint, track: str, rows: Sequence[CurveRow], evidence: _Evidence, seed: int
+def _simpler_if_as_good(
+    best: TrackPoint, track: str, rows: Sequence[CurveRow], evidence: _Evidence, seed: int, min_gain: float
 ) -> tuple[TrackPoint, TrackPick | None]:
     """Return the track's contestant at `best`'s size, and the pick when it is not `best` (the best mean).
 
     When `best` trains through the model (its trials' `work` > 0: texts or calls through the
     model, counted, not timed), the contestant is the best-scoring strategy of the track on the
-    same backend that does not (a head on frozen vectors, a prompt as written) and scores within
-    one standard error of `best` (the paired difference, as the decision measures it). Fewer
-    fitted degrees of freedom, the same measured quality: the safer hand-over. Two strategies
-    that both train are not ranked this way (their work says how long they train, not how much
-    they can overfit). Documents without `work` get no pick.
+    same backend that does not (a head on frozen vectors, a prompt as written), provided it is
+    shown to be as good: the upper end of the 95% interval of `best`'s lead over it (paired, as
+    the decision measures it) is at most `min_gain`. The same quality with fewer fitted degrees
+    of freedom is the safer hand-over; a lead that is merely unresolved keeps the best mean.
+    Two strategies that both train are not ranked this way (their work says how long they
+    train, not how much they can overfit). Documents without `work` get no pick.
     """
     def work_and_backend(strategy: str, n_per_class: int) -> tuple[float | None, str]:
         found = [t for t in evidence.trials if t["strategy"] == strategy and t["n_per_class"] == n_per_class]
@@ -546,14 +547,13 @@ def _one_standard_error(
         if name == best.strategy or work != 0 or where != backend:
             continue
         _, _, result = evidence.difference(best, best.measured_at, row, row.n_per_class, seed + 11)
-        error = (result.ci_high - result.ci_low) / (2 * Z95)
-        if result.difference <= error:
-            eligible.append((-row.mean, row.n_per_class, row.strategy, row, result.difference, error))
+        if result.ci_high <= min_gain:
+            eligible.append((-row.mean, row.n_per_class, row.strategy, row, result.difference, result.ci_high))
     if not eligible:
         return best, None
-    *_, row, difference, error = min(eligible, key=lambda e: e[:3])
+    *_, row, difference, ci_high = min(eligible, key=lambda e: e[:3])
     point = TrackPoint(best.n_per_class, row.strategy, row.n_per_class, row.mean, row.ci_low, row.ci_high)
-    return point, TrackPick(track, best.n_per_class, best.strategy, row.strategy, difference, error, best_work)
+    return point, TrackPick(track, best.n_per_class, best.strategy, row.strategy, difference, ci_high, best_work)
 
 
 def _baseline_checks(
