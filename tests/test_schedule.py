@@ -143,3 +143,16 @@ def test_plan_prints_trials_and_estimates_and_touches_nothing(task_file: Path, t
     assert "setfit finetune 2 trials on the first seed, 4 in all" in text
     assert "estimated wait: about" in text and "to train on one (forward and backward)" in text
     assert not store.exists() and not (tmp_path / "runs").exists()
+
+
+def test_a_cross_validated_plan_counts_one_fit_per_fold():
+    from shouldtune.plan import _trial_seconds
+    from shouldtune.strategies.registry import strategy_class
+
+    setfit = strategy_class("setfit", "encoder")
+    per_fit = setfit(None).work(48, 6) * 0.05  # 48 examples of 6 labels, 50 ms per text trained on
+    # A hold-out fits once; five folds fit five times (each on four fifths of the examples). Both embed the test set once.
+    hold_out = _trial_seconds(setfit, {}, "setfit", [48], 6, 100, 1, 0.01, 0.05)
+    five_folds = _trial_seconds(setfit, {}, "setfit", [60], 6, 60, 5, 0.01, 0.05)
+    assert hold_out == pytest.approx(per_fit + 100 * 0.01)
+    assert five_folds == pytest.approx(5 * per_fit + 60 * 0.01)

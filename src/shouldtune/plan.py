@@ -136,8 +136,8 @@ def _trial_seconds(
         seconds = 0.0
         work = strategy.work(max(fit_examples, 1), classes)
         if work and hasattr(strategy, "planned_steps"):  # trains encoder weights: texts through forward and backward
-            seconds += work * per_trained_text
-            seconds += test_examples * per_text  # its own encoder embeds the test set afresh
+            seconds += folds * work * per_trained_text  # one fit per fold
+            seconds += test_examples * per_text  # its own encoders embed the test set afresh (each fold its part)
         per_size.append(seconds)
     return sum(per_size) / max(len(per_size), 1)
 
