@@ -177,3 +177,35 @@ def test_an_accelerating_curve_is_not_extrapolated():
     rows = [CurveRow("full", "finetune", n, m, m - 0.04, m + 0.04, 3) for n, m in saturating.items()]
     extrapolation = _extrapolate_track(rows, track_curve(rows, "finetune", saturating), "finetune", seed=0)
     assert extrapolation.model == "power-law" and extrapolation.points[0].n_per_class == 128
+
+
+def test_data_need_starts_from_the_measured_gap_not_from_where_the_fit_puts_it():
+    # The fitted curves put fine-tuning 0.113 ahead at 25 per class, where the measured difference
+    # is 0.064 (as when the contestant is not the strategy whose curve was fitted, or the fit misses
+    # today's point). Only the change the curves predict counts: from 0.064 they add too little to
+    # pass the resolvable gap (0.107) within 4x the data, so no size is named; the fit alone would
+    # have named 26 per class, one more than measured.
+    from shouldtune.analysis.extrapolate import ExtrapolatedPoint
+    from shouldtune.analysis.run import Comparison, TrackExtrapolation, _data_need
+    from shouldtune.analysis.curves import TrackPoint
+
+    def extrapolation(track: str, params: tuple[float, float, float]) -> TrackExtrapolation:
+        fitted = TrackExtrapolation(track, track, "power-law", params, (4, 8, 16, 25), (), 0.01)
+        points = tuple(ExtrapolatedPoint(n, fitted.at(n), fitted.at(n) - 0.02, fitted.at(n) + 0.02) for n in (50, 100))
+        return TrackExtrapolation(track, track, "power-law", params, (4, 8, 16, 25), points, 0.01)
+
+    prompt = extrapolation("prompt", (1.0, 0.385, 0.246))  # 0.825 at 25, still rising
+    finetune = extrapolation("finetune", (0.939, 2.95, 2.47))  # 0.938 at 25, flat
+    final = Comparison(
+        25, TrackPoint(25, "knn", 25, 0.842, 0.75, 0.92), TrackPoint(25, "probe", 25, 0.906, 0.84, 0.96),
+        0.064, -0.043, 0.171, 0.85, True, 1, (), 0.01, 0.8, 0.05,
+    )
+    assert finetune.at(25) - prompt.at(25) == pytest.approx(0.113, abs=0.002)
+    assert _data_need(final, (prompt, finetune), 2, 32, 64) is None
+    # A fine-tune curve still rising (1 - 0.5 n^-0.5: 0.900 at 25) against a flat prompt (0.840): from the
+    # measured 0.064 the gap grows by (0.16 - 0.5 n^-0.5) - 0.06 and first passes 0.107 at 77 per class.
+    prompt, finetune = extrapolation("prompt", (0.84, 0.0, 1.0)), extrapolation("finetune", (1.0, 0.5, 0.5))
+    need = _data_need(final, (prompt, finetune), 2, 32, 64)
+    assert need is not None and need.leader == "finetune"
+    assert (need.n_per_class, need.more_per_class, need.more_in_all) == (77, 52, 104)
+    assert need.estimated_gap == pytest.approx(0.164 - 0.5 / 77**0.5, abs=1e-6)

@@ -632,10 +632,13 @@ def _data_need(
     """Return the estimated size at which an undecided comparison would likely be decided.
 
     Searched up to the largest extrapolation target (4x today's size): the first size at
-    which the fitted curves' gap exceeds the smallest gap the same test set resolves, kept
-    only if the extrapolation intervals give the leading track at least LIKELY odds of being
-    ahead there. The resolvable gap is half of today's 95% interval, but at least 3.84 / N
-    for N test examples: a paired test confirms a gap g only if g > 1.96 * sqrt(g / N),
+    which the expected gap exceeds the smallest gap the same test set resolves, kept only if
+    the extrapolation intervals give the leading track at least LIKELY odds of being ahead
+    there. The expected gap is today's measured difference plus the change the fitted curves
+    predict from today's size to that one: the curves say how the gap moves, the measurement
+    where it stands (a fit that misses today's point would otherwise "decide" the comparison
+    one example later). The resolvable gap is half of today's 95% interval, but at least
+    3.84 / N for N test examples: a paired test confirms a gap g only if g > 1.96 * sqrt(g / N),
     even when every disagreement goes one way. None when the comparison is already decided,
     a curve could not be fitted, or no size qualifies.
     """
@@ -649,11 +652,12 @@ def _data_need(
         return None
     resolvable = max((final.ci_high - final.ci_low) / 2, Z95**2 / test_examples if test_examples else 0.0)
     largest = final.n_per_class
+    fitted_today = finetune.at(largest) - prompt.at(largest)  # type: ignore[operator]
     for n in range(largest + 1, largest * max(GROWTH_FACTORS) + 1):
-        gap = finetune.at(n) - prompt.at(n)  # type: ignore[operator]
+        gap = final.difference + (finetune.at(n) - prompt.at(n)) - fitted_today  # type: ignore[operator]
         if abs(gap) <= resolvable:
             continue
-        chance = _chance_ahead(prompt, finetune, n, gap > 0)
+        chance = _chance_ahead(prompt, finetune, n, gap)
         if chance < LIKELY:
             return None
         more = n - largest
@@ -664,18 +668,17 @@ def _data_need(
     return None
 
 
-def _chance_ahead(prompt: TrackExtrapolation, finetune: TrackExtrapolation, n: int, finetune_leads: bool) -> float:
-    """Return the normal-approximation probability that the leader is ahead at the first target >= n."""
-    def spread(extrapolation: TrackExtrapolation) -> tuple[float, float]:
+def _chance_ahead(prompt: TrackExtrapolation, finetune: TrackExtrapolation, n: int, gap: float) -> float:
+    """Return the normal-approximation probability that the leader is ahead by the expected `gap` at n
+    (fine-tune minus prompt), with the spread of the extrapolations at the first target >= n."""
+    def error_of(extrapolation: TrackExtrapolation) -> float:
         point = next((p for p in extrapolation.points if p.n_per_class >= n), extrapolation.points[-1])
-        return point.estimate, (point.ci_high - point.ci_low) / (2 * Z95)
+        return (point.ci_high - point.ci_low) / (2 * Z95)
 
-    (p_estimate, p_error), (f_estimate, f_error) = spread(prompt), spread(finetune)
-    gap = f_estimate - p_estimate if finetune_leads else p_estimate - f_estimate
-    error = math.hypot(p_error, f_error)
+    error = math.hypot(error_of(prompt), error_of(finetune))
     if error == 0:
-        return float(gap > 0)
-    return 0.5 * (1 + math.erf(gap / (error * math.sqrt(2))))
+        return 1.0
+    return 0.5 * (1 + math.erf(abs(gap) / (error * math.sqrt(2))))
 
 
 # --- consistency, timing, confusion, disagreement -------------------------------------------
