@@ -88,6 +88,21 @@ def test_thin_evidence_leans_with_its_odds_and_says_what_would_settle_it():
     assert data.numbers["more_in_all"] == 12
 
 
+def test_a_crossover_first_shown_at_the_largest_size_says_so():
+    # Equal at 4 per class (the same 12 mistakes); at 8 probe is right on all 40, knn still wrong on 12.
+    predictions = {
+        ("majority", 0, 0): ["A"] * 40,
+        ("knn", 4, 0): right_then_wrong(GOLD, 12, LABELS),
+        ("probe", 4, 0): right_then_wrong(GOLD, 12, LABELS),
+        ("knn", 8, 0): right_then_wrong(GOLD, 12, LABELS),
+        ("probe", 8, 0): list(GOLD),
+    }
+    results = make_results(predictions, GOLD, TRACKS, timings=TIMINGS)
+    data = next(c for c in recommend(analyse(results, predictions)).criteria if c.name == "data")
+    assert "with confidence at 8 examples per class, the most measured, and not before" in data.sentence
+    assert "from 8" not in data.sentence
+
+
 def simpler_strategy_run(
     full_wrong: int, probe_wrong: int, *, min_gain: float = 0.01, probe_offset: int = 0, work: dict | None = None,
 ) -> tuple[dict, dict]:

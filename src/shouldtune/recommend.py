@@ -381,10 +381,11 @@ def _data(analysis: Analysis, final: Comparison, decisive: bool) -> Criterion:
     if crossover.reached:
         still = "and it still holds" if final.verdict == "finetune" else "though the lead is within the noise"
         favours = "finetune" if final.verdict == "finetune" else "neither"
-        sentence = (
-            f"Data against the crossover: fine-tuning beats prompting with confidence from {crossover.n_per_class} "
-            f"{_size(analysis, None)}, {still} at {largest}, the most measured; {have}."
-        )
+        if crossover.n_per_class == largest and final.verdict == "finetune":  # first shown at the last size
+            since = f"at {_size(analysis, largest)}, the most measured, and not before"
+        else:
+            since = f"from {crossover.n_per_class} {_size(analysis, None)}, {still} at {largest}, the most measured"
+        sentence = f"Data against the crossover: fine-tuning beats prompting with confidence {since}; {have}."
     else:
         favours = "prompt" if final.verdict == "prompt" else "neither"
         sentence = (
