@@ -159,7 +159,7 @@ class DataNeed:
     n_per_class: int  # the size at which the estimated gap first exceeds what the test set resolves
     more_per_class: int
     more_in_all: int
-    estimated_gap: float  # fine-tune minus prompt at n_per_class, from the fitted curves
+    estimated_gap: float  # fine-tune minus prompt at n_per_class: the measured gap moved as the fitted curves move
     resolvable_gap: float  # half the width of today's paired 95% interval
     chance: float  # probability (from the extrapolation intervals) that the leader is ahead there
     pool_per_class: int | None  # labelled examples per class already in the pool (smallest class)
