@@ -340,7 +340,7 @@ def rejudge_case(case: dict[str, Any], store_path: Path) -> CaseResult:
 
     with Store(store_path, create=False) as store:
         run = store.find_run(case["run_id"], finished=True)
-        predictions = {key: trial.predictions for key, trial in store.trials(run.run_id).items()}
+        predictions = store.predictions(run.run_id)
     _, recommendation = decide(run.results, predictions or None)
     scored = tuple(StrategyScore(**score) for score in case["scores"])
     judged = judge_recommendation(

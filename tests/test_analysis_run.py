@@ -185,14 +185,15 @@ def test_data_need_starts_from_the_measured_gap_not_from_where_the_fit_puts_it()
     # today's point). Only the change the curves predict counts: from 0.064 they add too little to
     # pass the resolvable gap (0.107) within 4x the data, so no size is named; the fit alone would
     # have named 26 per class, one more than measured.
+    from dataclasses import replace
+
+    from shouldtune.analysis.curves import TrackPoint
     from shouldtune.analysis.extrapolate import ExtrapolatedPoint
     from shouldtune.analysis.run import Comparison, TrackExtrapolation, _data_need
-    from shouldtune.analysis.curves import TrackPoint
 
     def extrapolation(track: str, params: tuple[float, float, float]) -> TrackExtrapolation:
         fitted = TrackExtrapolation(track, track, "power-law", params, (4, 8, 16, 25), (), 0.01)
-        points = tuple(ExtrapolatedPoint(n, fitted.at(n), fitted.at(n) - 0.02, fitted.at(n) + 0.02) for n in (50, 100))
-        return TrackExtrapolation(track, track, "power-law", params, (4, 8, 16, 25), points, 0.01)
+        return replace(fitted, points=tuple(ExtrapolatedPoint(n, fitted.at(n), fitted.at(n) - 0.02, fitted.at(n) + 0.02) for n in (50, 100)))
 
     prompt = extrapolation("prompt", (1.0, 0.385, 0.246))  # 0.825 at 25, still rising
     finetune = extrapolation("finetune", (0.939, 2.95, 2.47))  # 0.938 at 25, flat

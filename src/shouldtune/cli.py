@@ -386,7 +386,7 @@ def report(
         out_path = _out_path(out)
         with Store(store, create=False) as opened:
             run = opened.find_run(run_id, finished=True)
-            predictions = {key: trial.predictions for key, trial in opened.trials(run.run_id).items()}
+            predictions = opened.predictions(run.run_id)
         out_dir = out_path or Path("runs") / run.run_id
         check_writable(out_dir, "--out")
         # The stored trials and predictions are the evidence; the analysis and decision are

@@ -411,6 +411,10 @@ class Store:
             (r[0], r[1], r[2]): StoredTrial(TrialRecord.from_json(json.loads(r[3])), json.loads(r[4])) for r in rows
         }
 
+    def predictions(self, run_id: str) -> dict[tuple[str, int, int], list[str]]:
+        """Return a run's stored test predictions by trial: the evidence a decision is made from afresh."""
+        return {key: trial.predictions for key, trial in self.trials(run_id).items()}
+
     # embedding cache ------------------------------------------------------------------
     def get_embeddings(self, model_id: str, text_hashes: Iterable[str]) -> dict[str, np.ndarray]:
         """Return the cached vectors of those texts that have one."""
