@@ -6,6 +6,7 @@ from shouldtune.analysis.cost import (
     CostProfile,
     Prices,
     StrategyCost,
+    TokenRates,
     break_even_requests,
     cost_profile,
     latency_percentiles,
@@ -68,6 +69,45 @@ def test_cost_profile_hand_computed():
     api = cost_profile(StrategyCost(**measured, charged_by="tokens"), prices)
     assert api.one_time == pytest.approx(6.0)
     assert api.per_1000_requests == pytest.approx(0.087)
+
+
+def test_each_hosted_model_is_charged_its_own_rates_and_a_fine_tune_its_tuned_rate(tmp_path):
+    # Prompting gpt-4o against fine-tuning gpt-4o-mini: each pays its own model's rates, and the
+    # tuned model serves at the fine-tuned rate (twice the base's), trained at the base's rate.
+    path = tmp_path / "prices.yaml"
+    path.write_text(
+        "compute_per_hour: 2\n"
+        "models:\n"
+        "  gpt-4o: {input_per_million: 2.5, output_per_million: 10}\n"
+        "  gpt-4o-mini: {input_per_million: 0.15, output_per_million: 0.6, training_per_million: 3}\n"
+        "  ft:gpt-4o-mini: {input_per_million: 0.3, output_per_million: 1.2}\n"
+    )
+    prices = load_prices(path)
+    assert prices.models["ft:gpt-4o-mini"] == TokenRates(0.3, 1.2, 0.0)
+    tokens = dict(fit_seconds=60, predict_seconds_per_request=0.5, prompt_tokens_per_request=500,
+                  output_tokens_per_request=20, charged_by="tokens")
+    # 500 * $2.50/M + 20 * $10/M = $0.00145 a request -> $1.45 per 1000
+    prompted = cost_profile(StrategyCost(**tokens, model="gpt-4o"), prices)
+    assert prompted.per_1000_requests == pytest.approx(1.45) and prompted.one_time == 0
+    # serving 500 * $0.30/M + 20 * $1.20/M = $0.000174 -> $0.174 per 1000; training 2e6 * $3/M = $6
+    tuned = cost_profile(StrategyCost(**tokens, training_tokens=2e6, model="gpt-4o-mini", tuned=True), prices)
+    assert tuned.per_1000_requests == pytest.approx(0.174) and tuned.one_time == pytest.approx(6.0)
+    # A model served from another server is found by its id without the "@server" part.
+    assert prices.rates("gpt-4o@http://127.0.0.1:8000/v1") == TokenRates(2.5, 10.0, 0.0)
+    # A model the file does not list pays the flat token rates (here the placeholders, $0).
+    assert cost_profile(StrategyCost(**tokens, model="llama-3-8b"), prices).per_1000_requests == 0
+
+
+@pytest.mark.parametrize("body, message", [
+    ("models: [gpt-4o]\n", "must map each model id"),
+    ("models: {gpt-4o: {input_per_milion: 2.5}}\n", "unknown price 'input_per_milion' of model 'gpt-4o'"),
+    ("models: {gpt-4o: {output_per_million: -1}}\n", "negative"),
+])
+def test_bad_model_rates_name_the_model_and_the_fix(tmp_path, body, message):
+    path = tmp_path / "prices.yaml"
+    path.write_text(body)
+    with pytest.raises(TaskFileError, match=message):
+        load_prices(path)
 
 
 def test_monthly_and_total_cost():

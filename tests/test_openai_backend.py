@@ -248,6 +248,33 @@ def test_hosted_fine_tuning_trains_once_and_a_rerun_re_attaches(server, tmp_path
     assert server.jobs_created == 1 and "re-attached" in again.output
 
 
+def test_a_hosted_fine_tune_is_costed_at_its_tuned_rate_from_the_backends_own_table(server, tmp_path, runner_app):
+    runner, app = runner_app
+    table = tmp_path / "prices.yaml"
+    table.write_text(
+        "as_of: '2026-11-01'\nsource: our contract\nmodels:\n"
+        "  fake-1: {input_per_million: 1.0, output_per_million: 2.0, training_per_million: 8.0}\n"
+        "  ft:fake-1: {input_per_million: 3.0, output_per_million: 6.0}\n"
+    )
+    task = task_file(tmp_path, server, "zero-shot, hosted-finetune", prices=str(table))
+    result = runner.invoke(app, ["run", str(task), "--store", str(tmp_path / "s.db"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    timings = {t["strategy"]: t for t in results["analysis"]["timings"]}
+    costs = {c["strategy"]: c for c in results["recommendation"]["costs"]}
+
+    def per_1000(timing, input_rate, output_rate):
+        return 1000 * (timing["prompt_tokens_per_request"] * input_rate + timing["output_tokens_per_request"] * output_rate) / 1e6
+
+    prompted, tuned = timings["zero-shot"], timings["hosted-finetune"]
+    assert costs["zero-shot"]["per_1000_requests"] == pytest.approx(per_1000(prompted, 1.0, 2.0))
+    assert costs["hosted-finetune"]["per_1000_requests"] == pytest.approx(per_1000(tuned, 3.0, 6.0))
+    assert costs["hosted-finetune"]["one_time"] == pytest.approx(tuned["training_tokens"] * 8.0 / 1e6)
+    assumptions = results["recommendation"]["assumptions"]
+    assert not assumptions["placeholder_prices"] and "our contract" in assumptions["prices_file"]
+    assert "ft:fake-1" in (tmp_path / "out" / "report.md").read_text()
+
+
 def test_a_fine_tuning_refusal_is_one_line(tmp_path, runner_app, monkeypatch):
     runner, app = runner_app
     monkeypatch.setenv("OPENAI_API_KEY", KEY)

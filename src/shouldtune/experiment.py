@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from shouldtune.analysis.cost import Prices
+from shouldtune.analysis.cost import Prices, TokenRates
 from shouldtune.analysis.metrics import Scoring, scored_trial
 from shouldtune.backends.registry import OpenBackend, backend_spec
 from shouldtune.data.load import Examples
@@ -127,7 +127,8 @@ def run_experiment(
     with Store(store_path) as store:
         backends = open_backends(task, store, progress)
         if prices is None:
-            prices, prices_file = _api_prices(backends, prices_file)
+            tuned_on = {c.backend for name, c in contestants.items() if classes[name].track == "finetune"}
+            prices, prices_file = _api_prices(backends, tuned_on, prices_file)
         try:
             result = _run(
                 task, prepared, sizes, pool_per_class, warnings, contestants, classes, backends, store, fresh, say, progress, executor
@@ -142,22 +143,34 @@ def run_experiment(
     return result
 
 
-def _api_prices(backends: dict[str, OpenBackend], prices_file: str | None) -> tuple[Prices | None, str | None]:
-    """Return the token prices of the run's API model from its price table (None for placeholders:
-    no API backend, or a model the table lacks, which every report then flags)."""
-    found = [getattr(b.llm, "prices", None) for b in backends.values() if b.charges == "tokens"]
-    known = [p for p in found if p is not None and not p.placeholder]
-    if not known or len(known) != len(found):
+def _api_prices(
+    backends: dict[str, OpenBackend], tuned_on: set[str], prices_file: str | None
+) -> tuple[Prices | None, str | None]:
+    """Return the token prices of the run's API models, each at its own rates from its price table,
+    and, on the backends in `tuned_on` (a fine-tune strategy runs there), its fine-tunes' rates.
+
+    None for placeholders: no API backend, or a model the table lacks, which every report then flags.
+    """
+    models: dict[str, TokenRates] = {}
+    sources: list[str] = []
+    for alias, backend in backends.items():
+        if backend.charges != "tokens":
+            continue
+        listed = [(backend.model_id, getattr(backend.llm, "prices", None))]
+        if alias in tuned_on:
+            listed.append((f"ft:{backend.model_id}", backend.llm.tuned_prices()))
+        for model, rates in listed:
+            if rates is None or rates.placeholder:
+                return None, prices_file
+            models[model] = TokenRates(rates.input_per_million, rates.output_per_million, rates.training_per_million)
+            sources.append(rates.source)
+    if not models:
         return None, prices_file
-    first = known[0]
-    source = first.source
+    source = "; ".join(dict.fromkeys(sources))
     if any(b.charges == "compute" for b in backends.values()):
         # A local model in the same run is still costed at the placeholder compute rate: say so.
         source += f" for tokens; the compute rate (${Prices().compute_per_hour:g} an hour) is a placeholder — pass --prices"
-    return Prices(
-        input_per_million=first.input_per_million, output_per_million=first.output_per_million,
-        training_per_million=first.training_per_million,
-    ), source
+    return Prices(models=models), source
 
 
 def _run(

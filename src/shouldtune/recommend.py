@@ -604,6 +604,8 @@ def _usage(timing: StrategyTiming) -> StrategyCost:
         output_tokens_per_request=timing.output_tokens_per_request,
         training_tokens=timing.training_tokens,
         charged_by=timing.charged_by,
+        model=timing.model,
+        tuned=timing.track == "finetune",  # a hosted fine-tune strategy serves from its tuned model
     )
 
 

@@ -10,13 +10,22 @@ import difflib
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from shouldtune.errors import TaskFileError
+
+
+@dataclass(frozen=True)
+class TokenRates:
+    """One hosted model's dollars per million tokens."""
+
+    input_per_million: float = 0.0
+    output_per_million: float = 0.0
+    training_per_million: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -27,6 +36,23 @@ class Prices:
     input_per_million: float = 0.0  # $ per million API prompt tokens
     output_per_million: float = 0.0  # $ per million API output tokens
     training_per_million: float = 0.0  # $ per million API fine-tuning training tokens
+    #: Each hosted model's own rates, by model id; "ft:ID" is the rate of serving ID's fine-tunes
+    #: (OpenAI bills a fine-tuned model above its base). A model not listed pays the rates above.
+    models: dict[str, TokenRates] = field(default_factory=dict)
+
+    def rates(self, model: str, tuned: bool = False) -> TokenRates:
+        """Return what serving `model` (its fine-tune, when `tuned`) costs per million tokens, and
+        what training it costs: its own rates where listed, else the flat token rates."""
+        flat = TokenRates(self.input_per_million, self.output_per_million, self.training_per_million)
+        base = self._listed(model) or flat
+        serving = (self._listed(f"ft:{model}") or base) if tuned else base
+        return TokenRates(serving.input_per_million, serving.output_per_million, base.training_per_million)
+
+    def _listed(self, model: str) -> TokenRates | None:
+        """Return the rates listed for `model`, by its full id or the id without its `@server` part."""
+        if not model:
+            return None
+        return self.models.get(model) or self.models.get(model.split("@", 1)[0])
 
 
 @dataclass(frozen=True)
@@ -41,6 +67,8 @@ class StrategyCost:
     #: How its backend is paid for: "compute" (a local model: the machine's time; its tokens
     #: cost nothing more) or "tokens" (an API: its bill; the time is the provider's).
     charged_by: str = "compute"
+    model: str = ""  # the model it was run on, for its own token rates
+    tuned: bool = False  # served by a fine-tune of `model` (billed at the fine-tuned rate)
 
 
 @dataclass(frozen=True)
@@ -63,7 +91,9 @@ class Latency:
 def load_prices(path: Path | None) -> Prices:
     """Return prices read from a YAML or JSON file, or the placeholder defaults when path is None.
 
-    Keys left out of the file keep their defaults.
+    Keys left out of the file keep their defaults. `models:` maps a hosted model's id (or
+    "ft:ID" for its fine-tunes) to its own `input_per_million`, `output_per_million` and
+    `training_per_million`.
     """
     if path is None:
         return Prices()
@@ -85,16 +115,28 @@ def load_prices(path: Path | None) -> Prices:
             fix=f"write one 'key: number' line per price; keys: {', '.join(_price_keys())}",
             file=path,
         )
-    return Prices(**{key: _price(path, key, value) for key, value in data.items()})
+    models = data.pop("models", None) or {}
+    if not isinstance(models, dict) or not all(isinstance(rates, dict) for rates in models.values()):
+        raise TaskFileError(
+            "`models:` must map each model id to its rates",
+            fix="write `models: {gpt-4o-mini: {input_per_million: 0.15, output_per_million: 0.6}}`",
+            file=path,
+        )
+    return Prices(
+        **{key: _price(path, key, value) for key, value in data.items()},
+        models={str(model): TokenRates(**{key: _price(path, key, value, TokenRates, f" of model {model!r}") for key, value in rates.items()})
+                for model, rates in models.items()},
+    )
 
 
 def cost_profile(cost: StrategyCost, prices: Prices) -> CostProfile:
     """Return one-time and per-1000-request dollars for a strategy under the given prices."""
     if cost.charged_by == "tokens":
-        one_time = cost.training_tokens / 1e6 * prices.training_per_million
+        rates = prices.rates(cost.model, cost.tuned)
+        one_time = cost.training_tokens / 1e6 * rates.training_per_million
         per_request = (
-            cost.prompt_tokens_per_request / 1e6 * prices.input_per_million
-            + cost.output_tokens_per_request / 1e6 * prices.output_per_million
+            cost.prompt_tokens_per_request / 1e6 * rates.input_per_million
+            + cost.output_tokens_per_request / 1e6 * rates.output_per_million
         )
         return CostProfile(one_time=float(one_time), per_1000_requests=float(1000 * per_request))
     per_hour = prices.compute_per_hour / 3600
@@ -156,23 +198,23 @@ def _parse(path: Path, text: str) -> object:
         ) from error
 
 
-def _price_keys() -> list[str]:
-    """Return the names a prices file may use."""
-    return [field.name for field in fields(Prices)]
+def _price_keys(kind: type = Prices) -> list[str]:
+    """Return the names a prices file may use (in a `models:` entry, for kind=TokenRates)."""
+    return [field.name for field in fields(kind)]
 
 
-def _price(path: Path, key: object, value: object) -> float:
-    """Return one validated price, or raise TaskFileError naming the key and the fix."""
-    keys = _price_keys()
+def _price(path: Path, key: object, value: object, kind: type = Prices, where: str = "") -> float:
+    """Return one validated price, or raise TaskFileError naming the key (`where` it is) and the fix."""
+    keys = _price_keys(kind)
     if key not in keys:
         close = difflib.get_close_matches(str(key), keys, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise TaskFileError(
-            f"unknown price {key!r}", fix=f"{hint}valid keys: {', '.join(keys)}", file=path
+            f"unknown price {key!r}{where}", fix=f"{hint}valid keys: {', '.join(keys)}", file=path
         )
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise TaskFileError(
-            f"price {key!r} is {value!r}, not a number", fix=f"set {key} to a number such as 0.5", file=path
+            f"price {key!r}{where} is {value!r}, not a number", fix=f"set {key} to a number such as 0.5", file=path
         )
     if value < 0:
         raise TaskFileError(f"price {key!r} is negative ({value})", fix=f"set {key} to 0 or more", file=path)

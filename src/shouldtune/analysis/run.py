@@ -214,6 +214,7 @@ class StrategyTiming:
     training_tokens: float
     backend: str = ""  # its backend's name in the task ("" in results from before backends were named)
     charged_by: str = "compute"  # how its backend is paid for: compute time or tokens
+    model: str = ""  # the model it ran on ("" in results from before it was recorded here)
 
     @property
     def iteration_seconds(self) -> float:
@@ -764,6 +765,7 @@ def _timings(
             training_tokens=mean(float(t.get("training", 0.0)) for t in tokens),
             backend=str(chosen[0].get("backend", "")),
             charged_by=str(chosen[0].get("charged_by", "compute")),
+            model=str(chosen[0].get("model", "")),
         ))
     return tuple(timings)
 

@@ -89,6 +89,7 @@ class APIChatModel:
     retry_base_seconds: float = 1.0
     max_spend: float | None = None
     prices: ModelPrices | None = None
+    price_table: str | None = None  # the YAML table `prices` came from (None: the shipped one)
     poll_seconds: float = 10.0
     say: Callable[[str], None] = print
     usage: APIUsage = field(default_factory=APIUsage)
@@ -201,6 +202,11 @@ class APIChatModel:
         copy.prices = prices or self.prices
         copy.usage, copy.latencies, copy._shared = self.usage, self.latencies, self._shared
         return copy
+
+    def tuned_prices(self, tuned_model: str | None = None) -> ModelPrices:
+        """Return what serving a fine-tune of this model costs (`tuned_model`: its id, when known),
+        from the same price table as this model's own prices."""
+        return prices_for(tuned_model or f"ft:{self.model}", self.price_table)
 
     def fine_tune_hosted(self, prompts: Sequence[str], targets: Sequence[str], **settings: Any) -> Any:
         """Return a hosted fine-tune of this model on prompt -> target (see `openai_finetune`)."""
@@ -475,6 +481,7 @@ def open_openai(settings: OpenAISettings, store: Store | None, progress: Any = N
         retry_base_seconds=settings.retry_base_seconds,
         max_spend=settings.max_spend,
         prices=prices_for(settings.model, settings.prices),
+        price_table=settings.prices,
         poll_seconds=settings.poll_seconds,
         say=say,
     )

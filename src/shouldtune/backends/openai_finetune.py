@@ -58,7 +58,6 @@ def fine_tune_hosted(
     """Return the model a fine-tuning job trained on prompt -> target, creating the job only if
     the store has none for this data, model, epochs and seed."""
     from shouldtune.backends.openai_api import request_hash
-    from shouldtune.backends.openai_prices import prices_for
 
     data = training_jsonl(prompts, targets)
     identity = {"fine-tune": lm.model, "data": hashlib.sha256(data).hexdigest(), "n_epochs": n_epochs, "seed": seed, "suffix": suffix}
@@ -92,7 +91,7 @@ def fine_tune_hosted(
         spend["spent"] += lm._prices.training_cost(trained)
         if lm.store is not None:
             lm.store.put_api_response(key, {"job_id": job.id, "charged": True}, 0.0)
-    tuned = lm.with_model(job.fine_tuned_model, prices_for(job.fine_tuned_model))
+    tuned = lm.with_model(job.fine_tuned_model, lm.tuned_prices(job.fine_tuned_model))
     return HostedModel(job.id, job.fine_tuned_model, trained, tuned)
 
 

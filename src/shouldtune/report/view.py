@@ -234,11 +234,15 @@ def _assumptions(assumptions: Mapping[str, Any]) -> str:
         if assumptions.get("placeholder_prices", True)
         else f"prices from {assumptions.get('prices_file') or 'the caller'}"
     )
+    def rates(listed: Mapping[str, Any]) -> str:
+        return " / ".join(money(listed.get(key, 0)) for key in ("input_per_million", "output_per_million", "training_per_million"))
+
+    models = prices.get("models") or {}
+    tokens = "; ".join(f"{model} {rates(listed)}" for model, listed in models.items()) if models else rates(prices)
     return (
         f"Costs assume {assumptions['requests_per_month']:,} requests a month over {assumptions['horizon_months']} months "
         f"and {source}: {money(prices.get('compute_per_hour', 0))} per compute hour, "
-        f"{money(prices.get('input_per_million', 0))} / {money(prices.get('output_per_million', 0))} / "
-        f"{money(prices.get('training_per_million', 0))} per million input / output / training tokens."
+        f"{tokens} per million input / output / training tokens."
     )
 
 
