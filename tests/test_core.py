@@ -126,6 +126,8 @@ def test_sizes_are_capped_by_the_smallest_class():
     sizes, warnings = plan_sizes((0, 4, 64, 128), available=40)
     assert sizes == (0, 4, 40)
     assert "64, 128" in warnings[0] and "40" in warnings[0]
+    # The default sizes reach past most datasets: capping them is said only in the sizes run.
+    assert plan_sizes((0, 4, 64, 128), available=40, asked=False) == ((0, 4, 40), [])
 
 
 def test_store_keeps_trials_and_embeddings(tmp_path: Path):

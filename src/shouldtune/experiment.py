@@ -110,7 +110,7 @@ def run_experiment(
     prepared = prepare(task)
     label_set, seeds, splits = prepared.label_set, prepared.seeds, prepared.splits
     pool_per_class = largest_size(splits, label_set)
-    sizes, size_warnings = plan_sizes(task.sizes, pool_per_class)
+    sizes, size_warnings = plan_sizes(task.sizes, pool_per_class, asked="sizes" in task.model_fields_set)
     warnings = prepared.warnings + size_warnings + unknown_label_warnings(task.label_descriptions, label_set)
     if prepared.test is None:
         from shouldtune.data.checks import holdout_overlap_warnings

@@ -148,12 +148,13 @@ def unknown_label_warnings(descriptions: dict[str, str], label_set: tuple[str, .
     return warnings
 
 
-def plan_sizes(requested: tuple[int, ...], available: int) -> tuple[tuple[int, ...], list[str]]:
-    """Return the sizes to run (capped by the smallest class) and a warning for any dropped."""
+def plan_sizes(requested: tuple[int, ...], available: int, asked: bool = True) -> tuple[tuple[int, ...], list[str]]:
+    """Return the sizes to run (capped by the smallest class) and a warning for any dropped that
+    the user `asked` for (the default sizes reach past most datasets: capping them is no news)."""
     sizes = sorted({min(n, available) for n in requested})
     dropped = [n for n in requested if n > available]
     warnings = []
-    if dropped:
+    if dropped and asked:
         warnings.append(
             f"sizes {', '.join(map(str, dropped))} exceed the {available} examples per class the "
             f"smallest class has in the training pool; capped at {available}"
