@@ -42,7 +42,8 @@ class Prices:
 
     def rates(self, model: str, tuned: bool = False) -> TokenRates:
         """Return what serving `model` (its fine-tune, when `tuned`) costs per million tokens, and
-        what training it costs: its own rates where listed, else the flat token rates."""
+        what training it costs: its own rates where listed (a fine-tune not listed: its base's),
+        else the flat token rates."""
         flat = TokenRates(self.input_per_million, self.output_per_million, self.training_per_million)
         base = self._listed(model) or flat
         serving = (self._listed(f"ft:{model}") or base) if tuned else base
@@ -217,7 +218,7 @@ def _price(path: Path, key: object, value: object, kind: type = Prices, where: s
             f"price {key!r}{where} is {value!r}, not a number", fix=f"set {key} to a number such as 0.5", file=path
         )
     if value < 0:
-        raise TaskFileError(f"price {key!r} is negative ({value})", fix=f"set {key} to 0 or more", file=path)
+        raise TaskFileError(f"price {key!r}{where} is negative ({value})", fix=f"set {key} to 0 or more", file=path)
     return float(value)
 
 
