@@ -155,6 +155,43 @@ def test_no_pick_without_recorded_work_or_between_two_that_train():
     assert analyse(results, predictions).picks == ()  # both train: work is how long, not how much they can overfit
 
 
+def two_trained_strategies_run(sizes: tuple[int, ...], min_gain: float) -> tuple[dict, dict]:
+    """full ends one example of 40 ahead of setfit (0.825 against 0.800) after a curve far below setfit's."""
+    wrong = {"setfit": {4: 14, 8: 10, 16: 8}, "full": {4: 24, 8: 22, 16: 7}, "knn": {4: 16, 8: 15, 16: 14}}
+    predictions = {("majority", 0, 0): ["A"] * 40}
+    for strategy, by_size in wrong.items():
+        for n in sizes:
+            predictions[(strategy, n, 0)] = right_then_wrong(GOLD, by_size[n], LABELS)
+    tracks = {**TRACKS, "full": "finetune", "setfit": "finetune"}
+    results = make_results(predictions, GOLD, tracks, work={"majority": 0, "knn": 0, "full": 1920, "setfit": 3200})
+    results["task"]["min_gain"] = min_gain
+    return results, predictions
+
+
+def test_a_lead_too_small_to_matter_goes_to_the_higher_fitted_curve():
+    # full's last point is one example ahead; its curve (0.40, 0.45, 0.825) fits to 0.726 at 16 per
+    # class, setfit's (0.65, 0.75, 0.80) to 0.800. A lead below min-gain is no lead: the fit decides.
+    results, predictions = two_trained_strategies_run((4, 8, 16), min_gain=0.05)
+    analysis = analyse(results, predictions)
+    (pick,) = analysis.picks
+    assert (pick.reason, pick.best_mean, pick.chosen) == ("curve", "full", "setfit")
+    assert pick.difference == pytest.approx(0.025) and pick.chosen_fitted > pick.best_mean_fitted
+    assert analysis.final.finetune.strategy == "setfit"
+    decision = recommend(analysis)
+    assert decision.strategy == "setfit"
+    quality = next(c for c in decision.criteria if c.name == "quality").sentence
+    assert "full's lead (+0.025) is smaller than 0.050, and setfit's learning curve, fitted to every size, is the higher" in quality
+    assert with_decision(results, predictions)["analysis"]["picks"][0]["reason"] == "curve"
+
+
+def test_a_lead_that_matters_or_a_curve_too_short_to_fit_keeps_the_best_mean():
+    results, predictions = two_trained_strategies_run((4, 8, 16), min_gain=0.01)  # +0.025 matters
+    assert analyse(results, predictions).final.finetune.strategy == "full"
+    results, predictions = two_trained_strategies_run((8, 16), min_gain=0.05)  # two sizes: no curve to fit
+    analysis = analyse(results, predictions)
+    assert analysis.picks == () and analysis.final.finetune.strategy == "full"
+
+
 def test_nothing_beats_the_baseline_so_collect_data_naming_the_baseline():
     # Both tracks' best are below always answering "A" on 40 examples (20 right): 18 and 19 right.
     predictions = {

@@ -338,11 +338,18 @@ def _quality(analysis: Analysis, final: Comparison, decisive: bool) -> Criterion
         sentence += f" (McNemar's test on accuracy: p = {p_values} for seed{'s' if len(final.mcnemar) > 1 else ''} {seeds})"
     for pick in analysis.picks:
         track = "fine-tune" if pick.track == "finetune" else pick.track
-        sentence += (
-            f". {pick.chosen} stands for the {track} track although {pick.best_mean} has the higher mean: "
-            f"{pick.best_mean}'s lead ({pick.difference:+.3f}, 95% CI up to {pick.ci_high:+.3f}) is shown to be "
-            f"smaller than {analysis.min_gain:.3f}, and {pick.chosen} {_lighter(pick)} (as good, and simpler)"
-        )
+        sentence += f". {pick.chosen} stands for the {track} track although {pick.best_mean} has the higher mean: "
+        if pick.reason == "curve":
+            sentence += (
+                f"{pick.best_mean}'s lead ({pick.difference:+.3f}) is smaller than {analysis.min_gain:.3f}, and "
+                f"{pick.chosen}'s learning curve, fitted to every size, is the higher at {_size(analysis, pick.n_per_class)} "
+                f"({pick.chosen_fitted:.3f} against {pick.best_mean_fitted:.3f})"
+            )
+        else:
+            sentence += (
+                f"{pick.best_mean}'s lead ({pick.difference:+.3f}, 95% CI up to {pick.ci_high:+.3f}) is shown to be "
+                f"smaller than {analysis.min_gain:.3f}, and {pick.chosen} {_lighter(pick)} (as good, and simpler)"
+            )
     return Criterion(
         "quality", final.verdict if final.verdict != "tie" else "neither", decisive, sentence + ".",
         {"n_per_class": n, "difference": round(final.difference, 6), "ci_low": round(final.ci_low, 6),

@@ -90,20 +90,28 @@ class Comparison:
 class TrackPick:
     """A track's contestant at the decision size chosen over the strategy with the best mean score.
 
-    A simpler strategy (one that trains nothing through the model) stands for the track when it
-    is shown to be as good: the 95% interval of the best mean's lead over it lies below the
-    difference that matters (`--min-gain`). Being unable to tell two strategies apart is not
-    enough: on a small test set the better one is often inside the noise, and handing over the
-    simpler one then costs real quality (measured in docs/benchmarks.md, "decision quality").
+    Two reasons (`reason`):
+
+    - "simpler": a strategy that trains nothing through the model stands for the track when it
+      is shown to be as good: the 95% interval of the best mean's lead over it lies below the
+      difference that matters (`--min-gain`). Being unable to tell two strategies apart is not
+      enough: on a small test set the better one is often inside the noise, and handing over
+      the simpler one then costs real quality (measured in docs/benchmarks.md, "decision quality").
+    - "curve": the best mean leads by less than `--min-gain` (a lead that does not matter), and
+      the other's learning curve, fitted to every size measured, is the higher at the decision
+      size: the fit pools the evidence of all sizes, where the last point is one noisy draw.
     """
 
     track: str
     n_per_class: int
     best_mean: str  # the strategy with the highest mean score
-    chosen: str  # the simpler one shown to be within min_gain of it
+    chosen: str  # the one that stands for the track instead
     difference: float  # best_mean's score minus chosen's (paired)
-    ci_high: float  # the upper end of that difference's 95% interval: at most min_gain
-    best_mean_work: float  # training work of one of its fits (Strategy.work); the chosen one's is 0
+    ci_high: float  # the upper end of that difference's 95% interval ("simpler": at most min_gain)
+    best_mean_work: float  # training work of one of its fits (Strategy.work); a simpler chosen one's is 0
+    reason: str = "simpler"  # simpler | curve
+    best_mean_fitted: float | None = None  # "curve": each one's fitted curve at n_per_class
+    chosen_fitted: float | None = None
 
 
 @dataclass(frozen=True)
@@ -376,6 +384,8 @@ def analyse(
         points = {}
         for track, point in (("prompt", last.prompt), ("finetune", last.finetune)):
             points[track], pick = _simpler_if_as_good(point, track, rows, evidence, seed, min_gain)
+            if pick is None:
+                points[track], pick = _higher_curve_if_level(point, track, rows, evidence, seed, min_gain)
             picks.extend([pick] if pick else [])
         if picks:
             comparisons = (*comparisons[:-1], _compare(points["prompt"], points["finetune"], evidence, seed, min_gain))
@@ -555,6 +565,43 @@ def _simpler_if_as_good(
     *_, row, difference, ci_high = min(eligible, key=lambda e: e[:3])
     point = TrackPoint(best.n_per_class, row.strategy, row.n_per_class, row.mean, row.ci_low, row.ci_high)
     return point, TrackPick(track, best.n_per_class, best.strategy, row.strategy, difference, ci_high, best_work)
+
+
+def _higher_curve_if_level(
+    best: TrackPoint, track: str, rows: Sequence[CurveRow], evidence: _Evidence, seed: int, min_gain: float
+) -> tuple[TrackPoint, TrackPick | None]:
+    """Return the track's contestant at `best`'s size, and the pick when it is not `best` (the best mean).
+
+    Among the strategies measured at the same size whose score is within `min_gain` of
+    `best`'s (a lead that does not matter), the one whose learning curve — a power law fitted to
+    its scores at every size, 3 sizes or more — is the highest at that size stands for the
+    track. The last point of a curve is one draw of the training subset and the test examples;
+    the fit reads all of them. Without two fitted curves `best` stands.
+    """
+    def fitted(strategy: str) -> float | None:
+        own = sorted((r.n_per_class, r.mean) for r in rows if r.strategy == strategy and r.track == track)
+        fit = extrapolate([n for n, _ in own], [m for _, m in own], [best.measured_at], n_boot=0)
+        return fit.points[0].estimate if fit.fitted else None
+
+    level = [
+        row for row in latest_rows(rows, track, best.n_per_class).values()
+        if row.n_per_class == best.measured_at and best.mean - row.mean < min_gain
+    ]
+    curves = {row.strategy: fitted(row.strategy) for row in level}
+    if len(level) < 2 or curves.get(best.strategy) is None:
+        return best, None
+    row = max(
+        (r for r in level if curves[r.strategy] is not None),
+        key=lambda r: (curves[r.strategy], r.strategy == best.strategy, r.mean),
+    )
+    if row.strategy == best.strategy:
+        return best, None
+    _, _, result = evidence.difference(best, best.measured_at, row, row.n_per_class, seed + 13)
+    point = TrackPoint(best.n_per_class, row.strategy, row.n_per_class, row.mean, row.ci_low, row.ci_high)
+    return point, TrackPick(
+        track, best.n_per_class, best.strategy, row.strategy, result.difference, result.ci_high, 0.0,
+        "curve", curves[best.strategy], curves[row.strategy],
+    )
 
 
 def _baseline_checks(
