@@ -83,3 +83,19 @@ def test_report_files_follow_the_umask(tmp_path: Path):
     finally:
         os.umask(mask)
     assert {path.stat().st_mode & 0o777 for path in paths.values()} == {0o640}
+
+
+def test_the_crossover_tile_says_when_fine_tuning_first_leads_at_the_largest_size():
+    from shouldtune.report.view import build_view
+
+    gold = ["A", "B"] * 20
+    predictions = {
+        ("majority", 0, 0): ["A"] * 40,
+        ("knn", 4, 0): right_then_wrong(gold, 14, ("A", "B")),
+        ("knn", 8, 0): right_then_wrong(gold, 14, ("A", "B")),
+        ("probe", 4, 0): right_then_wrong(gold, 12, ("A", "B"), offset=20),
+        ("probe", 8, 0): right_then_wrong(gold, 0, ("A", "B")),
+    }
+    view = build_view(with_decision(make_results(predictions, gold, TRACKS), predictions))
+    (tile,) = [t for t in view.tiles if t.label == "Crossover"]
+    assert tile.detail == "fine-tuning ahead with confidence at 8/class, the most measured, and not before"

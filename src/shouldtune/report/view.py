@@ -193,11 +193,11 @@ def _tiles(
     crossover = analysis.get("crossover") or {}
     if crossover.get("reached"):
         ahead = [c["n_per_class"] for c in analysis.get("comparisons", []) if c["ci_low"] > 0]
-        still = (
-            "and still at " + str(final["n_per_class"]) if final["ci_low"] > 0
-            else f"but not at {final['n_per_class']}/class, where they cannot be told apart"
-        )
-        detail = f"fine-tuning ahead with confidence at {', '.join(map(str, ahead))}/class, {still}"
+        detail = f"fine-tuning ahead with confidence at {', '.join(map(str, ahead))}/class"
+        if final["ci_low"] <= 0:
+            detail += f", but not at {final['n_per_class']}/class, where they cannot be told apart"
+        elif ahead == [final["n_per_class"]]:
+            detail += ", the most measured, and not before"
     else:
         detail = f"fine-tuning is not ahead with confidence at any size up to {final['n_per_class']}/class"
     tiles.append(Tile("Crossover", f"{crossover['n_per_class']}/class" if crossover.get("reached") else "not reached", detail))
