@@ -177,6 +177,8 @@ def test_a_lead_too_small_to_matter_goes_to_the_higher_fitted_curve():
     assert (pick.reason, pick.best_mean, pick.chosen) == ("curve", "full", "setfit")
     assert pick.difference == pytest.approx(0.025) and pick.chosen_fitted > pick.best_mean_fitted
     assert analysis.final.finetune.strategy == "setfit"
+    # What more data would bring is read from the curve of the strategy handed over.
+    assert {e.track: e.strategy for e in analysis.extrapolations}["finetune"] == "setfit"
     decision = recommend(analysis)
     assert decision.strategy == "setfit"
     quality = next(c for c in decision.criteria if c.name == "quality").sentence

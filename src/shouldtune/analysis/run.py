@@ -393,9 +393,10 @@ def analyse(
     final = comparisons[-1] if comparisons else None
     decision_size = final.n_per_class if final else None
 
+    contestants = {"prompt": final.prompt, "finetune": final.finetune} if final else {}
     extrapolations = tuple(
         e for e in (
-            _extrapolate_track(rows, curve, track, seed)
+            _extrapolate_track(rows, curve, track, seed, contestants.get(track))
             for track, curve in (("prompt", prompt_curve), ("finetune", finetune_curve))
         ) if e is not None
     )
@@ -639,11 +640,14 @@ def _crossover(
 # --- extrapolation ----------------------------------------------------------------------
 
 
-def _extrapolate_track(rows: Sequence[CurveRow], curve: Sequence[TrackPoint], track: str, seed: int) -> TrackExtrapolation | None:
-    """Return the extrapolation of the strategy leading the track at its largest size."""
+def _extrapolate_track(
+    rows: Sequence[CurveRow], curve: Sequence[TrackPoint], track: str, seed: int, contestant: TrackPoint | None = None
+) -> TrackExtrapolation | None:
+    """Return the extrapolation of the track's contestant in the decision (else the strategy leading
+    the track at its largest size): the strategy a user would take on with more data."""
     if not curve:
         return None
-    leader = curve[-1]
+    leader = contestant or curve[-1]
     largest = leader.n_per_class
     targets = [largest * factor for factor in GROWTH_FACTORS] if largest > 0 else []
     sized = [p for p in curve if p.n_per_class > 0]
