@@ -234,6 +234,7 @@ def _assumptions(assumptions: Mapping[str, Any]) -> str:
         if assumptions.get("placeholder_prices", True)
         else f"prices from {assumptions.get('prices_file') or 'the caller'}"
     )
+
     def rates(listed: Mapping[str, Any]) -> str:
         return " / ".join(money(listed.get(key, 0)) for key in ("input_per_million", "output_per_million", "training_per_million"))
 
