@@ -580,8 +580,8 @@ def _higher_curve_if_level(
     the fit reads all of them. Without two fitted curves `best` stands.
     """
     def fitted(strategy: str) -> float | None:
-        own = sorted((r.n_per_class, r.mean) for r in rows if r.strategy == strategy and r.track == track)
-        fit = extrapolate([n for n, _ in own], [m for _, m in own], [best.measured_at], n_boot=0)
+        own = strategy_curve(rows, strategy)
+        fit = extrapolate([r.n_per_class for r in own], [r.mean for r in own], [best.measured_at], n_boot=0)
         return fit.points[0].estimate if fit.fitted else None
 
     level = [
