@@ -1,17 +1,23 @@
-"""setfit with the library's pair loss against the loss that embeds each distinct text once.
+"""setfit with the library's pair loss against the product's, which embeds each distinct text once, by length.
 
 Run (on an idle machine; see docs/benchmarks.md for what it printed):
     .venv/bin/python benchmarks/setfit_distinct_texts.py [--datasets sst2,trec] [--sizes 6,25] [--seeds 0,1]
+        [--losses library,distinct]
 
 For each dataset, training size (examples per class: 6 is a cross-validation fold of an
-8-per-class budget, 25 one of a 32-per-class budget) and seed, in one process, the two losses
+8-per-class budget, 25 one of a 32-per-class budget) and seed, in one process, the losses
 take turns on the same examples with the same settings (the product's defaults: 100 steps of
 16 pairs):
-- library: SetFit's CosineSimilarityLoss, every text of a pair through the encoder;
-- distinct: `DistinctTextsCosineSimilarityLoss`, each distinct text of a batch once.
-Each is scored on a stratified slice of the dataset's test set (macro-F1 with its 95%
-bootstrap interval), with its fit seconds and their ratio (a clock ratio within one process,
-so a busy machine slows both). The scores differ only by dropout sampling.
+- library: SetFit's CosineSimilarityLoss, every text of a pair through the encoder, each
+  batch padded to its longest text;
+- distinct: `DistinctTextsCosineSimilarityLoss` in one group, each distinct text of a batch
+  once, padded to the longest of them;
+- grouped: the same loss as the product runs it, the distinct texts through the encoder in
+  groups of like length, each padded to its own longest.
+Each is scored on a stratified slice of the dataset's large test set (macro-F1 with its 95%
+bootstrap interval), with its fit seconds and their ratio to the first loss named (a clock
+ratio within one process, so a busy machine slows both). The scores differ only by dropout
+sampling. sms_spam's test set is carved out of its one file as decision_quality.py does.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from early_stopping import read  # this folder's JSONL reader (the script's folder is on sys.path)
+from decision_quality import load_dataset  # this folder's datasets (the script's folder is on sys.path)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -48,8 +54,12 @@ def fit_and_score(loss: str, train: Any, test: tuple[list[str], list[str]], enco
     from shouldtune.strategies.registry import build
 
     ours = distinct_texts.DistinctTextsCosineSimilarityLoss
-    # The strategy imports the loss from this module when it fits: the library's stands in for it.
-    distinct_texts.DistinctTextsCosineSimilarityLoss = CosineSimilarityLoss if loss == "library" else ours
+
+    class OneGroup(ours):  # a group costs more than any padding it could save: the distinct texts in one call
+        group_overhead_tokens = 10**9
+
+    # The strategy imports the loss from this module when it fits: another stands in for it.
+    distinct_texts.DistinctTextsCosineSimilarityLoss = {"library": CosineSimilarityLoss, "distinct": OneGroup, "grouped": ours}[loss]
     try:
         strategy = build("setfit", StrategyContext(encoder=encoder, seed=seed), None)
         start = time.perf_counter()
@@ -66,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--datasets", default="sst2,trec")
     parser.add_argument("--sizes", default="6,25", help="Examples per class, comma-separated.")
     parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--losses", default="library,distinct", help="Of library, distinct, grouped; ratios are to the first.")
     parser.add_argument("--max-test", type=int, default=500, help="A stratified slice of the test set, for speed.")
     parser.add_argument("--data-root", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=None, help="Write every fit's numbers as JSON here.")
@@ -75,14 +86,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     from shouldtune.backends.encoder import SentenceEncoder
     from shouldtune.strategies.base import TrainingSet
 
+    losses = args.losses.split(",")
     encoder = CachedEncoder(SentenceEncoder())
     results: list[dict[str, Any]] = []
     print(f"{'dataset':<8} {'size':>4} {'seed':>4}  {'loss':<9} {'macro-F1 (95% CI)':<22} {'fit s':>6} {'ratio':>6}", flush=True)
     for dataset in args.datasets.split(","):
-        texts, labels = read(args.data_root / dataset / "train.jsonl")
-        test_texts, test_labels = read(args.data_root / dataset / "test.jsonl")
-        keep, _ = draw(test_texts, test_labels, args.max_test // len(set(test_labels)), seed=f"{dataset}-test")
-        test = ([test_texts[i] for i in keep], [test_labels[i] for i in keep])
+        data = load_dataset(dataset, args.data_root, args.max_test)
+        texts, labels = list(data.pool.texts), list(data.pool.labels)
+        test = (list(data.test.texts), list(data.test.labels))
         # One untimed fit first: the process's first fit pays for loading and warming torch.
         warm, label_set = draw(texts, labels, 2, seed="warm")
         fit_and_score("distinct", TrainingSet(tuple(texts[i] for i in warm), tuple(labels[i] for i in warm), label_set), (test[0][:8], test[1][:8]), encoder, 0)
@@ -91,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 chosen, label_set = draw(texts, labels, size, seed=f"{dataset}-{size}-{seed}")
                 train = TrainingSet(tuple(texts[i] for i in chosen), tuple(labels[i] for i in chosen), label_set)
                 pair = []
-                for loss in ("library", "distinct"):
+                for loss in losses:
                     row = {"dataset": dataset, "size": size, "seed": seed, "loss": loss, **fit_and_score(loss, train, test, encoder, seed)}
                     pair.append(row)
                 for row in pair:
@@ -102,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("\nmean over seeds:")
     for dataset in args.datasets.split(","):
         for size in (int(s) for s in args.sizes.split(",")):
-            for loss in ("library", "distinct"):
+            for loss in losses:
                 rows = [r for r in results if r["dataset"] == dataset and r["size"] == size and r["loss"] == loss]
                 print(f"{dataset:<8} {size:>4}  {loss:<9} macro-F1 {sum(r['macro_f1'] for r in rows) / len(rows):.3f}  "
                       f"fit {sum(r['fit_seconds'] for r in rows) / len(rows):6.1f} s  ratio {sum(r['ratio'] for r in rows) / len(rows):.2f}")

@@ -68,3 +68,43 @@ def test_a_batch_of_distinct_texts_scores_as_the_library_does(tiny_model):
         expected = CosineSimilarityLoss(tiny_model)(_batch(tiny_model, left, right), labels)
         value = DistinctTextsCosineSimilarityLoss(tiny_model)(_batch(tiny_model, left, right), labels)
     assert float(value) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_texts_of_like_length_go_through_the_encoder_together():
+    from shouldtune.strategies.finetune.distinct_texts import length_groups
+
+    lengths = [40, 6, 7, 38, 5, 41, 6, 39]
+    # Cheap groups: the short texts and the long ones apart, shortest first.
+    assert length_groups(lengths, overhead_tokens=10) == [[4, 1, 6, 2], [3, 7, 0, 5]]
+    # A group costs more than the padding it saves: one group, as the library pads.
+    assert length_groups(lengths, overhead_tokens=10_000) == [[4, 1, 6, 2, 3, 7, 0, 5]]
+    assert length_groups([], overhead_tokens=10) == []
+
+
+def test_grouped_by_length_same_loss_and_gradients_with_less_padding(tiny_model):
+    import torch
+    from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
+
+    from shouldtune.strategies.finetune.distinct_texts import DistinctTextsCosineSimilarityLoss
+
+    long_text = " ".join(["a much longer question that goes on about mountains and rivers"] * 4)
+    texts = [*TEXTS[:3], long_text]
+    left = [texts[i % 4] for i in range(8)]
+    right = [texts[(i * 3 + 1) % 4] for i in range(8)]
+    labels = torch.tensor([1.0 if a == b else 0.0 for a, b in zip(left, right)])
+    padded: list[int] = []
+    hook = tiny_model[0].register_forward_pre_hook(lambda module, args: padded.append(args[0]["input_ids"].numel()))
+
+    expected, expected_gradients = _loss_and_gradients(CosineSimilarityLoss(tiny_model), _batch(tiny_model, left, right), labels)
+    padded.clear()
+    loss = DistinctTextsCosineSimilarityLoss(tiny_model)
+    loss.group_overhead_tokens = 1  # every length its own group
+    value, gradients = _loss_and_gradients(loss, _batch(tiny_model, left, right), labels)
+    hook.remove()
+
+    assert value == pytest.approx(expected, rel=1e-5)
+    for got, want in zip(gradients, expected_gradients):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+    lengths = [len(tiny_model.tokenizer(text)["input_ids"]) for text in texts]
+    assert len(padded) > 1  # several calls through the encoder
+    assert sum(padded) == sum(lengths)  # and not one padding token among them
