@@ -70,17 +70,6 @@ def test_a_batch_of_distinct_texts_scores_as_the_library_does(tiny_model):
     assert float(value) == pytest.approx(float(expected), rel=1e-5)
 
 
-def test_texts_of_like_length_go_through_the_encoder_together():
-    from shouldtune.strategies.finetune.distinct_texts import length_groups
-
-    lengths = [40, 6, 7, 38, 5, 41, 6, 39]
-    # Cheap groups: the short texts and the long ones apart, shortest first.
-    assert length_groups(lengths, overhead_tokens=10) == [[4, 1, 6, 2], [3, 7, 0, 5]]
-    # A group costs more than the padding it saves: one group, as the library pads.
-    assert length_groups(lengths, overhead_tokens=10_000) == [[4, 1, 6, 2, 3, 7, 0, 5]]
-    assert length_groups([], overhead_tokens=10) == []
-
-
 def test_grouped_by_length_same_loss_and_gradients_with_less_padding(tiny_model):
     import torch
     from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss

@@ -2,12 +2,12 @@
 
 `estimate_plan(task)` reads the data and makes the splits as a run would, then times the
 encoder on this machine: a forward pass over a sample of the training texts (seconds per
-text embedded) and a forward and backward pass over a batch (seconds per text trained on),
-once padded as one call (as `full` trains) and once in groups of like length (as setfit's loss
-sends its distinct texts). Each strategy's time follows from those: setfit and full train a
-known number of steps (their budgets follow the data), and every strategy predicts the test
-set. Nothing is written to the store. Estimates for language-model backends are left out: their cost depends on the
-model and the hardware far more than on anything a short probe can time.
+text embedded) and a forward and backward pass over a batch in groups of like length, as
+setfit and full train (seconds per text trained on). Each strategy's time follows from those:
+setfit and full train a known number of steps (their budgets follow the data), and every
+strategy predicts the test set. Nothing is written to the store. Estimates for
+language-model backends are left out: their cost depends on the model and the hardware far
+more than on anything a short probe can time.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from typing import Any
 from shouldtune.task import TaskConfig
 
 SAMPLE_TEXTS = 64
-TRAIN_BATCH = 16  # full's batch
-DISTINCT_BATCH = 32  # setfit's: the distinct texts of 16 pairs, at most
+TRAIN_BATCH = 32  # setfit's distinct texts of 16 pairs, at most; full trains on 16 at a time
 
 
 @dataclass(frozen=True)
@@ -56,9 +55,8 @@ class RunPlan:
     test_examples: int
     distinct_texts: int  # texts the frozen encoder embeds once, up front
     seconds_per_text: float  # measured: embedding one text (batched)
-    seconds_per_trained_text: float  # measured: one text through a forward and backward pass, the batch padded as one
+    seconds_per_trained_text: float  # measured: one text through a forward and backward pass (in groups of like length)
     embedding_seconds: float
-    seconds_per_grouped_text: float = 0.0  # measured: the same, the texts in groups of like length (setfit)
 
     @property
     def seconds_adaptive(self) -> float:
@@ -96,9 +94,9 @@ def estimate_plan(task: TaskConfig) -> RunPlan:
     # Only the sentence encoder is timed: a language model's cost depends on the model and the
     # hardware far more than on anything a short probe can time.
     timed = next((c.settings for c in contestants.values() if c.kind == "encoder"), None)
-    per_text, per_trained_text, per_grouped_text = (0.0, 0.0, 0.0)
+    per_text, per_trained_text = (0.0, 0.0)
     if timed is not None:
-        per_text, per_trained_text, per_grouped_text = _time_encoder(timed, list(prepared.train.texts[:SAMPLE_TEXTS]))
+        per_text, per_trained_text = _time_encoder(timed, list(prepared.train.texts[:SAMPLE_TEXTS]))
     plans = []
     for name, contestant in contestants.items():
         cls = classes[name]
@@ -106,16 +104,15 @@ def estimate_plan(task: TaskConfig) -> RunPlan:
         examples = [_examples_at(n, label_set, splits[0].fold_list()[0].pool) for n in points]
         seconds = None
         if contestant.kind == "encoder":
-            trained = per_grouped_text if getattr(cls, "trains_in_length_groups", False) else per_trained_text
             seconds = _trial_seconds(
-                cls, task.params_of(contestant), name, examples, max(len(label_set), 1), test_examples, folds, per_text, trained
+                cls, task.params_of(contestant), name, examples, max(len(label_set), 1), test_examples, folds, per_text, per_trained_text
             )
         plans.append(StrategyPlan(
             name, cls.track, points, len(points), len(points) * len(seeds), folds, seconds,
         ))
     return RunPlan(
         tuple(plans), sizes, len(seeds), split_text(task, prepared.test, splits, seeds), test_examples, len(distinct),
-        per_text, per_trained_text, len(distinct) * per_text, per_grouped_text,
+        per_text, per_trained_text, len(distinct) * per_text,
     )
 
 
@@ -146,13 +143,13 @@ def _trial_seconds(
     return sum(per_size) / max(len(per_size), 1)
 
 
-def _time_encoder(settings: Any, sample: list[str]) -> tuple[float, float, float]:
-    """Return measured seconds per text embedded, per text through a training step padded as one batch, and per text
-    through one in groups of like length, on the encoder backend `settings` opens."""
+def _time_encoder(settings: Any, sample: list[str]) -> tuple[float, float]:
+    """Return measured seconds per text embedded, and per text through a training step (in groups of like length, as
+    setfit and full train), on the encoder backend `settings` opens."""
     import torch
 
     from shouldtune.backends.encoder import SentenceEncoder
-    from shouldtune.strategies.finetune.distinct_texts import length_groups
+    from shouldtune.strategies.finetune.length_groups import embed_in_length_groups
 
     encoder = SentenceEncoder(
         settings.model, device=settings.device or "cpu", batch_size=settings.batch_size, runtime=settings.runtime
@@ -165,27 +162,18 @@ def _time_encoder(settings: Any, sample: list[str]) -> tuple[float, float, float
         model = encoder.trainable_copy()
         model.train()
         prepare = getattr(model, "preprocess", None) or model.tokenize
-        padded = (sample * TRAIN_BATCH)[:TRAIN_BATCH]
-        distinct = list(dict.fromkeys(sample))[:DISTINCT_BATCH]
-        lengths = [int(n) for n in prepare(distinct)["attention_mask"].sum(dim=1)]
-        grouped = [[distinct[i] for i in group] for group in length_groups(lengths)]
-
-        def seconds_per_trained_text(calls: list[list[str]]) -> float:
-            timings = []
-            for _ in range(3):  # the first is a warm-up
-                features = [prepare(texts) for texts in calls]
-                start = time.perf_counter()
-                for part in features:
-                    model(part)["sentence_embedding"].pow(2).sum().backward()
-                model.zero_grad()
-                timings.append(time.perf_counter() - start)
-            return min(timings[1:]) / sum(len(texts) for texts in calls)
-
-        per_trained_text = seconds_per_trained_text([padded])
-        per_grouped_text = seconds_per_trained_text(grouped)
+        batch = (sample * TRAIN_BATCH)[:TRAIN_BATCH]
+        timings = []
+        for _ in range(3):  # the first is a warm-up
+            features = prepare(batch)
+            start = time.perf_counter()
+            embedding = embed_in_length_groups(model, features, torch.arange(len(batch)))
+            embedding.pow(2).sum().backward()
+            model.zero_grad()
+            timings.append(time.perf_counter() - start)
         del model
         torch.set_grad_enabled(True)
-        return per_text, per_trained_text, per_grouped_text
+        return per_text, min(timings[1:]) / TRAIN_BATCH
     finally:
         encoder.close()
 
@@ -195,8 +183,7 @@ def describe(plan: RunPlan) -> list[str]:
     lines = [
         f"test: {plan.split}",
         f"sizes {', '.join(map(str, plan.sizes))}; {plan.seeds} seeds; measured here: {plan.seconds_per_text * 1000:.1f} ms "
-        f"to embed a text, {plan.seconds_per_trained_text * 1000:.1f} ms to train on one (forward and backward; "
-        f"{plan.seconds_per_grouped_text * 1000:.1f} ms in groups of like length, as setfit trains)",
+        f"to embed a text, {plan.seconds_per_trained_text * 1000:.1f} ms to train on one (forward and backward)",
         f"embedding {plan.distinct_texts:,} distinct texts once: about {_minutes(plan.embedding_seconds)}",
     ]
     for row in plan.strategies:

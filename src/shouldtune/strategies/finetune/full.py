@@ -4,6 +4,8 @@ It trains `epochs` passes, at most `max_steps` steps. From `early_stopping_per_c
 of every label (default 200; None: never) it holds back a stratified slice, keeps the epoch
 with the lowest held-back loss and stops after `patience` epochs without a better one. On TREC
 the slice cost accuracy at 8-64 per class and not at 200 (see `backends/early_stopping.py`).
+Each batch goes through the encoder in groups of like length (`length_groups`), the same
+embeddings with less padding.
 """
 
 from __future__ import annotations
@@ -147,11 +149,16 @@ class FullFineTune(Strategy):
         return total / len(texts)
 
     def _logits(self, texts: Sequence[str]) -> Any:
+        import torch
+
+        from shouldtune.strategies.finetune.length_groups import embed_in_length_groups
+
         # `preprocess` is the current name of sentence-transformers' `tokenize`.
         prepare = getattr(self.model_, "preprocess", None) or self.model_.tokenize
         features = prepare(list(texts))
         features = {key: value.to(self.model_.device) if hasattr(value, "to") else value for key, value in features.items()}
-        return self.head_(self.model_(features)["sentence_embedding"])
+        # A batch of 16 random texts is a third padding or more: it goes through in groups of like length.
+        return self.head_(embed_in_length_groups(self.model_, features, torch.arange(len(texts))))
 
     def predict(self, texts: Sequence[str]) -> list[str]:
         import torch

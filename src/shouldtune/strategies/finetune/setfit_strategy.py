@@ -44,7 +44,6 @@ class SetFit(Strategy):
     name = "setfit"
     track = "finetune"
     requires = frozenset({"embed", "tune-encoder"})
-    trains_in_length_groups = True  # its loss sends texts through the encoder so: --plan times it so
 
     def __init__(
         self,
