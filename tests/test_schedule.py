@@ -156,3 +156,16 @@ def test_a_cross_validated_plan_counts_one_fit_per_fold():
     five_folds = _trial_seconds(setfit, {}, "setfit", [60], 6, 60, 5, 0.01, 0.05)
     assert hold_out == pytest.approx(per_fit + 100 * 0.01)
     assert five_folds == pytest.approx(5 * per_fit + 60 * 0.01)
+
+
+def test_a_plan_counts_the_texts_prompt_search_embeds_to_choose_its_prompt():
+    from shouldtune.plan import _trial_seconds
+    from shouldtune.strategies.base import StrategyContext
+    from shouldtune.strategies.registry import strategy_class
+
+    search = strategy_class("prompt-search", "encoder")
+    per_fit = search(StrategyContext(encoder=None)).work(48, 6) * 0.01  # every candidate prompt on every example, 10 ms per text embedded
+    assert per_fit > 0
+    assert _trial_seconds(search, {}, "prompt-search", [60], 6, 60, 5, 0.01, 0.05) == pytest.approx(5 * per_fit)
+    # Strategies on the cached encoder's own embeddings plan no computing.
+    assert _trial_seconds(strategy_class("linear-probe", "encoder"), {}, "linear-probe", [60], 6, 60, 5, 0.01, 0.05) == 0.0

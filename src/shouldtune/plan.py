@@ -139,6 +139,8 @@ def _trial_seconds(
         if work and hasattr(strategy, "planned_steps"):  # trains encoder weights: texts through forward and backward
             seconds += folds * work * per_trained_text  # one fit per fold
             seconds += test_examples * per_text  # its own encoders embed the test set afresh (each fold its part)
+        elif work:  # embeds texts the cache has not seen (prompt-search's candidate prompts): forward passes only
+            seconds += folds * work * per_text
         per_size.append(seconds)
     return sum(per_size) / max(len(per_size), 1)
 
