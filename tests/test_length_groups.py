@@ -64,6 +64,23 @@ def test_grouped_embeddings_and_gradients_are_one_padded_calls_in_the_rows_order
     assert sum(tokens) == int(features["attention_mask"][rows].sum())  # not one padding token among them
 
 
+def test_a_batch_padded_on_the_left_goes_through_as_it_came(tiny_model):
+    import torch
+
+    from shouldtune.strategies.finetune.length_groups import embed_in_length_groups
+
+    tiny_model.tokenizer.padding_side = "left"
+    features = tiny_model.preprocess(TEXTS)
+    assert int(features["attention_mask"][0, 0]) == 0  # the short first text starts with padding
+    calls: list[int] = []
+    hook = tiny_model[0].register_forward_pre_hook(lambda module, args: calls.append(args[0]["input_ids"].shape[0]))
+    with torch.no_grad():
+        grouped = embed_in_length_groups(tiny_model, features, torch.arange(len(TEXTS)), overhead_tokens=1)
+        hook.remove()
+        torch.testing.assert_close(grouped, tiny_model(features)["sentence_embedding"], rtol=1e-4, atol=1e-5)
+    assert calls == [len(TEXTS)]
+
+
 def test_full_trains_and_predicts_on_the_same_logits_as_one_padded_batch(tiny_encoder_folder: Path):
     import torch
 

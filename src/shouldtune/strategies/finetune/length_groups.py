@@ -59,16 +59,18 @@ def embed_in_length_groups(model: Any, features: dict[str, Any], rows: Tensor, o
     """Return the sentence embeddings of `features`' rows `rows`, in that order, the rows run through `model` in groups
     of like length.
 
-    `features` is a tokenized batch padded on the right (as sentence-transformers' BERT-style
-    tokenizers pad); metadata that is not one row per text passes through as it is.
+    `features` is a tokenized batch; metadata that is not one row per text passes through as it
+    is. Padded on the left (some tokenizers are), the rows go through in one call, as they came:
+    cutting a group's padding there would move its texts' positions.
     """
     mask = features["attention_mask"]
     lengths = mask[rows].sum(dim=1).tolist()
-    groups = length_groups(lengths, overhead_tokens)
+    right_padded = bool((mask[:, :-1] >= mask[:, 1:]).all())  # every row: its tokens, then its padding
+    groups = length_groups(lengths, overhead_tokens) if right_padded else [list(range(len(lengths)))]
     parts = []
     for group in groups:
         picked = rows[torch.tensor(group)]
-        width = max(lengths[i] for i in group)  # padding is on the right: the group's longest text ends here
+        width = max(lengths[i] for i in group) if right_padded else mask.shape[1]  # where the group's longest text ends
         parts.append(model({key: _rows(value, picked, mask.shape[0], width) for key, value in features.items()})["sentence_embedding"])
     order = torch.tensor([i for group in groups for i in group])
     position = torch.empty_like(order).scatter_(0, order, torch.arange(len(order)))  # row i of `rows` -> its row in parts
