@@ -27,7 +27,7 @@ import json
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,54 +71,65 @@ def fit_and_score(loss: str, train: Any, test: tuple[list[str], list[str]], enco
     return {"macro_f1": estimate.mean, "low": estimate.ci_low, "high": estimate.ci_high, "fit_seconds": seconds, "steps": strategy.steps_}
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_comparison_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of a comparison of training ways (`compare`): the data, sizes, seeds and output."""
     parser.add_argument("--datasets", default="sst2,trec")
     parser.add_argument("--sizes", default="6,25", help="Examples per class, comma-separated.")
     parser.add_argument("--seeds", default="0,1")
-    parser.add_argument("--losses", default="library,distinct", help="Of library, distinct, grouped; ratios are to the first.")
     parser.add_argument("--max-test", type=int, default=500, help="A stratified slice of the test set, for speed.")
     parser.add_argument("--data-root", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=None, help="Write every fit's numbers as JSON here.")
-    args = parser.parse_args(argv)
 
+
+def compare(args: argparse.Namespace, ways: Sequence[str], column: str, fit_and_score: Callable[..., dict[str, Any]]) -> None:
+    """Fit each of `ways` in turn on the same examples for every dataset, size and seed; print every fit with its
+    time ratio to the first way, then the means over seeds; write every fit to `args.out` when given.
+
+    `fit_and_score(way, train, test, encoder, seed)` returns a fit's macro_f1, low, high and fit_seconds.
+    """
     from shouldtune.backends.cache import CachedEncoder
     from shouldtune.backends.encoder import SentenceEncoder
     from shouldtune.strategies.base import TrainingSet
 
-    losses = args.losses.split(",")
     encoder = CachedEncoder(SentenceEncoder())
     results: list[dict[str, Any]] = []
-    print(f"{'dataset':<8} {'size':>4} {'seed':>4}  {'loss':<9} {'macro-F1 (95% CI)':<22} {'fit s':>6} {'ratio':>6}", flush=True)
+    print(f"{'dataset':<9} {'size':>4} {'seed':>4}  {column:<9} {'macro-F1 (95% CI)':<22} {'fit s':>6} {'ratio':>6}", flush=True)
     for dataset in args.datasets.split(","):
         data = load_dataset(dataset, args.data_root, args.max_test)
         texts, labels = list(data.pool.texts), list(data.pool.labels)
         test = (list(data.test.texts), list(data.test.labels))
         # One untimed fit first: the process's first fit pays for loading and warming torch.
         warm, label_set = draw(texts, labels, 2, seed="warm")
-        fit_and_score("distinct", TrainingSet(tuple(texts[i] for i in warm), tuple(labels[i] for i in warm), label_set), (test[0][:8], test[1][:8]), encoder, 0)
+        fit_and_score(ways[-1], TrainingSet(tuple(texts[i] for i in warm), tuple(labels[i] for i in warm), label_set),
+                      (test[0][:8], test[1][:8]), encoder, 0)
         for size in (int(s) for s in args.sizes.split(",")):
             for seed in (int(s) for s in args.seeds.split(",")):
                 chosen, label_set = draw(texts, labels, size, seed=f"{dataset}-{size}-{seed}")
                 train = TrainingSet(tuple(texts[i] for i in chosen), tuple(labels[i] for i in chosen), label_set)
-                pair = []
-                for loss in losses:
-                    row = {"dataset": dataset, "size": size, "seed": seed, "loss": loss, **fit_and_score(loss, train, test, encoder, seed)}
-                    pair.append(row)
+                row_of = {"dataset": dataset, "size": size, "seed": seed}
+                pair = [{**row_of, column: way, **fit_and_score(way, train, test, encoder, seed)} for way in ways]
                 for row in pair:
                     row["ratio"] = row["fit_seconds"] / pair[0]["fit_seconds"]
                     score = f"{row['macro_f1']:.3f} ({row['low']:.3f}-{row['high']:.3f})"
-                    print(f"{dataset:<8} {size:>4} {seed:>4}  {row['loss']:<9} {score:<22} {row['fit_seconds']:>6.1f} {row['ratio']:>6.2f}", flush=True)
+                    print(f"{dataset:<9} {size:>4} {seed:>4}  {row[column]:<9} {score:<22} {row['fit_seconds']:>6.1f} {row['ratio']:>6.2f}", flush=True)
                 results.extend(pair)
     print("\nmean over seeds:")
     for dataset in args.datasets.split(","):
         for size in (int(s) for s in args.sizes.split(",")):
-            for loss in losses:
-                rows = [r for r in results if r["dataset"] == dataset and r["size"] == size and r["loss"] == loss]
-                print(f"{dataset:<8} {size:>4}  {loss:<9} macro-F1 {sum(r['macro_f1'] for r in rows) / len(rows):.3f}  "
+            for way in ways:
+                rows = [r for r in results if r["dataset"] == dataset and r["size"] == size and r[column] == way]
+                print(f"{dataset:<9} {size:>4}  {way:<9} macro-F1 {sum(r['macro_f1'] for r in rows) / len(rows):.3f}  "
                       f"fit {sum(r['fit_seconds'] for r in rows) / len(rows):6.1f} s  ratio {sum(r['ratio'] for r in rows) / len(rows):.2f}")
     if args.out:
         args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_comparison_arguments(parser)
+    parser.add_argument("--losses", default="library,distinct", help="Of library, distinct, grouped; ratios are to the first.")
+    args = parser.parse_args(argv)
+    compare(args, args.losses.split(","), "loss", fit_and_score)
 
 
 if __name__ == "__main__":
