@@ -21,12 +21,11 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any
 
 # This folder's comparison loop (the script's folder is on sys.path).
-from setfit_distinct_texts import add_comparison_arguments, compare
+from setfit_distinct_texts import add_comparison_arguments, compare, timed_fit_and_score
 
 WAYS = ("one call", "grouped")
 
@@ -34,21 +33,13 @@ WAYS = ("one call", "grouped")
 def fit_and_score(strategy_name: str, way: str, train: Any, test: tuple[list[str], list[str]], encoder: Any, seed: int) -> dict[str, Any]:
     """Return one fit's macro-F1 (with interval) and fit seconds, its batches through the encoder `way`."""
     import shouldtune.strategies.finetune.length_groups as length_groups
-    from shouldtune.analysis.metrics import trial_estimates
-    from shouldtune.strategies.base import StrategyContext
-    from shouldtune.strategies.registry import build
 
     ours = length_groups.GROUP_OVERHEAD_TOKENS
     length_groups.GROUP_OVERHEAD_TOKENS = 10**9 if way == "one call" else ours
     try:
-        strategy = build(strategy_name, StrategyContext(encoder=encoder, seed=seed), None)
-        start = time.perf_counter()
-        strategy.fit(train)
-        seconds = time.perf_counter() - start
+        return timed_fit_and_score(strategy_name, train, test, encoder, seed)
     finally:
         length_groups.GROUP_OVERHEAD_TOKENS = ours
-    estimate = trial_estimates(test[1], strategy.predict(test[0]), train.label_set, seed=seed)["macro_f1"]
-    return {"macro_f1": estimate.mean, "low": estimate.ci_low, "high": estimate.ci_high, "fit_seconds": seconds}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
