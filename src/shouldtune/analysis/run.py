@@ -588,8 +588,10 @@ def _higher_curve_if_level(
         row for row in latest_rows(rows, track, best.n_per_class).values()
         if row.n_per_class == best.measured_at and best.mean - row.mean < min_gain
     ]
+    if len(level) < 2:  # nothing level with the best mean: no curve to fit
+        return best, None
     curves = {row.strategy: fitted(row.strategy) for row in level}
-    if len(level) < 2 or curves.get(best.strategy) is None:
+    if curves.get(best.strategy) is None:
         return best, None
     row = max(
         (r for r in level if curves[r.strategy] is not None),
