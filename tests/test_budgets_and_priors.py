@@ -31,6 +31,26 @@ def test_full_trains_by_epochs_capped():
     assert FullFineTune(StrategyContext(encoder=None), max_steps=50).planned_steps(384) == 50
 
 
+def test_full_steps_with_fused_adamw_where_torch_has_it_and_the_update_is_the_same():
+    import torch
+
+    from shouldtune.strategies.finetune.full import adamw
+
+    torch.manual_seed(0)
+    start, gradient = torch.randn(64, 8), torch.randn(64, 8)
+    updated = {}
+    for device_type in ("cpu", "mps"):  # the CPU has fused kernels; a device without them gets the loop
+        weight = torch.nn.Parameter(start.clone())
+        optimiser = adamw([{"params": [weight], "lr": 1e-2}], device_type)
+        assert bool(optimiser.defaults["fused"]) is (device_type == "cpu")
+        for _ in range(3):
+            weight.grad = gradient.clone()
+            optimiser.step()
+        updated[device_type] = weight.detach()
+    assert not torch.equal(updated["cpu"], start)
+    torch.testing.assert_close(updated["cpu"], updated["mps"])
+
+
 def _trec(per_label: int) -> TrainingSet:
     rows = [json.loads(line) for line in (DATA / "trec_small_train.jsonl").read_text().splitlines()]
     labels = sorted({row["label"] for row in rows})

@@ -122,10 +122,13 @@ class SetFit(Strategy):
             pairs = 2 * max(positive, negative)
         return max(1, min(self.max_steps, max(self.min_steps, math.ceil(pairs / self.batch_size) * self.num_epochs)))
 
+    def training_steps(self, examples: int, classes: int = 1) -> int:
+        """Return the optimiser steps a fit on `examples` examples, spread evenly over `classes` labels, takes."""
+        return self.planned_steps([examples // max(classes, 1)] * max(classes, 1))
+
     def work(self, examples: int, classes: int = 1) -> float:
         """Return the texts through a forward and backward pass: per step, the distinct texts of its pairs."""
-        per_class = [examples // max(classes, 1)] * max(classes, 1)
-        return float(self.planned_steps(per_class) * min(2 * self.batch_size, max(examples, 1)))
+        return float(self.training_steps(examples, classes) * min(2 * self.batch_size, max(examples, 1)))
 
     def predict(self, texts: Sequence[str]) -> list[str]:
         self._check_fitted()
