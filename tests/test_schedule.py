@@ -142,6 +142,7 @@ def test_plan_prints_trials_and_estimates_and_touches_nothing(task_file: Path, t
     text = " ".join(result.output.split())
     assert "setfit finetune 2 trials on the first seed, 4 in all" in text
     assert "estimated wait: about" in text and "to train on one (forward and backward)" in text
+    assert "a training step besides (the optimiser's update)" in text
     assert not store.exists() and not (tmp_path / "runs").exists()
 
 
@@ -156,6 +157,21 @@ def test_a_cross_validated_plan_counts_one_fit_per_fold():
     five_folds = _trial_seconds(setfit, {}, "setfit", [60], 6, 60, 5, 0.01, 0.05)
     assert hold_out == pytest.approx(per_fit + 100 * 0.01)
     assert five_folds == pytest.approx(5 * per_fit + 60 * 0.01)
+
+
+def test_a_plan_counts_a_cost_per_training_step_besides_the_texts():
+    from shouldtune.plan import _trial_seconds
+    from shouldtune.strategies.registry import strategy_class
+
+    # 12 texts of 2 labels (a fold of a 16-example budget): setfit's 100 steps each hold 12 texts, so 100 ms a
+    # step for the optimiser weighs as much as 8 ms for each of the step's texts.
+    setfit, full = strategy_class("setfit", "encoder"), strategy_class("full", "encoder")
+    with_steps = _trial_seconds(setfit, {}, "setfit", [12], 2, 0, 1, 0.01, 0.008, 0.1)
+    texts_only = _trial_seconds(setfit, {}, "setfit", [12], 2, 0, 1, 0.01, 0.008)
+    assert texts_only == pytest.approx(100 * 12 * 0.008)
+    assert with_steps == pytest.approx(texts_only + 100 * 0.1)
+    # full takes 4 epochs of ceil(48 / 16) steps: 12 steps, each with the same fixed cost.
+    assert _trial_seconds(full, {}, "full", [48], 6, 0, 1, 0.01, 0.008, 0.1) == pytest.approx(12 * 16 * 0.008 + 12 * 0.1)
 
 
 def test_a_plan_counts_the_texts_prompt_search_embeds_to_choose_its_prompt():

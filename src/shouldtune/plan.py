@@ -2,10 +2,12 @@
 
 `estimate_plan(task)` reads the data and makes the splits as a run would, then times the
 encoder on this machine: a forward pass over a sample of the training texts (seconds per
-text embedded) and a forward and backward pass over a batch in groups of like length, as
-setfit and full train (seconds per text trained on). Each strategy's time follows from those:
-setfit and full train a known number of steps (their budgets follow the data), and every
-strategy predicts the test set. Nothing is written to the store. Estimates for
+text embedded), and training steps as setfit and full take them (a forward and backward pass
+in groups of like length, then the optimiser's step) on batches of 8 and of 32 texts. The two
+give a cost per text trained on and a cost per step whatever its size: the optimiser updates
+every weight each step, which weighs most when steps are small (a 16-example budget's setfit
+steps hold 12 texts). Each strategy's time follows from those: setfit and full train a known
+number of steps (their budgets follow the data), and every strategy predicts the test set. Nothing is written to the store. Estimates for
 language-model backends are left out: their cost depends on the model and the hardware far
 more than on anything a short probe can time.
 """
@@ -23,6 +25,7 @@ from shouldtune.task import TaskConfig
 # 5 ms, as a run embeds its thousands: a small sample overstated the run's embedding time twice.
 SAMPLE_TEXTS = 256
 TRAIN_BATCH = 32  # setfit's distinct texts of 16 pairs, at most; full trains on 16 at a time
+SMALL_BATCH = 8  # with TRAIN_BATCH, the two step sizes timed: their difference is the cost per text
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class RunPlan:
     seconds_per_text: float  # measured: embedding one text (batched)
     seconds_per_trained_text: float  # measured: one text through a forward and backward pass (in groups of like length)
     embedding_seconds: float
+    seconds_per_step: float = 0.0  # measured: a training step's cost whatever its size (the optimiser's update)
 
     @property
     def seconds_adaptive(self) -> float:
@@ -96,12 +100,11 @@ def estimate_plan(task: TaskConfig) -> RunPlan:
     # Only the sentence encoder is timed: a language model's cost depends on the model and the
     # hardware far more than on anything a short probe can time.
     timed = next((c.settings for c in contestants.values() if c.kind == "encoder"), None)
-    per_text, per_trained_text = (0.0, 0.0)
+    per_text, per_trained_text, per_step = (0.0, 0.0, 0.0)
     if timed is not None:
-        texts = prepared.train.texts
         # Spread over the data (files are often sorted by label, and labels differ in length).
-        sample = [texts[i] for i in range(0, len(texts), max(1, len(texts) // SAMPLE_TEXTS))][:SAMPLE_TEXTS]
-        per_text, per_trained_text = _time_encoder(timed, sample)
+        sample = _spread(prepared.train.texts, SAMPLE_TEXTS)
+        per_text, per_trained_text, per_step = _time_encoder(timed, sample)
     plans = []
     for name, contestant in contestants.items():
         cls = classes[name]
@@ -110,14 +113,15 @@ def estimate_plan(task: TaskConfig) -> RunPlan:
         seconds = None
         if contestant.kind == "encoder":
             seconds = _trial_seconds(
-                cls, task.params_of(contestant), name, examples, max(len(label_set), 1), test_examples, folds, per_text, per_trained_text
+                cls, task.params_of(contestant), name, examples, max(len(label_set), 1), test_examples, folds,
+                per_text, per_trained_text, per_step,
             )
         plans.append(StrategyPlan(
             name, cls.track, points, len(points), len(points) * len(seeds), folds, seconds,
         ))
     return RunPlan(
         tuple(plans), sizes, len(seeds), split_text(task, prepared.test, splits, seeds), test_examples, len(distinct),
-        per_text, per_trained_text, len(distinct) * per_text,
+        per_text, per_trained_text, len(distinct) * per_text, per_step,
     )
 
 
@@ -130,7 +134,7 @@ def _examples_at(n: int, label_set: Sequence[str], pool: Any) -> int:
 
 def _trial_seconds(
     cls: type, params: dict[str, Any], name: str, examples: Sequence[int], classes: int, test_examples: int, folds: int,
-    per_text: float, per_trained_text: float,
+    per_text: float, per_trained_text: float, per_step: float = 0.0,
 ) -> float:
     """Return the mean estimated seconds of one trial (all its folds) over the strategy's sizes."""
     from shouldtune.strategies.base import StrategyContext
@@ -141,8 +145,9 @@ def _trial_seconds(
         fit_examples = n_examples * (folds - 1) // folds if folds > 1 and name not in ("majority",) else n_examples
         seconds = 0.0
         work = strategy.work(max(fit_examples, 1), classes)
-        if work and hasattr(strategy, "planned_steps"):  # trains encoder weights: texts through forward and backward
-            seconds += folds * work * per_trained_text  # one fit per fold
+        if work and hasattr(strategy, "training_steps"):  # trains encoder weights: texts through forward and backward
+            steps = strategy.training_steps(max(fit_examples, 1), classes)
+            seconds += folds * (work * per_trained_text + steps * per_step)  # one fit per fold
             seconds += test_examples * per_text  # its own encoders embed the test set afresh (each fold its part)
         elif work:  # embeds texts the cache has not seen (prompt-search's candidate prompts): forward passes only
             seconds += folds * work * per_text
@@ -150,13 +155,19 @@ def _trial_seconds(
     return sum(per_size) / max(len(per_size), 1)
 
 
-def _time_encoder(settings: Any, sample: list[str]) -> tuple[float, float]:
-    """Return measured seconds per text embedded, and per text through a training step (in groups of like length, as
-    setfit and full train), on the encoder backend `settings` opens."""
+def _spread(texts: Sequence[str], count: int) -> list[str]:
+    """Return at most `count` of the texts, evenly spaced through them."""
+    return [texts[i] for i in range(0, len(texts), max(1, len(texts) // count))][:count]
+
+
+def _time_encoder(settings: Any, sample: list[str]) -> tuple[float, float, float]:
+    """Return measured seconds per text embedded, per text trained on and per training step whatever its size, on the
+    encoder backend `settings` opens. A step is timed as setfit and full take one: the batch in groups of like length
+    through a forward and backward pass, then the optimiser's update of every weight (fused AdamW, as both use)."""
     import torch
 
     from shouldtune.backends.encoder import SentenceEncoder
-    from shouldtune.strategies.finetune.length_groups import embed_in_length_groups
+    from shouldtune.strategies.finetune.full import adamw
 
     encoder = SentenceEncoder(
         settings.model, device=settings.device or "cpu", batch_size=settings.batch_size, runtime=settings.runtime
@@ -168,21 +179,39 @@ def _time_encoder(settings: Any, sample: list[str]) -> tuple[float, float]:
         per_text = (time.perf_counter() - start) / max(len(sample), 1)
         model = encoder.trainable_copy()
         model.train()
-        prepare = getattr(model, "preprocess", None) or model.tokenize
-        batch = (sample * TRAIN_BATCH)[:TRAIN_BATCH]
-        timings = []
-        for _ in range(3):  # the first is a warm-up
-            features = prepare(batch)
-            start = time.perf_counter()
-            embedding = embed_in_length_groups(model, features, torch.arange(len(batch)))
-            embedding.pow(2).sum().backward()
-            model.zero_grad()
-            timings.append(time.perf_counter() - start)
-        del model
+        optimiser = adamw([{"params": list(model.parameters())}], next(model.parameters()).device.type)
+        large = _spread(sample, TRAIN_BATCH) if len(sample) >= TRAIN_BATCH else (sample * TRAIN_BATCH)[:TRAIN_BATCH]
+        small = large[:: TRAIN_BATCH // SMALL_BATCH]  # like texts: the difference is the batch's size, not its lengths
+        small_seconds = _seconds_per_step(model, optimiser, small)
+        large_seconds = _seconds_per_step(model, optimiser, large)
+        del model, optimiser
         torch.set_grad_enabled(True)
-        return per_text, min(timings[1:]) / TRAIN_BATCH
+        per_trained_text = (large_seconds - small_seconds) / (len(large) - len(small))
+        if per_trained_text <= 0:  # the machine's noise swamped the difference: the large step's mean, no fixed part
+            return per_text, large_seconds / len(large), 0.0
+        return per_text, per_trained_text, max(small_seconds - len(small) * per_trained_text, 0.0)
     finally:
         encoder.close()
+
+
+def _seconds_per_step(model: Any, optimiser: Any, batch: list[str]) -> float:
+    """Return the fastest of three timed training steps on `batch`, after one untimed."""
+    import torch
+
+    from shouldtune.strategies.finetune.length_groups import embed_in_length_groups
+
+    prepare = getattr(model, "preprocess", None) or model.tokenize
+    timings = []
+    for _ in range(4):
+        features = prepare(batch)
+        start = time.perf_counter()
+        embedding = embed_in_length_groups(model, features, torch.arange(len(batch)))
+        embedding.pow(2).sum().backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # setfit's trainer clips every step
+        optimiser.step()
+        optimiser.zero_grad()
+        timings.append(time.perf_counter() - start)
+    return min(timings[1:])
 
 
 def describe(plan: RunPlan) -> list[str]:
@@ -190,7 +219,8 @@ def describe(plan: RunPlan) -> list[str]:
     lines = [
         f"test: {plan.split}",
         f"sizes {', '.join(map(str, plan.sizes))}; {plan.seeds} seeds; measured here: {plan.seconds_per_text * 1000:.1f} ms "
-        f"to embed a text, {plan.seconds_per_trained_text * 1000:.1f} ms to train on one (forward and backward)",
+        f"to embed a text, {plan.seconds_per_trained_text * 1000:.1f} ms to train on one (forward and backward), "
+        f"{plan.seconds_per_step * 1000:.0f} ms a training step besides (the optimiser's update)",
         f"embedding {plan.distinct_texts:,} distinct texts once: about {_minutes(plan.embedding_seconds)}",
     ]
     for row in plan.strategies:
