@@ -164,7 +164,7 @@ def test_a_plan_counts_a_cost_per_training_step_besides_the_texts():
     from shouldtune.strategies.registry import strategy_class
 
     # 12 texts of 2 labels (a fold of a 16-example budget): setfit's 100 steps each hold 12 texts, so 100 ms a
-    # step for the optimiser weighs as much as 8 ms for each of the step's texts.
+    # step for the optimiser weighs about as much as 8 ms for each of the step's texts.
     setfit, full = strategy_class("setfit", "encoder"), strategy_class("full", "encoder")
     with_steps = _trial_seconds(setfit, {}, "setfit", [12], 2, 0, 1, 0.01, 0.008, 0.1)
     texts_only = _trial_seconds(setfit, {}, "setfit", [12], 2, 0, 1, 0.01, 0.008)

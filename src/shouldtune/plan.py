@@ -7,9 +7,9 @@ in groups of like length, then the optimiser's step) on batches of 8 and of 32 t
 give a cost per text trained on and a cost per step whatever its size: the optimiser updates
 every weight each step, which weighs most when steps are small (a 16-example budget's setfit
 steps hold 12 texts). Each strategy's time follows from those: setfit and full train a known
-number of steps (their budgets follow the data), and every strategy predicts the test set. Nothing is written to the store. Estimates for
-language-model backends are left out: their cost depends on the model and the hardware far
-more than on anything a short probe can time.
+number of steps (their budgets follow the data), and every strategy predicts the test set.
+Nothing is written to the store. Estimates for language-model backends are left out: their
+cost depends on the model and the hardware far more than on anything a short probe can time.
 """
 
 from __future__ import annotations
