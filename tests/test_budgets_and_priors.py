@@ -29,6 +29,9 @@ def test_full_trains_by_epochs_capped():
     full = FullFineTune(StrategyContext(encoder=None))
     assert full.planned_steps(24) == 4 * 2 and full.planned_steps(384) == 4 * 24
     assert FullFineTune(StrategyContext(encoder=None), max_steps=50).planned_steps(384) == 50
+    # What a fit puts through the model: each example once an epoch, however the batches fall.
+    assert full.work(12) == 4 * 12 and full.work(24) == 4 * 24 and full.work(384) == 4 * 384
+    assert FullFineTune(StrategyContext(encoder=None), max_steps=50).work(384) == 50 * 16
 
 
 def test_full_steps_with_fused_adamw_where_torch_has_it_and_the_update_is_the_same():

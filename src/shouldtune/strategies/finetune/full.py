@@ -150,8 +150,9 @@ class FullFineTune(Strategy):
         return self.planned_steps(examples)
 
     def work(self, examples: int, classes: int = 1) -> float:
-        """Return the texts through a forward and backward pass: a batch per step."""
-        return float(self.training_steps(examples) * self.batch_size)
+        """Return the texts through a forward and backward pass: every example once an epoch, at most
+        `max_steps` full batches (an epoch of fewer examples than a batch is one step of them all)."""
+        return float(min(self.epochs * examples, self.training_steps(examples) * self.batch_size))
 
     def _held_back_loss(self, texts: Sequence[str], targets: Any) -> float:
         """Return the mean cross-entropy on the held-back examples, dropout off; training mode is restored."""
