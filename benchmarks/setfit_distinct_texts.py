@@ -49,18 +49,18 @@ def fit_and_score(loss: str, train: Any, test: tuple[list[str], list[str]], enco
     from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
 
     import shouldtune.strategies.finetune.distinct_texts as distinct_texts
+    import shouldtune.strategies.finetune.length_groups as length_groups
 
-    ours = distinct_texts.DistinctTextsCosineSimilarityLoss
-
-    class OneGroup(ours):  # a group costs more than any padding it could save: the distinct texts in one call
-        group_overhead_tokens = 10**9
-
-    # The strategy imports the loss from this module when it fits: another stands in for it.
-    distinct_texts.DistinctTextsCosineSimilarityLoss = {"library": CosineSimilarityLoss, "distinct": OneGroup, "grouped": ours}[loss]
+    ours, overhead = distinct_texts.DistinctTextsCosineSimilarityLoss, length_groups.GROUP_OVERHEAD_TOKENS
+    # The strategy imports the loss from this module when it fits: another stands in for it. For
+    # "distinct" a group costs more than any padding it could save: the distinct texts in one call.
+    distinct_texts.DistinctTextsCosineSimilarityLoss, length_groups.GROUP_OVERHEAD_TOKENS = {
+        "library": (CosineSimilarityLoss, overhead), "distinct": (ours, 10**9), "grouped": (ours, overhead),
+    }[loss]
     try:
         return timed_fit_and_score("setfit", train, test, encoder, seed)
     finally:
-        distinct_texts.DistinctTextsCosineSimilarityLoss = ours
+        distinct_texts.DistinctTextsCosineSimilarityLoss, length_groups.GROUP_OVERHEAD_TOKENS = ours, overhead
 
 
 def timed_fit_and_score(name: str, train: Any, test: tuple[list[str], list[str]], encoder: Any, seed: int) -> dict[str, Any]:

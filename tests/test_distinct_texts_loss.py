@@ -70,10 +70,11 @@ def test_a_batch_of_distinct_texts_scores_as_the_library_does(tiny_model):
     assert float(value) == pytest.approx(float(expected), rel=1e-5)
 
 
-def test_grouped_by_length_same_loss_and_gradients_with_less_padding(tiny_model):
+def test_grouped_by_length_same_loss_and_gradients_with_less_padding(tiny_model, monkeypatch):
     import torch
     from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
 
+    import shouldtune.strategies.finetune.length_groups as length_groups
     from shouldtune.strategies.finetune.distinct_texts import DistinctTextsCosineSimilarityLoss
 
     long_text = " ".join(["a much longer question that goes on about mountains and rivers"] * 4)
@@ -86,8 +87,8 @@ def test_grouped_by_length_same_loss_and_gradients_with_less_padding(tiny_model)
 
     expected, expected_gradients = _loss_and_gradients(CosineSimilarityLoss(tiny_model), _batch(tiny_model, left, right), labels)
     padded.clear()
+    monkeypatch.setattr(length_groups, "GROUP_OVERHEAD_TOKENS", 1)  # every length its own group
     loss = DistinctTextsCosineSimilarityLoss(tiny_model)
-    loss.group_overhead_tokens = 1  # every length its own group
     value, gradients = _loss_and_gradients(loss, _batch(tiny_model, left, right), labels)
     hook.remove()
 

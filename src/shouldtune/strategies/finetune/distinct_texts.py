@@ -30,8 +30,6 @@ class DistinctTextsCosineSimilarityLoss(CosineSimilarityLoss):
     """CosineSimilarityLoss (SetFit's default) that runs each distinct text of a batch through the model once,
     in groups of similar length."""
 
-    group_overhead_tokens: float | None = None  # None: length_groups.GROUP_OVERHEAD_TOKENS
-
     def forward(self, sentence_features: Iterable[dict[str, Any]], labels: Tensor) -> Tensor:
         columns = list(sentence_features)
         merged = merge_feature_batches(columns)  # both sides padded to one width, column-major
@@ -43,5 +41,5 @@ class DistinctTextsCosineSimilarityLoss(CosineSimilarityLoss):
         _, inverse = torch.unique(torch.cat([merged["input_ids"] * mask, mask], dim=1), dim=0, return_inverse=True)
         first = torch.full((int(inverse.max()) + 1,), rows, dtype=torch.long)
         first = first.scatter_reduce(0, inverse, torch.arange(rows), reduce="amin")
-        embeddings = embed_in_length_groups(self.model, merged, first, self.group_overhead_tokens)[inverse]
+        embeddings = embed_in_length_groups(self.model, merged, first)[inverse]
         return self.compute_loss_from_embeddings(list(embeddings.reshape(len(columns), -1, embeddings.shape[-1]).unbind(0)), labels)
