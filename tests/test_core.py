@@ -11,7 +11,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from shouldtune.analysis.metrics import curve_estimate, scores, trial_estimates, weighted_scores
 from shouldtune.backends.cache import CachedEncoder
 from shouldtune.data.load import Examples
-from shouldtune.data.splits import make_splits, per_class_subset
+from shouldtune.data.splits import examples_at, largest_size, make_splits, per_class_subset, smallest_class
 from shouldtune.errors import TaskFileError
 from shouldtune.records import TrialRecord
 from shouldtune.experiment import plan_sizes
@@ -122,7 +122,25 @@ def test_small_data_is_cross_validated_every_example_scored_once_per_repeat():
     assert not held_out[0].cross_validated and len(held_out[0].test) == 20
 
 
-def test_sizes_are_capped_by_the_smallest_class():
+def test_on_imbalanced_data_the_largest_size_trains_on_the_whole_pool():
+    # 30 of one label and 6 of the other, as a user who labels what arrives has: 5 folds.
+    texts = tuple(f"common {i}" for i in range(30)) + tuple(f"rare {i}" for i in range(6))
+    data = Examples(texts, ("common",) * 30 + ("rare",) * 6, "mem", tuple(range(1, 37)))
+    splits = make_splits(data, None, [0], 0.2)
+    label_set = ("common", "rare")
+    largest = largest_size(splits, label_set)
+    assert largest == 24 and smallest_class(splits, label_set) == 4  # a fold trains on 4/5: 24 and 4 or 5
+    for fold in splits[0].fold_list():
+        whole = per_class_subset(fold.pool, label_set, largest, seed=0)
+        assert sorted(whole.texts) == sorted(fold.pool.texts)  # the pool in its own proportions
+        eight = per_class_subset(fold.pool, label_set, 8, seed=0)
+        rare = fold.pool.labels.count("rare")
+        assert eight.labels.count("common") == 8 and eight.labels.count("rare") == rare  # all a smaller class has
+        assert examples_at(8, fold.pool.label_counts()) == len(eight) == 8 + rare
+    assert examples_at(8, {}) == 8  # free-text outputs: n in all
+
+
+def test_sizes_are_capped_where_a_trial_trains_on_the_whole_pool():
     sizes, warnings = plan_sizes((0, 4, 64, 128), available=40)
     assert sizes == (0, 4, 40)
     assert "64, 128" in warnings[0] and "40" in warnings[0]

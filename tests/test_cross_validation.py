@@ -9,6 +9,7 @@ import pytest
 
 from shouldtune.experiment import run_experiment
 from shouldtune.export import export_run
+from shouldtune.report.markdown import render_markdown
 from shouldtune.reproducibility import comparable
 from shouldtune.task import load_task
 
@@ -41,8 +42,9 @@ def test_every_example_is_scored_by_models_that_never_saw_it_and_the_run_repeats
     assert all(trial["folds"] == 5 for trial in first["trials"])
     (test_set,) = first["test"]["sets"]  # both repeats score the same examples: paired across seeds
     assert sorted(test_set["seeds"]) == [0, 1] and len(test_set["gold"]) == rows
-    # 12 examples of each label; a fold's training part holds 4/5 of them: 9 or 10.
-    assert first["data"]["pool_per_class"] == 9
+    # 12 examples of each label; a fold's training part holds 4/5 of them: 9 or 10. The
+    # largest size trains on every fold's whole training part.
+    assert first["data"]["pool_per_class"] == 10 and first["data"]["smallest_per_class"] == 9
 
     again, _ = run(task_file, tmp_path / "store.db", fresh=True)
     assert comparable(again) == comparable(first)
@@ -55,3 +57,29 @@ def test_an_export_of_a_cross_validated_run_learns_from_every_example(task_file:
     exported = export_run(tmp_path / "store.db", results["run_id"], "linear-probe", tmp_path / "export")
     assert exported.mismatches == 0
     assert exported.manifest.train_examples == results["data"]["train_size"]
+
+
+def test_imbalanced_small_data_is_decided_on_the_whole_pool(tmp_path: Path, tiny_encoder_folder: Path):
+    # 12 HUM, 12 LOC and 3 NUM questions: 3 folds (NUM has 3). A fold trains on 8, 8 and 2.
+    rows = (DATA / "trec_small_train.jsonl").read_text().splitlines()
+    kept = [row for row in rows if json.loads(row)["label"] != "NUM"] + [r for r in rows if json.loads(r)["label"] == "NUM"][:3]
+    data = tmp_path / "imbalanced.jsonl"
+    data.write_text("\n".join(kept) + "\n")
+    task = tmp_path / "task.yaml"
+    task.write_text(
+        f"name: imbalanced\ndata: {data}\nsizes: [2, 4, 16]\n"
+        f"strategies: [majority, few-shot-knn, linear-probe]\nbackend: {{model: {tiny_encoder_folder}}}\n"
+    )
+    results, lines = run(task, tmp_path / "store.db")
+    assert results["data"]["folds"] == 3
+    # The curve does not stop at the smallest class's 2: it ends where a trial trains on everything.
+    assert results["data"]["pool_per_class"] == 2 and results["data"]["largest_per_class"] == 8
+    assert results["data"]["sizes"] == [2, 4, 8]
+    assert any("16 exceed the 8 examples per class the largest class has" in line for line in lines)
+    probes = {t["n_per_class"]: t["train_examples"] for t in results["trials"] if t["strategy"] == "linear-probe"}
+    assert probes == {2: 6, 4: 10, 8: 18}  # a fold's mean: 4 + 4 + 2 at 4 per class; its whole pool at 8
+    data_criterion = next(c for c in results["recommendation"]["criteria"] if c["name"] == "data")
+    assert "up to 8 per class (its smallest class 2)" in data_criterion["sentence"]
+    assert "its training part holds 2 to 8 examples of each class" in render_markdown(results)
+    exported = export_run(tmp_path / "store.db", results["run_id"], "linear-probe", tmp_path / "export")
+    assert exported.mismatches == 0 and exported.manifest.train_examples == 27

@@ -183,7 +183,7 @@ def run(
     label_column: Annotated[Optional[str], typer.Option(help="Column holding the label \\[default: label; output for generation and extraction].", show_default=False)] = None,
     task_type: Annotated[Optional[str], typer.Option(help="classification, generation or extraction \\[default: classification].", show_default=False)] = None,
     out: Annotated[Optional[str], typer.Option("--out", help="Output folder \\[default: runs/<run_id>].", show_default=False)] = None,
-    sizes: Annotated[Optional[str], typer.Option(help="Examples per class on the learning curve \\[default: 0,4,8,16,32,64].", show_default=False)] = None,
+    sizes: Annotated[Optional[str], typer.Option(help="Examples per class on the learning curve (a class with fewer gives all it has; capped where a trial trains on the whole pool) \\[default: 0,4,8,16,32,64].", show_default=False)] = None,
     seeds: Annotated[Optional[int], typer.Option(help="Seeds per size, each a different subset \\[default: 3].", show_default=False)] = None,
     seed: Annotated[Optional[int], typer.Option(help="First seed \\[default: 0].", show_default=False)] = None,
     strategies: Annotated[Optional[str], typer.Option(help="Comma-separated strategies; NAME@BACKEND runs one on another backend, e.g. setfit@encoder \\[default: every strategy of --backend].", show_default=False)] = None,

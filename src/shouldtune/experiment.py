@@ -21,7 +21,7 @@ from shouldtune.analysis.cost import Prices, TokenRates
 from shouldtune.analysis.metrics import Scoring, scored_trial
 from shouldtune.backends.registry import OpenBackend, backend_spec
 from shouldtune.data.load import Examples
-from shouldtune.data.splits import Split, largest_size
+from shouldtune.data.splits import Split, largest_size, smallest_class
 from shouldtune.errors import SpendingCapReached
 from shouldtune.executors import Executor, TrialFailed, TrialSetup, executor_for
 from shouldtune.planning import (
@@ -109,8 +109,8 @@ def run_experiment(
     use_available_cores()
     prepared = prepare(task)
     label_set, seeds, splits = prepared.label_set, prepared.seeds, prepared.splits
-    pool_per_class = largest_size(splits, label_set)
-    sizes, size_warnings = plan_sizes(task.sizes, pool_per_class, asked="sizes" in task.model_fields_set)
+    whole_pool = largest_size(splits, label_set)
+    sizes, size_warnings = plan_sizes(task.sizes, whole_pool, asked="sizes" in task.model_fields_set)
     warnings = prepared.warnings + size_warnings + unknown_label_warnings(task.label_descriptions, label_set)
     if prepared.test is None:
         from shouldtune.data.checks import holdout_overlap_warnings
@@ -131,7 +131,7 @@ def run_experiment(
             prices, prices_file = _api_prices(backends, tuned_on, prices_file)
         try:
             result = _run(
-                task, prepared, sizes, pool_per_class, warnings, contestants, classes, backends, store, fresh, say, progress, executor
+                task, prepared, sizes, whole_pool, warnings, contestants, classes, backends, store, fresh, say, progress, executor
             )
         finally:
             executor.close()
@@ -177,7 +177,7 @@ def _run(
     task: TaskConfig,
     prepared: Prepared,
     sizes: tuple[int, ...],
-    pool_per_class: int,
+    whole_pool: int,
     warnings: list[str],
     contestants: dict[str, Contestant],
     classes: dict[str, type],
@@ -197,7 +197,7 @@ def _run(
         store.forget_trials(run_id)
     store.start_run(run_id, task.model_dump(mode="json"))
     gold, test_ids = gold_of(splits, seeds), test_ids_of(splits, seeds)
-    work = work_of(task, label_set)
+    work = work_of(task, label_set, splits[0].fold_list()[0].pool.label_counts() if label_set else {})
     schedule = Schedule(
         tuple(contestants), sizes, seeds, classes, scoring, task.metric, gold, test_ids, work,
         exhaustive=task.exhaustive, cross_validated=splits[0].cross_validated,
@@ -279,7 +279,8 @@ def _run(
             "task": task.model_dump(mode="json"),
             "trials": trials,
             "curves": [vars(point) for point in curves],
-            "data": {"labels": list(label_set), "sizes": list(sizes), "pool_per_class": pool_per_class,
+            "data": {"labels": list(label_set), "sizes": list(sizes), "pool_per_class": smallest_class(splits, label_set),
+                     "largest_per_class": whole_pool,
                      "test_size": len(splits[0].test), "validation": validation, "folds": folds},
             "test": test_section(splits, seeds),
         }
@@ -306,7 +307,8 @@ def _run(
             warnings=tuple(warnings),
             split=described,
             sizes=sizes,
-            pool_per_class=pool_per_class,
+            pool_per_class=smallest_class(splits, label_set),
+            largest_per_class=whole_pool,
             validation=validation,
             folds=folds,
         ),

@@ -126,10 +126,13 @@ def estimate_plan(task: TaskConfig) -> RunPlan:
 
 
 def _examples_at(n: int, label_set: Sequence[str], pool: Any) -> int:
-    """Return how many training examples a trial at size n has (n per class, or n in all)."""
+    """Return how many training examples a trial at size n has (n per class, all a smaller class
+    has, or n in all)."""
+    from shouldtune.data.splits import examples_at
+
     if n == 0:
         return len(pool)
-    return n * len(label_set) if label_set else n
+    return examples_at(n, pool.label_counts() if label_set else {})
 
 
 def _trial_seconds(

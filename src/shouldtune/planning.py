@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -149,15 +149,16 @@ def unknown_label_warnings(descriptions: dict[str, str], label_set: tuple[str, .
 
 
 def plan_sizes(requested: tuple[int, ...], available: int, asked: bool = True) -> tuple[tuple[int, ...], list[str]]:
-    """Return the sizes to run (capped by the smallest class) and a warning for any dropped that
-    the user `asked` for (the default sizes reach past most datasets: capping them is no news)."""
+    """Return the sizes to run (capped where the training set is the whole pool: `available`,
+    the largest class) and a warning for any dropped that the user `asked` for (the default
+    sizes reach past most datasets: capping them is no news)."""
     sizes = sorted({min(n, available) for n in requested})
     dropped = [n for n in requested if n > available]
     warnings = []
     if dropped and asked:
         warnings.append(
             f"sizes {', '.join(map(str, dropped))} exceed the {available} examples per class the "
-            f"smallest class has in the training pool; capped at {available}"
+            f"largest class has in the training pool; capped at {available}, where a trial trains on all of it"
         )
     return tuple(sizes), warnings
 
@@ -193,15 +194,17 @@ def split_text(task: TaskConfig, test: Examples | None, splits: list[Split], see
     return f"one {kind} hold-out split ({task.test_fraction:.0%}, seed {seeds[0]})"
 
 
-def work_of(task: TaskConfig, label_set: tuple[str, ...]) -> Callable[[str, int], float]:
-    """Return (contestant, n_per_class) -> the training work of one fit (`Strategy.work`), for the adaptive plan."""
+def work_of(task: TaskConfig, label_set: tuple[str, ...], counts: Mapping[str, int]) -> Callable[[str, int], float]:
+    """Return (contestant, n_per_class) -> the training work of one fit (`Strategy.work`), for
+    the adaptive plan; `counts` are the label counts of the pool the training sets come from."""
+    from shouldtune.data.splits import examples_at
     from shouldtune.strategies.base import StrategyContext
     from shouldtune.strategies.registry import build
 
     def work(name: str, n_per_class: int) -> float:
         contestant = task.contestant(name)
         strategy = build(contestant.strategy, StrategyContext(encoder=None), task.params_of(contestant), contestant.kind)
-        return strategy.work(n_per_class * max(len(label_set), 1), max(len(label_set), 1))
+        return strategy.work(examples_at(n_per_class, counts), max(len(label_set), 1))
 
     return work
 

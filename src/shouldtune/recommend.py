@@ -361,7 +361,11 @@ def _quality(analysis: Analysis, final: Comparison, decisive: bool) -> Criterion
 def _data(analysis: Analysis, final: Comparison, decisive: bool) -> Criterion:
     largest = final.n_per_class
     pool = analysis.pool_per_class
-    held = f"{pool} per class (smallest class)" if analysis.labels else f"{pool} examples"
+    smallest = analysis.smallest_per_class
+    held = f"{pool} examples" if not analysis.labels else (
+        f"up to {pool} per class (its smallest class {smallest})" if smallest is not None and smallest < (pool or 0)
+        else f"{pool} per class"
+    )
     have = f"your training pool holds {held}" if pool is not None else "the pool size is unknown"
     crossover = analysis.crossover
     need = analysis.data_need

@@ -37,6 +37,7 @@ class DataSummary:
     split: str
     sizes: tuple[int, ...]
     pool_per_class: int | None = None  # examples the smallest class has in every fold's training pool
+    largest_per_class: int | None = None  # the size at which a trial trains on the whole pool (sizes stop there)
     validation: str = "holdout"  # "holdout" (a test file or a held-out share) | "cv" (k-fold cross-validation)
     folds: int = 1
 
@@ -75,6 +76,7 @@ class RunResult:
                 "split": self.data.split,
                 "sizes": list(self.data.sizes),
                 "pool_per_class": self.data.pool_per_class,
+                "largest_per_class": self.data.largest_per_class,
                 "validation": self.data.validation,
                 "folds": self.data.folds,
             },

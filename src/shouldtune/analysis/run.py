@@ -170,7 +170,7 @@ class DataNeed:
     estimated_gap: float  # fine-tune minus prompt at n_per_class: the measured gap moved as the fitted curves move
     resolvable_gap: float  # half the width of today's paired 95% interval
     chance: float  # probability (from the extrapolation intervals) that the leader is ahead there
-    pool_per_class: int | None  # labelled examples per class already in the pool (smallest class)
+    pool_per_class: int | None  # the size at which a trial trains on the whole pool (the largest class)
 
 
 @dataclass(frozen=True)
@@ -277,7 +277,7 @@ class Analysis:
     labels: tuple[str, ...]
     sizes: tuple[int, ...]
     decision_size: int | None  # the largest size both tracks were measured at
-    pool_per_class: int | None
+    pool_per_class: int | None  # the size at which a trial trains on the whole pool (the largest class)
     paired: bool  # True when gold labels and predictions were available
     prompt_curve: tuple[TrackPoint, ...]
     finetune_curve: tuple[TrackPoint, ...]
@@ -297,6 +297,7 @@ class Analysis:
     test_examples: int = 0  # examples each seed was scored on
     cross_validated: bool = False  # every labelled example was a test example (k-fold)
     picks: tuple[TrackPick, ...] = ()  # tracks whose contestant is a simpler strategy shown as good as their best mean
+    smallest_per_class: int | None = None  # the smallest class's examples in the pool (None: not recorded)
 
     @property
     def nothing_beats_baseline(self) -> bool:
@@ -400,7 +401,9 @@ def analyse(
             for track, curve in (("prompt", prompt_curve), ("finetune", finetune_curve))
         ) if e is not None
     )
-    pool = results["data"].get("pool_per_class")
+    # The size at which a trial trains on the whole pool; results written before it was recorded
+    # have only the smallest class's, where their (balanced) sizes stopped.
+    pool = results["data"].get("largest_per_class", results["data"].get("pool_per_class"))
     test_examples = max((len(t.gold) for t in tests.values()), default=int(results["data"].get("test_size") or 0))
     data_need = _data_need(final, extrapolations, max(len(labels), 1), pool, test_examples)
 
@@ -413,6 +416,7 @@ def analyse(
         sizes=sizes,
         decision_size=decision_size,
         pool_per_class=int(pool) if pool is not None else None,
+        smallest_per_class=results["data"].get("pool_per_class") if "largest_per_class" in results["data"] else None,
         paired=paired,
         prompt_curve=prompt_curve,
         finetune_curve=finetune_curve,

@@ -11,6 +11,7 @@ by a model fitted on the other folds, and a trial's predictions are the k folds'
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -203,7 +204,8 @@ def make_splits(
 
 
 def per_class_subset(pool: Examples, label_set: tuple[str, ...], n_per_class: int, seed: int) -> Examples:
-    """Return n examples of every label, drawn with `seed`; subsets for growing n are nested."""
+    """Return n examples of every label (all it has, if fewer), drawn with `seed`; subsets for
+    growing n are nested."""
     rng = np.random.default_rng(seed)
     chosen: list[int] = []
     labels = np.array(pool.labels)
@@ -220,8 +222,32 @@ def random_subset(pool: Examples, n: int, seed: int) -> Examples:
 
 
 def largest_size(splits: list[Split], label_set: tuple[str, ...]) -> int:
-    """Return the most examples per class every fold's pool can give (with no label set: examples in all)."""
+    """Return the size at which a trial trains on all the data: the most examples any class
+    has in any fold's pool (with no label set: the fewest examples a fold's pool has).
+
+    A size counts examples per class, and a class with fewer gives all it has
+    (`per_class_subset`), so on imbalanced data the learning curve ends on the whole pool, in
+    its own proportions, as the exported strategy will train, and not on a balanced sample
+    the size of the smallest class.
+    """
+    pools = [fold.pool for split in splits for fold in split.fold_list()]
+    if not label_set:
+        return min(len(pool) for pool in pools)
+    return max(max(pool.labels.count(label) for label in label_set) for pool in pools)
+
+
+def smallest_class(splits: list[Split], label_set: tuple[str, ...]) -> int:
+    """Return the examples the smallest class has in every fold's pool (with no label set: the
+    fewest examples a fold's pool has)."""
     pools = [fold.pool for split in splits for fold in split.fold_list()]
     if not label_set:
         return min(len(pool) for pool in pools)
     return min(min(pool.labels.count(label) for label in label_set) for pool in pools)
+
+
+def examples_at(n_per_class: int, counts: Mapping[str, int]) -> int:
+    """Return how many examples a training set of n per class holds, drawn from a pool with
+    these label counts (a class with fewer gives all it has; no labels: n in all)."""
+    if not counts:
+        return n_per_class
+    return sum(min(n_per_class, count) for count in counts.values())

@@ -380,14 +380,30 @@ def _consistency(analysis: Mapping[str, Any], metric: str) -> list[str]:
     return lines
 
 
+def _class_sizes(pool: int | None, smallest: int | None) -> str:
+    """Return the data line's words on class sizes ("" when unknown): `pool` is the largest
+    class's examples in the training pool (the smallest's, in results written before
+    `smallest_per_class` was recorded)."""
+    if pool is None:
+        return ""
+    if smallest is None:
+        return f"; the smallest class has {pool}"
+    if smallest == pool:
+        return f"; {pool} per class"
+    return (
+        f"; its training part holds {smallest} to {pool} examples of each class (a size above {smallest} per "
+        f"class takes all a smaller class has; at {pool} a trial trains on all of it)"
+    )
+
+
 def _data_lines(results: Mapping[str, Any]) -> list[str]:
     data, task, backend = results["data"], results["task"], results.get("backend", {})
     labels = data.get("labels") or []
-    pool = data.get("pool_per_class")
+    pool = data.get("largest_per_class", data.get("pool_per_class"))
     if labels:
         described = [
             f"Training pool: {data['train_size']:,} examples, {len(labels)} labels"
-            + (f"; the smallest class has {pool}" if pool is not None else "") + ".",
+            + _class_sizes(pool, data.get("pool_per_class") if "largest_per_class" in data else None) + ".",
             "Labels: " + ", ".join(labels[:40]) + (f" and {len(labels) - 40} more" if len(labels) > 40 else "") + ".",
         ]
     else:
