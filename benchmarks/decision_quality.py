@@ -38,6 +38,7 @@ from typing import Any
 
 DATA_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
 DATASETS = ("sst2", "trec", "banking77", "sms_spam")
+NATURAL_MINIMUM = 2  # a natural budget holds at least this many of every label (stratified folds need 2)
 SMS_SPAM_TEST_FRACTION = 1 / 3  # sms_spam has no official split: a third of its distinct texts is the large test set
 REGRET_TOLERANCE = 0.01  # a case is "right enough" when its regret is at most 1 point of the metric
 EITHER_TOLERANCE = 0.02  # "either" is right when the two tracks' best are within 2 points on the large set
@@ -63,6 +64,7 @@ class Settings:
     cases_folder: Path  # each case's budget file (and exports, if kept)
     keep_exports: bool
     rejudge: tuple[Path, ...] = ()  # earlier decision_quality.json files to decide afresh instead of running
+    natural: bool = False  # budgets in the pool's label proportions, not per_class of every label
 
 
 @dataclass(frozen=True)
@@ -197,22 +199,38 @@ def load_dataset(name: str, data_root: Path, max_test: int | None) -> Dataset:
     return Dataset(name, pool, test)
 
 
-def draw_budget(dataset: Dataset, per_class: int, draw: int) -> LabelledTexts:
-    """Return `per_class` examples of every label (all it has, if fewer), drawn with seed `draw`.
+def draw_budget(dataset: Dataset, per_class: int, draw: int, natural: bool = False) -> LabelledTexts:
+    """Return `per_class` examples of every label (all it has, if fewer), drawn with seed `draw`;
+    `natural`: per_class × labels examples in all, each label's share of the pool kept (at
+    least NATURAL_MINIMUM of each), as a user who labels what arrives would have.
 
     Each label's pool is shuffled once per (dataset, draw), so one draw's smaller budgets are
     part of its larger ones, as a user who labels more keeps what they had.
     """
+    pools = by_label(dataset.pool)
+    counts = natural_counts(pools, per_class * len(pools)) if natural else dict.fromkeys(pools, per_class)
     texts, labels = [], []
-    for label, pool in by_label(dataset.pool).items():
+    for label, pool in pools.items():
         shuffled = list(pool)
         random.Random(f"{dataset.name}-{label}-{draw}").shuffle(shuffled)
-        taken = shuffled[:per_class]
+        taken = shuffled[: counts[label]]
         texts += taken
         labels += [label] * len(taken)
     order = list(range(len(texts)))
     random.Random(f"{dataset.name}-order-{per_class}-{draw}").shuffle(order)  # not sorted by label, as real data
     return LabelledTexts(tuple(texts[i] for i in order), tuple(labels[i] for i in order))
+
+
+def natural_counts(pools: dict[str, list[str]], size: int) -> dict[str, int]:
+    """Return how many of each label a budget of about `size` holds in the pools' proportions
+    (largest remainders), at least NATURAL_MINIMUM of each (and never more than a label has)."""
+    total = sum(len(pool) for pool in pools.values())
+    quotas = {label: size * len(pool) / total for label, pool in pools.items()}
+    counts = {label: int(quota) for label, quota in quotas.items()}
+    by_remainder = sorted(quotas, key=lambda label: (counts[label] - quotas[label], label))
+    for label in by_remainder[: size - sum(counts.values())]:
+        counts[label] += 1
+    return {label: min(max(count, NATURAL_MINIMUM), len(pools[label])) for label, count in counts.items()}
 
 
 def write_jsonl(examples: LabelledTexts, path: Path) -> None:
@@ -369,7 +387,7 @@ def run_case(
     from shouldtune.errors import InputError
 
     start = time.perf_counter()
-    budget = draw_budget(dataset, per_class, draw)
+    budget = draw_budget(dataset, per_class, draw, settings.natural)
     data_file = case_folder / "budget.jsonl"
     write_jsonl(budget, data_file)
     task = load_task(
@@ -476,7 +494,7 @@ def write_outputs(cases: Sequence[CaseResult], settings: Settings, total_seconds
         "settings": {
             "datasets": settings.datasets, "budgets": settings.budgets, "seeds": settings.draws,
             "max_test": settings.max_test, "strategies": settings.strategies, "sizes": settings.sizes,
-            "store": str(settings.store), "data_root": str(settings.data_root),
+            "store": str(settings.store), "data_root": str(settings.data_root), "natural": settings.natural,
         },
         "summary": summary_lines(cases, total_seconds),
         "cases": [asdict(case) for case in cases],
@@ -516,6 +534,11 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
     parser.add_argument("--store", type=Path, default=None, help="default: a fresh store under --out")
     parser.add_argument("--keep-exports", action="store_true", help="keep every exported strategy folder")
     parser.add_argument(
+        "--natural", action="store_true",
+        help="draw each budget in the pool's label proportions (budget x labels examples in all, at least "
+        f"{NATURAL_MINIMUM} of each label; cases named DATASET-natural) instead of the budget of every label",
+    )
+    parser.add_argument(
         "--rejudge", type=Path, nargs="+", default=(), metavar="JSON",
         help="decide the cases of these decision_quality.json files afresh from their stores; trains nothing",
     )
@@ -530,7 +553,7 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         datasets=args.datasets, budgets=args.budgets, draws=args.seeds, max_test=args.max_test,
         strategies=args.strategies, sizes=args.sizes, data_root=args.data_root, out=args.out,
         store=args.store or args.out / f"store-{stamp}.db", cases_folder=args.out / f"cases-{stamp}",
-        keep_exports=args.keep_exports, rejudge=tuple(args.rejudge),
+        keep_exports=args.keep_exports, rejudge=tuple(args.rejudge), natural=args.natural,
     )
 
 
@@ -569,6 +592,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     total = len(settings.datasets) * len(settings.budgets) * settings.draws
     for name in settings.datasets:
         dataset = load_dataset(name, settings.data_root, settings.max_test)
+        if settings.natural:
+            dataset = replace(dataset, name=f"{name}-natural")
         say(f"{name}: pool {len(dataset.pool)}, large test set {len(dataset.test)}, {len(dataset.label_set)} labels")
         for per_class in settings.budgets:
             for draw in range(settings.draws):
