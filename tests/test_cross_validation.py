@@ -80,6 +80,6 @@ def test_imbalanced_small_data_is_decided_on_the_whole_pool(tmp_path: Path, tiny
     assert probes == {2: 6, 4: 10, 8: 18}  # a fold's mean: 4 + 4 + 2 at 4 per class; its whole pool at 8
     data_criterion = next(c for c in results["recommendation"]["criteria"] if c["name"] == "data")
     assert "up to 8 per class (its smallest class 2)" in data_criterion["sentence"]
-    assert "its training part holds 2 to 8 examples of each class" in render_markdown(results)
+    assert "classes of 2 to 8 examples where the trials train" in render_markdown(results)
     exported = export_run(tmp_path / "store.db", results["run_id"], "linear-probe", tmp_path / "export")
     assert exported.mismatches == 0 and exported.manifest.train_examples == 27

@@ -197,6 +197,7 @@ def _run(
         store.forget_trials(run_id)
     store.start_run(run_id, task.model_dump(mode="json"))
     gold, test_ids = gold_of(splits, seeds), test_ids_of(splits, seeds)
+    smallest = smallest_class(splits, label_set)
     work = work_of(task, label_set, splits[0].fold_list()[0].pool.label_counts() if label_set else {})
     schedule = Schedule(
         tuple(contestants), sizes, seeds, classes, scoring, task.metric, gold, test_ids, work,
@@ -279,7 +280,7 @@ def _run(
             "task": task.model_dump(mode="json"),
             "trials": trials,
             "curves": [vars(point) for point in curves],
-            "data": {"labels": list(label_set), "sizes": list(sizes), "pool_per_class": smallest_class(splits, label_set),
+            "data": {"labels": list(label_set), "sizes": list(sizes), "pool_per_class": smallest,
                      "largest_per_class": whole_pool,
                      "test_size": len(splits[0].test), "validation": validation, "folds": folds},
             "test": test_section(splits, seeds),
@@ -307,7 +308,7 @@ def _run(
             warnings=tuple(warnings),
             split=described,
             sizes=sizes,
-            pool_per_class=smallest_class(splits, label_set),
+            pool_per_class=smallest,
             largest_per_class=whole_pool,
             validation=validation,
             folds=folds,

@@ -380,30 +380,26 @@ def _consistency(analysis: Mapping[str, Any], metric: str) -> list[str]:
     return lines
 
 
-def _class_sizes(pool: int | None, smallest: int | None) -> str:
-    """Return the data line's words on class sizes ("" when unknown): `pool` is the largest
-    class's examples in the training pool (the smallest's, in results written before
-    `smallest_per_class` was recorded)."""
-    if pool is None:
-        return ""
-    if smallest is None:
-        return f"; the smallest class has {pool}"
-    if smallest == pool:
-        return f"; {pool} per class"
+def _class_sizes(data: Mapping[str, Any]) -> str:
+    """Return the data line's words on the training part's class sizes ("" when unknown)."""
+    if "largest_per_class" not in data:  # written before it was recorded: sizes stopped at the smallest class
+        pool = data.get("pool_per_class")
+        return f"; the smallest class has {pool}" if pool is not None else ""
+    smallest, largest = data["pool_per_class"], data["largest_per_class"]
+    if smallest == largest:
+        return f"; {largest} per class"
     return (
-        f"; its training part holds {smallest} to {pool} examples of each class (a size above {smallest} per "
-        f"class takes all a smaller class has; at {pool} a trial trains on all of it)"
+        f"; classes of {smallest} to {largest} examples where the trials train (a size above {smallest} per "
+        f"class takes all a smaller class has; at {largest} a trial trains on all of them)"
     )
 
 
 def _data_lines(results: Mapping[str, Any]) -> list[str]:
     data, task, backend = results["data"], results["task"], results.get("backend", {})
     labels = data.get("labels") or []
-    pool = data.get("largest_per_class", data.get("pool_per_class"))
     if labels:
         described = [
-            f"Training pool: {data['train_size']:,} examples, {len(labels)} labels"
-            + _class_sizes(pool, data.get("pool_per_class") if "largest_per_class" in data else None) + ".",
+            f"Training pool: {data['train_size']:,} examples, {len(labels)} labels" + _class_sizes(data) + ".",
             "Labels: " + ", ".join(labels[:40]) + (f" and {len(labels) - 40} more" if len(labels) > 40 else "") + ".",
         ]
     else:
