@@ -44,7 +44,7 @@ def test_every_example_is_scored_by_models_that_never_saw_it_and_the_run_repeats
     assert sorted(test_set["seeds"]) == [0, 1] and len(test_set["gold"]) == rows
     # 12 examples of each label; a fold's training part holds 4/5 of them: 9 or 10. The
     # largest size trains on every fold's whole training part.
-    assert first["data"]["pool_per_class"] == 10 and first["data"]["smallest_per_class"] == 9
+    assert first["data"]["largest_per_class"] == 10 and first["data"]["pool_per_class"] == 9
 
     again, _ = run(task_file, tmp_path / "store.db", fresh=True)
     assert comparable(again) == comparable(first)
