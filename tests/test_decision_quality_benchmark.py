@@ -45,6 +45,16 @@ def test_budgets_of_one_draw_nest_and_cap_at_what_a_label_has(bench):
     assert set(bench.draw_budget(dataset, 4, draw=1).texts) != set(small.texts)
 
 
+def test_natural_budgets_keep_the_pools_proportions_and_nest(bench):
+    dataset = _dataset(bench, {"a": 900, "b": 90, "c": 10})
+    small, large = bench.draw_budget(dataset, 8, draw=0, natural=True), bench.draw_budget(dataset, 32, draw=0, natural=True)
+    # 24 and 96 examples in all, in the pool's 90 : 9 : 1; every label at least twice.
+    assert (small.labels.count("a"), small.labels.count("b"), small.labels.count("c")) == (22, 2, 2)
+    assert (large.labels.count("a"), large.labels.count("b"), large.labels.count("c")) == (86, 9, 2)
+    assert set(small.texts) <= set(large.texts)
+    assert bench.draw_budget(dataset, 8, draw=0) != small  # per class by default: 8 of every label
+
+
 def test_pool_never_holds_a_test_text(bench):
     pool = bench.LabelledTexts(("x", "y", "x", "z"), ("a", "b", "a", "a"))
     test = bench.LabelledTexts(("y",), ("b",))
