@@ -77,7 +77,7 @@ class RunPlan:
 
 def estimate_plan(task: TaskConfig) -> RunPlan:
     """Return the run's trials and their estimated time, from a few timed passes on this machine."""
-    from shouldtune.data.splits import largest_size
+    from shouldtune.data.splits import examples_at, largest_size
     from shouldtune.planning import plan_sizes, prepare, split_text, training_set
     from shouldtune.schedule import Schedule
     from shouldtune.strategies.registry import strategy_class
@@ -105,11 +105,14 @@ def estimate_plan(task: TaskConfig) -> RunPlan:
         # Spread over the data (files are often sorted by label, and labels differ in length).
         sample = _spread(prepared.train.texts, SAMPLE_TEXTS)
         per_text, per_trained_text, per_step = _time_encoder(timed, sample)
+    pool = splits[0].fold_list()[0].pool
+    counts = pool.label_counts() if label_set else {}
     plans = []
     for name, contestant in contestants.items():
         cls = classes[name]
         points = schedule.points[name]
-        examples = [_examples_at(n, label_set, splits[0].fold_list()[0].pool) for n in points]
+        # n per class (all a smaller class has, or n in all); the baseline (n = 0) learns from the whole pool.
+        examples = [examples_at(n, counts) if n else len(pool) for n in points]
         seconds = None
         if contestant.kind == "encoder":
             seconds = _trial_seconds(
@@ -123,16 +126,6 @@ def estimate_plan(task: TaskConfig) -> RunPlan:
         tuple(plans), sizes, len(seeds), split_text(task, prepared.test, splits, seeds), test_examples, len(distinct),
         per_text, per_trained_text, len(distinct) * per_text, per_step,
     )
-
-
-def _examples_at(n: int, label_set: Sequence[str], pool: Any) -> int:
-    """Return how many training examples a trial at size n has (n per class, all a smaller class
-    has, or n in all)."""
-    from shouldtune.data.splits import examples_at
-
-    if n == 0:
-        return len(pool)
-    return examples_at(n, pool.label_counts() if label_set else {})
 
 
 def _trial_seconds(

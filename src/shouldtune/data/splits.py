@@ -230,19 +230,22 @@ def largest_size(splits: list[Split], label_set: tuple[str, ...]) -> int:
     its own proportions, as the exported strategy will train, and not on a balanced sample
     the size of the smallest class.
     """
-    pools = [fold.pool for split in splits for fold in split.fold_list()]
-    if not label_set:
-        return min(len(pool) for pool in pools)
-    return max(max(pool.labels.count(label) for label in label_set) for pool in pools)
+    return max(_class_counts(splits, label_set))
 
 
 def smallest_class(splits: list[Split], label_set: tuple[str, ...]) -> int:
     """Return the examples the smallest class has in every fold's pool (with no label set: the
     fewest examples a fold's pool has)."""
+    return min(_class_counts(splits, label_set))
+
+
+def _class_counts(splits: list[Split], label_set: tuple[str, ...]) -> list[int]:
+    """Return every label's examples in every fold's pool (with no label set: each pool's size,
+    so that both ends are the fewest examples a pool has)."""
     pools = [fold.pool for split in splits for fold in split.fold_list()]
     if not label_set:
-        return min(len(pool) for pool in pools)
-    return min(min(pool.labels.count(label) for label in label_set) for pool in pools)
+        return [min(len(pool) for pool in pools)]
+    return [pool.labels.count(label) for pool in pools for label in label_set]
 
 
 def examples_at(n_per_class: int, counts: Mapping[str, int]) -> int:
