@@ -14,21 +14,9 @@ candidate change before the product makes it; it trains nothing through the enco
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
-from dataclasses import replace
-from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parent
-
-
-def decision_quality():
-    """Return benchmarks/decision_quality.py as a module (its datasets and natural draws)."""
-    spec = importlib.util.spec_from_file_location("decision_quality", BENCHMARKS / "decision_quality.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["decision_quality"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+# decision_quality.py's datasets and natural draws (the script's folder is on sys.path).
+import decision_quality as dq
 
 
 def main() -> None:
@@ -41,28 +29,26 @@ def main() -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
 
-    from shouldtune.backends.encoder import bundled_model_path, load_sentence_transformer
+    from shouldtune.backends.encoder import SentenceEncoder
 
-    dq = decision_quality()
-    model = load_sentence_transformer(bundled_model_path())
-
-    def embed(texts):
-        return model.encode(list(texts), batch_size=64, normalize_embeddings=True)
-
+    encoder = SentenceEncoder()  # the bundled all-MiniLM-L6-v2, as linear-probe embeds
     print(f"{'natural budget':<22} {'labels':<28} {'none':>6} {'balanced':>9}")
-    for name in args.datasets.split(","):
-        dataset = replace(dq.load_dataset(name, dq.DATA_ROOT, args.max_test), name=f"{name}-natural")
-        test = embed(dataset.test.texts)
-        for per_class in (int(b) for b in args.budgets.split(",")):
-            budget = dq.draw_budget(dataset, per_class, 0, natural=True)
-            vectors = embed(budget.texts)
-            scores = []
-            for weights in (None, "balanced"):
-                head = LogisticRegression(C=10.0, max_iter=2000, random_state=0, class_weight=weights)
-                head.fit(vectors, list(budget.labels))
-                scores.append(f1_score(dataset.test.labels, head.predict(test), average="macro"))
-            counts = ", ".join(f"{label} {budget.labels.count(label)}" for label in sorted(set(budget.labels)))
-            print(f"{name + ' ' + str(len(budget)):<22} {counts[:28]:<28} {scores[0]:>6.3f} {scores[1]:>9.3f}", flush=True)
+    try:
+        for name in args.datasets.split(","):
+            dataset = dq.naturally_drawn(dq.load_dataset(name, dq.DATA_ROOT, args.max_test))
+            test = encoder.embed(dataset.test.texts)
+            for per_class in (int(b) for b in args.budgets.split(",")):
+                budget = dq.draw_budget(dataset, per_class, 0, natural=True)
+                vectors = encoder.embed(budget.texts)
+                scores = []
+                for weights in (None, "balanced"):
+                    head = LogisticRegression(C=10.0, max_iter=2000, random_state=0, class_weight=weights)
+                    head.fit(vectors, list(budget.labels))
+                    scores.append(f1_score(dataset.test.labels, head.predict(test), average="macro"))
+                counts = ", ".join(f"{label} {budget.labels.count(label)}" for label in sorted(set(budget.labels)))
+                print(f"{name + ' ' + str(len(budget)):<22} {counts[:28]:<28} {scores[0]:>6.3f} {scores[1]:>9.3f}", flush=True)
+    finally:
+        encoder.close()
 
 
 if __name__ == "__main__":

@@ -199,6 +199,12 @@ def load_dataset(name: str, data_root: Path, max_test: int | None) -> Dataset:
     return Dataset(name, pool, test)
 
 
+def naturally_drawn(dataset: Dataset) -> Dataset:
+    """Return the dataset renamed for natural budgets (`DATASET-natural`): its cases, and the
+    seeds of its draws, are its own."""
+    return replace(dataset, name=f"{dataset.name}-natural")
+
+
 def draw_budget(dataset: Dataset, per_class: int, draw: int, natural: bool = False) -> LabelledTexts:
     """Return `per_class` examples of every label (all it has, if fewer), drawn with seed `draw`;
     `natural`: per_class × labels examples in all, each label's share of the pool kept (at
@@ -593,7 +599,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name in settings.datasets:
         dataset = load_dataset(name, settings.data_root, settings.max_test)
         if settings.natural:
-            dataset = replace(dataset, name=f"{name}-natural")
+            dataset = naturally_drawn(dataset)
         say(f"{name}: pool {len(dataset.pool)}, large test set {len(dataset.test)}, {len(dataset.label_set)} labels")
         for per_class in settings.budgets:
             for draw in range(settings.draws):
