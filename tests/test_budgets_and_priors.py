@@ -27,8 +27,8 @@ def test_setfit_steps_follow_the_data_as_the_library_defaults_do():
 
 def test_full_trains_by_epochs_capped():
     full = FullFineTune(StrategyContext(encoder=None))
-    assert full.planned_steps(24) == 4 * 2 and full.planned_steps(384) == 4 * 24
-    assert FullFineTune(StrategyContext(encoder=None), max_steps=50).planned_steps(384) == 50
+    assert full.training_steps(24) == 4 * 2 and full.training_steps(384) == 4 * 24
+    assert FullFineTune(StrategyContext(encoder=None), max_steps=50).training_steps(384) == 50
     # What a fit puts through the model: each example once an epoch, however the batches fall.
     assert full.work(12) == 4 * 12 and full.work(24) == 4 * 24 and full.work(384) == 4 * 384
     assert FullFineTune(StrategyContext(encoder=None), max_steps=50).work(384) == 50 * 16

@@ -77,7 +77,7 @@ def test_full_holds_nothing_back_below_the_threshold(tiny_encoder, threshold):
     strategy = build("full", StrategyContext(encoder=tiny_encoder), settings).fit(TRAIN)
     described = strategy.describe()
     assert described["held_back_examples"] == 0 and described["best_epoch"] is None and not described["stopped_early"]
-    assert described["epochs_run"] == 6 and described["steps"] == 6 * 4 == strategy.planned_steps(len(TRAIN))
+    assert described["epochs_run"] == 6 and described["steps"] == 6 * 4 == strategy.training_steps(len(TRAIN))
 
 
 def test_full_with_a_slice_repeats_with_the_same_seed(tiny_encoder):

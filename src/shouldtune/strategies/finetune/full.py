@@ -92,7 +92,7 @@ class FullFineTune(Strategy):
         targets = torch.tensor([train.label_set.index(train.labels[i]) for i in rows])
         held_texts = [train.texts[i] for i in held]
         held_targets = torch.tensor([train.label_set.index(train.labels[i]) for i in held])
-        total = self.planned_steps(len(rows))
+        total = self.training_steps(len(rows))
         schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 1.0 - step / max(total, 1))
         generator = np.random.default_rng(self.context.seed)
         progress = StepProgress(self.context.progress, f"training {self.name}", total)
@@ -137,17 +137,14 @@ class FullFineTune(Strategy):
         )
         return self
 
-    def planned_steps(self, examples: int) -> int:
-        """Return the most optimiser steps a fit on `examples` examples takes: `epochs` passes, capped at `max_steps`.
+    def training_steps(self, examples: int, classes: int = 1) -> int:
+        """Return the most optimiser steps a fit on `examples` examples takes: `epochs` passes, capped at
+        `max_steps` (the labels do not change it).
 
         Early stopping trains on fewer examples and may stop sooner: this is an upper bound, the
         same on every run, which the adaptive plan compares.
         """
         return min(self.max_steps, self.epochs * math.ceil(examples / self.batch_size))
-
-    def training_steps(self, examples: int, classes: int = 1) -> int:
-        """Return the most optimiser steps a fit on `examples` examples takes (the labels do not change it)."""
-        return self.planned_steps(examples)
 
     def work(self, examples: int, classes: int = 1) -> float:
         """Return the texts through a forward and backward pass: every example once an epoch, at most
