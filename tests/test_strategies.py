@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -99,6 +101,44 @@ def test_fine_tuning_leaves_the_shared_encoder_untouched(name, encoder):
     body = strategy.model_ if name == "full" else strategy.model_.model_body
     tuned = body.encode(TEST_TEXTS, normalize_embeddings=True, convert_to_numpy=True)
     assert np.abs(tuned - before).max() > 1e-4
+
+
+def read_labelled(path: Path) -> tuple[list[str], list[str]]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [row["text"] for row in rows], [row["label"] for row in rows]
+
+
+@pytest.mark.parametrize("name", ["linear-probe", "setfit", "full"])
+def test_fine_tunes_find_the_minority_class_of_imbalanced_data(name, encoder):
+    # 14 ham and 2 spam messages, as a user who labels what arrives has them: without class
+    # weights every one of these fine-tunes answers "ham" to all 15 spam messages of the test slice.
+    data = Path(__file__).parent / "data"
+    texts, labels = read_labelled(data / "sms_small_train.jsonl")
+    test_texts, test_labels = read_labelled(data / "sms_small_test.jsonl")
+    assert (labels.count("ham"), labels.count("spam")) == (14, 2)
+    fast = {"setfit": {"max_steps": 4, "min_steps": 0, "batch_size": 8}, "full": {"max_steps": 8, "batch_size": 8}}
+    strategy = build(name, StrategyContext(encoder=encoder), fast.get(name))
+    predicted = strategy.fit(TrainingSet(tuple(texts), tuple(labels), ("ham", "spam"))).predict(test_texts)
+    found = sum(p == g == "spam" for p, g in zip(predicted, test_labels))
+    assert found >= 5, f"{name} found {found} of {test_labels.count('spam')} spam messages"
+    assert np.mean([p == g for p, g in zip(predicted, test_labels)]) > 0.75
+
+
+def test_class_weights_are_inverse_to_the_counts_and_absent_on_balanced_data():
+    from shouldtune.strategies.finetune.full import balanced_class_weights
+
+    assert balanced_class_weights([0, 0, 0, 1], 2) == [4 / 6, 4 / 2]
+    assert balanced_class_weights([2, 2, 0], 3) == [1.5, 1.0, 0.75]  # label 1 has no example: weight 1
+    assert balanced_class_weights([0, 1, 1, 0], 2) is None  # balanced: the plain loss
+    assert balanced_class_weights([], 2) is None
+
+
+def test_full_fine_tune_weighs_an_imbalanced_loss_only(encoder):
+    fast = {"max_steps": 2, "batch_size": 8}
+    assert build("full", StrategyContext(encoder=encoder), fast).fit(TRAIN).class_weights_ is None
+    uneven = TrainingSet(TRAIN.texts[:7], TRAIN.labels[:7], TRAIN.label_set)  # 4 sport, 3 cooking
+    weights = build("full", StrategyContext(encoder=encoder), fast).fit(uneven).class_weights_
+    assert weights == pytest.approx([7 / 6, 7 / 8])  # label_set order: cooking, sport
 
 
 def test_full_fine_tune_lowers_its_training_loss(encoder):

@@ -5,7 +5,10 @@ of every label (default 200; None: never) it holds back a stratified slice, keep
 with the lowest held-back loss and stops after `patience` epochs without a better one. On TREC
 the slice cost accuracy at 8-64 per class and not at 200 (see `backends/early_stopping.py`).
 Each batch goes through the encoder in groups of like length (`length_groups`), the same
-embeddings with less padding.
+embeddings with less padding. The loss weighs each class inversely to its count in the
+training rows (`balanced_class_weights`), as the logistic heads of linear-probe and setfit do:
+on imbalanced data an unweighted fit learns to answer the majority; on exactly balanced data
+the loss is the plain one.
 """
 
 from __future__ import annotations
@@ -36,6 +39,24 @@ def adamw(parameter_groups: list[dict[str, Any]], device_type: str) -> Any:
     import torch
 
     return torch.optim.AdamW(parameter_groups, fused=device_type in FUSED_ADAMW_DEVICES)
+
+
+def balanced_class_weights(targets: Sequence[int], classes: int) -> list[float] | None:
+    """Return each class's loss weight, inversely proportional to its count among `targets` (scikit-learn's
+    "balanced": examples / (classes present × count)), or None when every present class has the same count.
+
+    A class absent from `targets` gets 1: no example carries it, so its weight changes nothing.
+    """
+    from sklearn.utils.class_weight import compute_class_weight
+
+    labels = np.asarray(targets, dtype=int)
+    present = np.unique(labels)
+    counts = np.bincount(labels, minlength=classes)[present]
+    if len(present) == 0 or counts.min() == counts.max():
+        return None
+    weights = np.ones(classes)
+    weights[present] = compute_class_weight("balanced", classes=present, y=labels)
+    return [float(weight) for weight in weights]
 
 
 class FullFineTune(Strategy):
@@ -90,6 +111,8 @@ class FullFineTune(Strategy):
         rows = sorted(set(range(len(train))) - set(held))
         texts = [train.texts[i] for i in rows]
         targets = torch.tensor([train.label_set.index(train.labels[i]) for i in rows])
+        self.class_weights_ = balanced_class_weights(targets.tolist(), len(train.label_set))
+        weights = None if self.class_weights_ is None else torch.tensor(self.class_weights_, dtype=torch.float32)
         held_texts = [train.texts[i] for i in held]
         held_targets = torch.tensor([train.label_set.index(train.labels[i]) for i in held])
         total = self.training_steps(len(rows))
@@ -110,7 +133,7 @@ class FullFineTune(Strategy):
                         break
                     batch = order[start : start + self.batch_size]
                     logits = self._logits([texts[i] for i in batch])
-                    loss = torch.nn.functional.cross_entropy(logits, targets[batch])
+                    loss = torch.nn.functional.cross_entropy(logits, targets[batch], weight=weights)
                     optimiser.zero_grad()
                     loss.backward()
                     optimiser.step()
@@ -119,7 +142,7 @@ class FullFineTune(Strategy):
                     progress.step()
                 epochs_run += 1
                 if held:
-                    held_back_losses.append(self._held_back_loss(held_texts, held_targets))
+                    held_back_losses.append(self._held_back_loss(held_texts, held_targets, weights))
                     if stopping.update(held_back_losses[-1]):
                         best_weights = (_copy(self.model_.state_dict()), _copy(self.head_.state_dict()))
         finally:
@@ -151,8 +174,9 @@ class FullFineTune(Strategy):
         `max_steps` full batches (an epoch of fewer examples than a batch is one step of them all)."""
         return float(min(self.epochs * examples, self.training_steps(examples) * self.batch_size))
 
-    def _held_back_loss(self, texts: Sequence[str], targets: Any) -> float:
-        """Return the mean cross-entropy on the held-back examples, dropout off; training mode is restored."""
+    def _held_back_loss(self, texts: Sequence[str], targets: Any, weights: Any = None) -> float:
+        """Return the mean cross-entropy on the held-back examples, each weighed as in training (`weights`
+        per class, None: alike), dropout off; training mode is restored."""
         import torch
 
         self.model_.eval()
@@ -160,9 +184,11 @@ class FullFineTune(Strategy):
         with torch.inference_mode():
             for start in range(0, len(texts), 64):
                 logits = self._logits(texts[start : start + 64])
-                total += float(torch.nn.functional.cross_entropy(logits, targets[start : start + 64], reduction="sum"))
+                total += float(
+                    torch.nn.functional.cross_entropy(logits, targets[start : start + 64], weight=weights, reduction="sum")
+                )
         self.model_.train()
-        return total / len(texts)
+        return total / (len(texts) if weights is None else float(weights[targets].sum()))
 
     def _logits(self, texts: Sequence[str]) -> Any:
         import torch

@@ -1,4 +1,9 @@
-"""linear-probe: a logistic-regression head trained on the frozen encoder's embeddings."""
+"""linear-probe: a logistic-regression head trained on the frozen encoder's embeddings.
+
+The head weighs the classes inversely to their counts (`class_weight="balanced"`): on 56
+messages of one class and 8 of the other an unweighted head answers the majority to nearly
+everything, and on exactly balanced data the weights are all 1, the same fit.
+"""
 
 from __future__ import annotations
 
@@ -37,7 +42,9 @@ class LinearProbe(Strategy):
         if len(self.classes_) == 1:  # a head needs two classes; one class is its own answer
             self.head_ = None
             return self
-        self.head_ = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.context.seed)
+        self.head_ = LogisticRegression(
+            C=self.C, max_iter=self.max_iter, class_weight="balanced", random_state=self.context.seed
+        )
         with warnings.catch_warnings():
             # scikit-learn guesses "a regression?" when classes outnumber half the examples: at
             # one or two examples per class, the first points of a learning curve, they always do.

@@ -18,6 +18,8 @@ holds the same few texts many times over. On sst2 at 6 examples per class a fit 
 of the library's time. The distinct texts go through in groups of like length, each padded to
 its own longest: on Banking77 a fit takes 0.64 of the time of one padded call
 (benchmarks/setfit_distinct_texts.py, docs/benchmarks.md).
+
+The head weighs the classes inversely to their counts, as linear-probe's does.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ class SetFit(Strategy):
         seed_everything(self.context.seed)
         self.label_set_ = train.label_set
         body = self.context.encoder.trainable_copy()
-        self.model_ = SetFitModel(model_body=body, model_head=LogisticRegression(max_iter=2000), labels=list(train.label_set))
+        self.model_ = SetFitModel(model_body=body, model_head=LogisticRegression(max_iter=2000, class_weight="balanced"), labels=list(train.label_set))
         self.steps_ = self.planned_steps(list(Counter(train.labels).values()))
         steps = StepProgress(self.context.progress, f"training {self.name}", self.steps_)
 
