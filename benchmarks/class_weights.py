@@ -1,4 +1,4 @@
-"""Class weights for a logistic head on imbalanced budgets: none (linear-probe today) against balanced.
+"""Class weights for a logistic head on imbalanced budgets: none (linear-probe before) against balanced (since).
 
 Run:
     .venv/bin/python benchmarks/class_weights.py                       # sms_spam and trec at 8, 32, 64
@@ -6,9 +6,9 @@ Run:
 Each budget is decision_quality.py's natural draw 0 (the pool's label proportions, budget x
 labels examples in all). A logistic-regression head with linear-probe's settings (C=10) is
 fitted on the bundled encoder's embeddings of the budget, once without class weights (as
-linear-probe fits) and once with scikit-learn's `class_weight="balanced"`, and each is scored
-by macro-F1 on the dataset's large test set. It prints one line per budget. Measures a
-candidate change before the product makes it; it trains nothing through the encoder.
+linear-probe fitted before) and once with scikit-learn's `class_weight="balanced"` (as it fits
+now), and each is scored by macro-F1 on the dataset's large test set. It prints one line per
+budget. It measured the change before the product made it; it trains nothing through the encoder.
 """
 
 from __future__ import annotations

@@ -77,7 +77,8 @@ class SetFit(Strategy):
         seed_everything(self.context.seed)
         self.label_set_ = train.label_set
         body = self.context.encoder.trainable_copy()
-        self.model_ = SetFitModel(model_body=body, model_head=LogisticRegression(max_iter=2000, class_weight="balanced"), labels=list(train.label_set))
+        head = LogisticRegression(max_iter=2000, class_weight="balanced")
+        self.model_ = SetFitModel(model_body=body, model_head=head, labels=list(train.label_set))
         self.steps_ = self.planned_steps(list(Counter(train.labels).values()))
         steps = StepProgress(self.context.progress, f"training {self.name}", self.steps_)
 
