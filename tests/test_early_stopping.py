@@ -51,14 +51,28 @@ def test_stopping_waits_patience_epochs_after_the_best():
     assert improved == [True, True, False, False] and stopping.best_epoch == 2 and stopping.should_stop
 
 
+def test_full_weighs_the_held_back_loss_as_it_weighs_training(tiny_encoder):
+    import torch
+
+    strategy = build("full", StrategyContext(encoder=tiny_encoder), {**FAST, "max_steps": 1}).fit(TRAIN)
+    texts, targets = list(TRAIN.texts[:4]), torch.tensor([0, 0, 0, 1])
+    weights = torch.tensor([1.0, 3.0, 1.0, 1.0, 1.0, 1.0])  # weights summing to 6 over 4 texts
+    with torch.inference_mode():
+        each = torch.nn.functional.cross_entropy(strategy._logits(texts), targets, reduction="none")
+    expected = float((weights[targets] * each).sum() / weights[targets].sum())  # the weighted mean
+    assert strategy._held_back_loss(texts, targets, weights) == pytest.approx(expected, rel=1e-5)
+    assert strategy._held_back_loss(texts, targets) == pytest.approx(float(each.mean()), rel=1e-5)
+
+
 def test_full_stops_when_the_held_back_loss_rises_and_keeps_the_best_epoch(tiny_encoder, monkeypatch):
     from shouldtune.strategies.finetune.full import FullFineTune
 
     measured = iter([1.0, 0.7, 0.9, 1.2, 1.5, 1.8])  # best after epoch 2, then it rises
     heads: list[np.ndarray] = []
 
-    def scripted_loss(self, texts, targets):
+    def scripted_loss(self, texts, targets, weights):
         assert len(texts) == 6  # one question of each label
+        assert weights is None  # the 18 kept questions are balanced: the plain loss
         heads.append(self.head_.weight.detach().numpy().copy())
         return next(measured)
 
