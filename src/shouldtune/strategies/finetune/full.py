@@ -47,15 +47,12 @@ def balanced_class_weights(targets: Sequence[int], classes: int) -> list[float] 
 
     A class absent from `targets` gets 1: no example carries it, so its weight changes nothing.
     """
-    from sklearn.utils.class_weight import compute_class_weight
-
-    labels = np.asarray(targets, dtype=int)
-    present = np.unique(labels)
-    counts = np.bincount(labels, minlength=classes)[present]
-    if len(present) == 0 or counts.min() == counts.max():
+    counts = np.bincount(np.asarray(targets, dtype=int), minlength=classes)
+    present = counts > 0
+    if not present.any() or counts[present].min() == counts[present].max():
         return None
     weights = np.ones(classes)
-    weights[present] = compute_class_weight("balanced", classes=present, y=labels)
+    weights[present] = len(targets) / (present.sum() * counts[present])
     return [float(weight) for weight in weights]
 
 
