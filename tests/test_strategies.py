@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -103,22 +102,19 @@ def test_fine_tuning_leaves_the_shared_encoder_untouched(name, encoder):
     assert np.abs(tuned - before).max() > 1e-4
 
 
-def read_labelled(path: Path) -> tuple[list[str], list[str]]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    return [row["text"] for row in rows], [row["label"] for row in rows]
-
-
 @pytest.mark.parametrize("name", ["linear-probe", "setfit", "full"])
 def test_fine_tunes_find_the_minority_class_of_imbalanced_data(name, encoder):
     # 14 ham and 2 spam messages, as a user who labels what arrives has them: without class
     # weights every one of these fine-tunes answers "ham" to all 15 spam messages of the test slice.
+    from shouldtune.data.load import read_examples
+
     data = Path(__file__).parent / "data"
-    texts, labels = read_labelled(data / "sms_small_train.jsonl")
-    test_texts, test_labels = read_labelled(data / "sms_small_test.jsonl")
+    train, test = read_examples(data / "sms_small_train.jsonl"), read_examples(data / "sms_small_test.jsonl")
+    texts, labels, test_texts, test_labels = train.texts, train.labels, list(test.texts), test.labels
     assert (labels.count("ham"), labels.count("spam")) == (14, 2)
     fast = {"setfit": {"max_steps": 4, "min_steps": 0, "batch_size": 8}, "full": {"max_steps": 8, "batch_size": 8}}
     strategy = build(name, StrategyContext(encoder=encoder), fast.get(name))
-    predicted = strategy.fit(TrainingSet(tuple(texts), tuple(labels), ("ham", "spam"))).predict(test_texts)
+    predicted = strategy.fit(TrainingSet(texts, labels, ("ham", "spam"))).predict(test_texts)
     found = sum(p == g == "spam" for p, g in zip(predicted, test_labels))
     assert found >= 5, f"{name} found {found} of {test_labels.count('spam')} spam messages"
     assert np.mean([p == g for p, g in zip(predicted, test_labels)]) > 0.75
