@@ -21,7 +21,7 @@ from shouldtune.analysis.cost import Prices, TokenRates
 from shouldtune.analysis.metrics import Scoring, scored_trial
 from shouldtune.backends.registry import OpenBackend, backend_spec
 from shouldtune.data.load import Examples
-from shouldtune.data.splits import Split, largest_size, smallest_class
+from shouldtune.data.splits import Split, first_pool_counts, largest_size, smallest_class
 from shouldtune.errors import SpendingCapReached
 from shouldtune.executors import Executor, TrialFailed, TrialSetup, executor_for
 from shouldtune.planning import (
@@ -198,7 +198,7 @@ def _run(
     store.start_run(run_id, task.model_dump(mode="json"))
     gold, test_ids = gold_of(splits, seeds), test_ids_of(splits, seeds)
     smallest = smallest_class(splits, label_set)
-    work = work_of(task, label_set, splits[0].fold_list()[0].pool.label_counts() if label_set else {})
+    work = work_of(task, label_set, first_pool_counts(splits, label_set))
     schedule = Schedule(
         tuple(contestants), sizes, seeds, classes, scoring, task.metric, gold, test_ids, work,
         exhaustive=task.exhaustive, cross_validated=splits[0].cross_validated,

@@ -77,7 +77,7 @@ class RunPlan:
 
 def estimate_plan(task: TaskConfig) -> RunPlan:
     """Return the run's trials and their estimated time, from a few timed passes on this machine."""
-    from shouldtune.data.splits import examples_at, largest_size
+    from shouldtune.data.splits import examples_at, first_pool_counts, largest_size
     from shouldtune.planning import plan_sizes, prepare, split_text, training_set
     from shouldtune.schedule import Schedule
     from shouldtune.strategies.registry import strategy_class
@@ -105,8 +105,7 @@ def estimate_plan(task: TaskConfig) -> RunPlan:
         # Spread over the data (files are often sorted by label, and labels differ in length).
         sample = _spread(prepared.train.texts, SAMPLE_TEXTS)
         per_text, per_trained_text, per_step = _time_encoder(timed, sample)
-    pool = splits[0].fold_list()[0].pool
-    counts = pool.label_counts() if label_set else {}
+    pool, counts = splits[0].fold_list()[0].pool, first_pool_counts(splits, label_set)
     plans = []
     for name, contestant in contestants.items():
         cls = classes[name]

@@ -248,6 +248,12 @@ def _class_counts(splits: list[Split], label_set: tuple[str, ...]) -> list[int]:
     return [pool.labels.count(label) for pool in pools for label in label_set]
 
 
+def first_pool_counts(splits: list[Split], label_set: tuple[str, ...]) -> Mapping[str, int]:
+    """Return the label counts of the first fold's training pool ({} with no label set), by which a
+    plan counts the examples a size holds (`examples_at`); folds differ by at most one a class."""
+    return splits[0].fold_list()[0].pool.label_counts() if label_set else {}
+
+
 def examples_at(n_per_class: int, counts: Mapping[str, int]) -> int:
     """Return how many examples a training set of n per class holds, drawn from a pool with
     these label counts (a class with fewer gives all it has; no labels: n in all)."""
