@@ -65,6 +65,7 @@ class Settings:
     keep_exports: bool
     rejudge: tuple[Path, ...] = ()  # earlier decision_quality.json files to decide afresh instead of running
     natural: bool = False  # budgets in the pool's label proportions, not per_class of every label
+    first_draw: int = 0  # the draws run are first_draw .. first_draw + draws - 1
 
 
 @dataclass(frozen=True)
@@ -501,6 +502,7 @@ def write_outputs(cases: Sequence[CaseResult], settings: Settings, total_seconds
             "datasets": settings.datasets, "budgets": settings.budgets, "seeds": settings.draws,
             "max_test": settings.max_test, "strategies": settings.strategies, "sizes": settings.sizes,
             "store": str(settings.store), "data_root": str(settings.data_root), "natural": settings.natural,
+            "first_draw": settings.first_draw,
         },
         "summary": summary_lines(cases, total_seconds),
         "cases": [asdict(case) for case in cases],
@@ -532,6 +534,10 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
     parser.add_argument("--datasets", type=comma_names, default=DATASETS, help=f"default: {','.join(DATASETS)}")
     parser.add_argument("--budgets", type=comma_ints, default=(8, 32, 64), help="labelled examples per class; default 8,32,64")
     parser.add_argument("--seeds", type=int, default=1, help="draws of each budget (seeds 0..N-1); default 1")
+    parser.add_argument(
+        "--first-draw", type=int, default=0, metavar="K",
+        help="start at draw K (seeds K..K+N-1): more draws without running the earlier ones again; default 0",
+    )
     parser.add_argument("--max-test", type=int, default=None, help="a stratified slice of the large test set, for speed")
     parser.add_argument("--strategies", type=comma_names, default=None, help="passed to the run; default: the product's")
     parser.add_argument("--sizes", type=comma_ints, default=None, help="passed to the run; default: the product's")
@@ -554,12 +560,15 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         parser.error(f"unknown dataset {unknown[0]!r}; choose from {', '.join(DATASETS)}")
     if args.seeds < 1:
         parser.error("--seeds must be 1 or more")
+    if args.first_draw < 0:
+        parser.error("--first-draw must be 0 or more")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return Settings(
         datasets=args.datasets, budgets=args.budgets, draws=args.seeds, max_test=args.max_test,
         strategies=args.strategies, sizes=args.sizes, data_root=args.data_root, out=args.out,
         store=args.store or args.out / f"store-{stamp}.db", cases_folder=args.out / f"cases-{stamp}",
         keep_exports=args.keep_exports, rejudge=tuple(args.rejudge), natural=args.natural,
+        first_draw=args.first_draw,
     )
 
 
@@ -602,7 +611,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             dataset = naturally_drawn(dataset)
         say(f"{name}: pool {len(dataset.pool)}, large test set {len(dataset.test)}, {len(dataset.label_set)} labels")
         for per_class in settings.budgets:
-            for draw in range(settings.draws):
+            for draw in range(settings.first_draw, settings.first_draw + settings.draws):
                 say(f"[{len(cases) + 1}/{total}] {name}, {per_class} per class, draw {draw}")
                 case_folder = settings.cases_folder / f"{name}-{per_class}-draw{draw}"
                 case = run_case(dataset, per_class, draw, settings, case_folder, say)

@@ -94,3 +94,20 @@ def test_baseline_wins_when_nothing_beats_it(bench):
     case = bench.judge(dataset, 8, 0, dataset.pool, _run("collect-more-data", "zero-shot"), scored, 1.0)
     assert case.winning_track == "baseline" and case.best_strategy == "majority"
     assert case.regret == pytest.approx(0.06) and case.either_right is None
+
+
+def test_first_draw_runs_later_draws_only(bench, monkeypatch, tmp_path):
+    dataset = _dataset(bench, {"a": 20, "b": 20})
+    monkeypatch.setattr(bench, "load_dataset", lambda name, root, max_test: dataset)
+    ran = []
+
+    def run_case(dataset, per_class, draw, settings, case_folder, say):
+        ran.append(draw)
+        budget = bench.draw_budget(dataset, per_class, draw)
+        return bench.refused(dataset, per_class, draw, budget, ValueError("not run here"), 0.0)
+
+    monkeypatch.setattr(bench, "run_case", run_case)
+    bench.main(["--datasets", "trec", "--budgets", "4", "--seeds", "2", "--first-draw", "3", "--out", str(tmp_path)])
+    assert ran == [3, 4]
+    written = (tmp_path / "decision_quality.json").read_text(encoding="utf-8")
+    assert '"first_draw": 3' in written and '"draw": 4' in written
