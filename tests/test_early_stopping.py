@@ -64,6 +64,34 @@ def test_full_weighs_the_held_back_loss_as_it_weighs_training(tiny_encoder):
     assert strategy._held_back_loss(texts, targets) == pytest.approx(float(each.mean()), rel=1e-5)
 
 
+def test_lora_token_mean_counts_each_pairs_tokens_by_its_weight():
+    import torch
+
+    from shouldtune.backends.hf_lora import token_mean
+
+    log_probs = [torch.tensor([-1.0, -3.0]), torch.tensor([-5.0])]
+    assert float(token_mean(log_probs)) == pytest.approx(-3.0)  # (-1 - 3 - 5) / 3 tokens
+    assert float(token_mean(log_probs, [1.0, 2.0])) == pytest.approx(-3.5)  # (-4 - 2 * 5) / (2 + 2)
+    assert float(token_mean(log_probs, [1.0, 1.0])) == pytest.approx(float(token_mean(log_probs)))
+
+
+def test_lora_weighs_the_held_back_loss_as_it_weighs_training(tiny_llm):
+    import torch
+
+    from shouldtune.backends.hf_inference import continuation_logprobs, encode_pairs
+    from shouldtune.backends.hf_lora import _held_back_loss
+
+    model = tiny_llm.model_with_adapter(None)
+    pairs = encode_pairs(tiny_llm, ["Input: cat\nOutput:", "Input: dog\nOutput:", "Input: sun\nOutput:"], [" cat", " dog", " sun rain"])
+    weights = [1.0, 3.0, 0.5]
+    with torch.no_grad():
+        each = continuation_logprobs(model, pairs, tiny_llm.tokenizer.pad_token_id, tiny_llm.device)
+    sums, counts = [float(values.sum()) for values in each], [values.numel() for values in each]
+    expected = -sum(w * s for w, s in zip(weights, sums)) / sum(w * n for w, n in zip(weights, counts))
+    assert _held_back_loss(model, pairs, 2, tiny_llm, weights) == pytest.approx(expected, rel=1e-5)
+    assert _held_back_loss(model, pairs, 2, tiny_llm) == pytest.approx(-sum(sums) / sum(counts), rel=1e-5)
+
+
 def test_full_stops_when_the_held_back_loss_rises_and_keeps_the_best_epoch(tiny_encoder, monkeypatch):
     from shouldtune.strategies.finetune.full import FullFineTune
 
@@ -121,8 +149,8 @@ def test_lora_stops_when_the_held_back_loss_rises_and_keeps_the_best_adapter(tin
     measured = iter([2.0, 1.5, 1.7, 1.9, 2.5])
     adapters: list[dict[str, np.ndarray]] = []
 
-    def scripted_loss(peft_model, pairs, batch_size, lm):
-        assert len(pairs) == 3  # one example of each label
+    def scripted_loss(peft_model, pairs, batch_size, lm, weights=None):
+        assert len(pairs) == 3 and weights is None  # one example of each label; balanced, so unweighted
         adapters.append({
             name.replace(".default", ""): p.detach().numpy().copy() for name, p in peft_model.named_parameters() if p.requires_grad
         })

@@ -157,3 +157,46 @@ def test_lora_few_shot_trains_with_demonstrations(tiny_llm):
     # An example is never its own demonstration.
     assert all(TRAIN.texts[i] not in [x for x, _ in demos] for i, demos in enumerate(shown))
     assert strategy.describe()["k"] == 2
+
+
+# Six questions about places and two about people: an unweighted fit learns mostly "LOC".
+IMBALANCED = TrainingSet(
+    TEXTS[:2] + ("Where is Rome ?", "Where is the Nile ?", "What country is Lima in ?", "Where was Mozart born ?")
+    + TEXTS[2:4],
+    ("LOC",) * 6 + ("HUM",) * 2,
+    ("HUM", "LOC"),
+)
+
+
+def _rare_label_margin(strategy) -> float:
+    """Return the mean log-probability of the rare label "HUM" minus that of "LOC" over the training prompts."""
+    prompts = strategy.prompts(list(IMBALANCED.texts))
+    prefix = strategy.tuned_.answer_prefix
+    return float(np.mean(strategy.tuned_.score(prompts, [prefix + "HUM"] * len(prompts))
+                         - strategy.tuned_.score(prompts, [prefix + "LOC"] * len(prompts))))
+
+
+def test_lora_weighs_a_rare_label_as_much_as_a_common_one(tiny_llm, monkeypatch):
+    from shouldtune.strategies.llm import lora
+
+    settings = {"max_steps": 12, "batch_size": 4, "learning_rate": 2e-2, "epochs": 6}
+    weighted = make("lora", tiny_llm, **settings).fit(IMBALANCED)
+    assert weighted.class_weights_ == pytest.approx([8 / (2 * 2), 8 / (2 * 6)])  # label_set order: HUM, LOC
+    monkeypatch.setattr(lora, "balanced_class_weights", lambda targets, classes: None)
+    unweighted = make("lora", tiny_llm, **settings).fit(IMBALANCED)
+    assert _rare_label_margin(weighted) > _rare_label_margin(unweighted) + 1.0
+
+
+def test_lora_trains_balanced_labels_without_weights(tiny_llm, monkeypatch):
+    passed = {}
+    fine_tune = tiny_llm.fine_tune
+
+    def spy(*args, **kwargs):
+        passed.update(kwargs)
+        return fine_tune(*args, **kwargs)
+
+    monkeypatch.setattr(tiny_llm, "fine_tune", spy)
+    strategy = make("lora", tiny_llm).fit(TRAIN)  # two of each label
+    assert strategy.class_weights_ is None and passed["weights"] is None and passed["held_back_weights"] is None
+    make("lora", tiny_llm, task_type="generation").fit(GENERATION)  # no labels: nothing to weigh
+    assert passed["weights"] is None

@@ -121,7 +121,7 @@ def test_fine_tunes_find_the_minority_class_of_imbalanced_data(name, encoder):
 
 
 def test_class_weights_are_inverse_to_the_counts_and_absent_on_balanced_data():
-    from shouldtune.strategies.finetune.full import balanced_class_weights
+    from shouldtune.strategies.class_weights import balanced_class_weights
 
     assert balanced_class_weights([0, 0, 0, 1], 2) == [4 / 6, 4 / 2]
     assert balanced_class_weights([2, 2, 0], 3) == [1.5, 1.0, 0.75]  # label 1 has no example: weight 1

@@ -73,6 +73,10 @@ class LanguageModel(Protocol):
 class TunableLanguageModel(LanguageModel, Protocol):
     """A language model whose weights a fine-tune strategy may adapt."""
 
-    def fine_tune(self, prompts: Sequence[str], targets: Sequence[str], settings: Any, *, seed: int, on_step: Any = None) -> Any:
-        """Return a tuned model (answers like this one) and its training report (steps, tokens, losses)."""
+    def fine_tune(
+        self, prompts: Sequence[str], targets: Sequence[str], settings: Any, *, seed: int, on_step: Any = None,
+        weights: Sequence[float] | None = None,
+    ) -> Any:
+        """Return a tuned model (answers like this one) and its training report (steps, tokens, losses);
+        `weights`, one per pair, weigh each pair's loss (a label's class weight on imbalanced data)."""
         ...

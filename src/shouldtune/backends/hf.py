@@ -305,8 +305,11 @@ class HFCausalLM:
         on_step: Callable[[float], None] | None = None,
         held_back_prompts: Sequence[str] = (),
         held_back_targets: Sequence[str] = (),
+        weights: Sequence[float] | None = None,
+        held_back_weights: Sequence[float] | None = None,
     ) -> LoRAModel:
-        """Return this model with a LoRA adapter trained on prompt -> target (loss on target tokens only).
+        """Return this model with a LoRA adapter trained on prompt -> target (loss on target tokens only,
+        each pair's counted by its weight where `weights` are given).
 
         With held-back pairs, the adapter of the epoch with the lowest loss on them (see `train_lora`).
         """
@@ -315,6 +318,7 @@ class HFCausalLM:
         return train_lora(
             self, prompts, targets, settings, seed=seed, on_step=on_step,
             held_back_prompts=held_back_prompts, held_back_targets=held_back_targets,
+            weights=weights, held_back_weights=held_back_weights,
         )
 
     def close(self) -> None:

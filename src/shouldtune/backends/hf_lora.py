@@ -58,11 +58,16 @@ def train_lora(
     on_step: Callable[[float], None] | None = None,
     held_back_prompts: Sequence[str] = (),
     held_back_targets: Sequence[str] = (),
+    weights: Sequence[float] | None = None,
+    held_back_weights: Sequence[float] | None = None,
 ) -> LoRAModel:
     """Return `lm` with a LoRA adapter trained on (prompt, target) pairs, saved as safetensors.
 
-    With held-back pairs it trains by epochs, keeps the adapter of the epoch with the lowest
-    held-back loss and stops after `settings.patience` epochs without a lower one.
+    The loss is the mean over target tokens; with `weights` (one per pair, e.g. its label's
+    class weight) each pair's tokens count by its weight, and the held-back loss by
+    `held_back_weights`. With held-back pairs it trains by epochs, keeps the adapter of the
+    epoch with the lowest held-back loss and stops after `settings.patience` epochs without a
+    lower one.
     """
     import random
 
@@ -107,11 +112,12 @@ def train_lora(
             for start in range(0, len(order), settings.batch_size):
                 if len(losses) >= total:
                     break
-                batch = [pairs[i] for i in order[start : start + settings.batch_size]]
+                rows = order[start : start + settings.batch_size]
+                batch = [pairs[i] for i in rows]
                 try:
                     log_probs = continuation_logprobs(peft_model, batch, lm.tokenizer.pad_token_id, lm.device)
                     # Mean over every target token of the batch: long answers count per token.
-                    loss = -torch.cat(log_probs).mean()
+                    loss = -token_mean(log_probs, None if weights is None else [weights[i] for i in rows])
                     optimiser.zero_grad()
                     loss.backward()
                 except torch.OutOfMemoryError:
@@ -127,7 +133,7 @@ def train_lora(
                     on_step(losses[-1])
             epochs_run += 1
             if held_pairs:
-                held_back_losses.append(_held_back_loss(peft_model, held_pairs, settings.batch_size, lm))
+                held_back_losses.append(_held_back_loss(peft_model, held_pairs, settings.batch_size, lm, held_back_weights))
                 if stopping.update(held_back_losses[-1]):
                     best_adapter = {name: p.detach().clone() for name, p in peft_model.named_parameters() if p.requires_grad}
         if best_adapter is not None and stopping.best_epoch < stopping.epochs_run:
@@ -150,17 +156,36 @@ def train_lora(
     return LoRAModel(lm, folder, losses, scratch, trained_tokens=trained_tokens, epochs=record)
 
 
-def _held_back_loss(peft_model: Any, pairs: Sequence[tuple[list[int], list[int]]], batch_size: int, lm: HFCausalLM) -> float:
-    """Return the mean loss per target token on the held-back pairs, dropout off; training mode is restored."""
+def token_mean(log_probs: Sequence[Any], weights: Sequence[float] | None = None) -> Any:
+    """Return the mean of every pair's token log-probabilities, each pair's tokens counted by its weight (1 without)."""
+    import torch
+
+    if weights is None:
+        return torch.cat(log_probs).mean()
+    token_weights = torch.cat([values.new_full(values.shape, weight) for values, weight in zip(log_probs, weights)])
+    return (torch.cat(log_probs) * token_weights).sum() / token_weights.sum()
+
+
+def _held_back_loss(
+    peft_model: Any,
+    pairs: Sequence[tuple[list[int], list[int]]],
+    batch_size: int,
+    lm: HFCausalLM,
+    weights: Sequence[float] | None = None,
+) -> float:
+    """Return the loss per target token on the held-back pairs (weighted as in training), dropout off;
+    training mode is restored."""
     import torch
 
     peft_model.eval()
-    total, tokens = 0.0, 0
+    total, tokens = 0.0, 0.0
     with torch.no_grad():
         for start in range(0, len(pairs), batch_size):
-            log_probs = torch.cat(continuation_logprobs(peft_model, pairs[start : start + batch_size], lm.tokenizer.pad_token_id, lm.device))
-            total -= float(log_probs.sum())
-            tokens += log_probs.numel()
+            log_probs = continuation_logprobs(peft_model, pairs[start : start + batch_size], lm.tokenizer.pad_token_id, lm.device)
+            batch_weights = [1.0] * len(log_probs) if weights is None else weights[start : start + batch_size]
+            for values, weight in zip(log_probs, batch_weights):
+                total -= weight * float(values.sum())
+                tokens += weight * values.numel()
     peft_model.train()
     return total / max(tokens, 1)
 

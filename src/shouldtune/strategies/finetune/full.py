@@ -24,6 +24,7 @@ from pydantic import Field, PositiveFloat, PositiveInt
 from shouldtune.backends.early_stopping import EarlyStopping, EpochRecord, held_back_positions
 from shouldtune.backends.encoder import length_order
 from shouldtune.strategies.base import Strategy, StrategyContext, TrainingSet
+from shouldtune.strategies.class_weights import balanced_class_weights
 from shouldtune.strategies.finetune.progress import StepProgress, seed_everything
 from shouldtune.strategies.saved import ENCODER_FOLDER, HEAD_FILE, load_arrays, load_encoder, save_arrays, save_encoder
 
@@ -39,21 +40,6 @@ def adamw(parameter_groups: list[dict[str, Any]], device_type: str) -> Any:
     import torch
 
     return torch.optim.AdamW(parameter_groups, fused=device_type in FUSED_ADAMW_DEVICES)
-
-
-def balanced_class_weights(targets: Sequence[int], classes: int) -> list[float] | None:
-    """Return each class's loss weight, inversely proportional to its count among `targets` (scikit-learn's
-    "balanced": examples / (classes present × count)), or None when every present class has the same count.
-
-    A class absent from `targets` gets 1: no example carries it, so its weight changes nothing.
-    """
-    counts = np.bincount(np.asarray(targets, dtype=int), minlength=classes)
-    present = counts > 0
-    if not present.any() or counts[present].min() == counts[present].max():
-        return None
-    weights = np.ones(classes)
-    weights[present] = len(targets) / (present.sum() * counts[present])
-    return [float(weight) for weight in weights]
 
 
 class FullFineTune(Strategy):

@@ -6,7 +6,10 @@ training losses) and the adapter peft wrote (`adapter/`: adapter_config.json and
 adapter_model.safetensors). The base model is not copied: the export's manifest names it,
 and `load` attaches the adapter to the model it is handed.
 
-Training stops early on a held-back slice as `full` does (`backends/early_stopping.py`).
+Training stops early on a held-back slice as `full` does (`backends/early_stopping.py`). For
+classification each example's loss is weighed by its label's balanced class weight in the
+training rows (`class_weights.py`), as the encoder fine-tunes do: on imbalanced data an
+unweighted fit learns to answer the common label; balanced data trains with the plain loss.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pydantic import Field, PositiveFloat, PositiveInt
 
 from shouldtune.backends.early_stopping import held_back_positions
 from shouldtune.strategies.base import StrategyContext, TrainingSet
+from shouldtune.strategies.class_weights import balanced_class_weights
 from shouldtune.strategies.finetune.progress import StepProgress
 from shouldtune.strategies.saved import missing_from_export
 from shouldtune.strategies.llm.prompting import LLMStrategy, read_demonstrations, saved_demonstrations
@@ -96,13 +100,24 @@ class LoRA(LLMStrategy):
             batch_size=settings.batch_size,
         ))
         rows = [i for i in range(len(train)) if i not in held]
+        held_rows = sorted(held)
+        # Classification weighs each label inversely to its count in the training rows, as the encoder fine-tunes do.
+        self.class_weights_ = (
+            balanced_class_weights([train.label_set.index(train.labels[i]) for i in rows], len(train.label_set))
+            if train.label_set else None
+        )
+        weights = held_weights = None
+        if self.class_weights_ is not None:
+            weights = [self.class_weights_[train.label_set.index(train.labels[i])] for i in rows]
+            held_weights = [self.class_weights_[train.label_set.index(train.labels[i])] for i in held_rows]
         total = min(self.max_steps, self.epochs * math.ceil(len(rows) / self.batch_size))
         steps = StepProgress(self.context.progress, f"training {self.name}", total)
         try:
             self.tuned_ = lm.fine_tune(
                 [prompts[i] for i in rows], [targets[i] for i in rows], settings, seed=self.context.seed,
                 on_step=lambda loss: steps.step(),
-                held_back_prompts=[prompts[i] for i in sorted(held)], held_back_targets=[targets[i] for i in sorted(held)],
+                held_back_prompts=[prompts[i] for i in held_rows], held_back_targets=[targets[i] for i in held_rows],
+                weights=weights, held_back_weights=held_weights,
             )
         finally:
             steps.close()
