@@ -26,4 +26,3 @@ def balanced_class_weights(targets: Sequence[int], classes: int) -> list[float] 
     weights = np.ones(classes)
     weights[present] = len(targets) / (present.sum() * counts[present])
     return [float(weight) for weight in weights]
-
