@@ -102,14 +102,14 @@ class LoRA(LLMStrategy):
         rows = [i for i in range(len(train)) if i not in held]
         held_rows = sorted(held)
         # Classification weighs each label inversely to its count in the training rows, as the encoder fine-tunes do.
-        self.class_weights_ = (
-            balanced_class_weights([train.label_set.index(train.labels[i]) for i in rows], len(train.label_set))
-            if train.label_set else None
-        )
+        self.class_weights_ = None
         weights = held_weights = None
+        if train.label_set:
+            label_indices = [train.label_set.index(label) for label in train.labels]
+            self.class_weights_ = balanced_class_weights([label_indices[i] for i in rows], len(train.label_set))
         if self.class_weights_ is not None:
-            weights = [self.class_weights_[train.label_set.index(train.labels[i])] for i in rows]
-            held_weights = [self.class_weights_[train.label_set.index(train.labels[i])] for i in held_rows]
+            weights = [self.class_weights_[label_indices[i]] for i in rows]
+            held_weights = [self.class_weights_[label_indices[i]] for i in held_rows]
         total = min(self.max_steps, self.epochs * math.ceil(len(rows) / self.batch_size))
         steps = StepProgress(self.context.progress, f"training {self.name}", total)
         try:
