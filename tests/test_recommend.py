@@ -194,6 +194,51 @@ def test_a_lead_that_matters_or_a_curve_too_short_to_fit_keeps_the_best_mean():
     assert analysis.picks == () and analysis.final.finetune.strategy == "full"
 
 
+def test_a_strategy_not_told_apart_from_the_one_handed_over_is_named_with_how_to_export_it():
+    # full 35 of 40 right, setfit 33 (errors elsewhere), knn 28: full's lead over setfit matters (min-gain 0.01)
+    # but is not shown, so setfit may be the better one to hand over, and the user is told how to try it.
+    predictions = {
+        ("majority", 0, 0): ["A"] * 40,
+        ("knn", 8, 0): right_then_wrong(GOLD, 12, LABELS),
+        ("full", 8, 0): right_then_wrong(GOLD, 5, LABELS),
+        ("setfit", 8, 0): right_then_wrong(GOLD, 7, LABELS, offset=20),
+    }
+    tracks = {**TRACKS, "full": "finetune", "setfit": "finetune"}
+    results = make_results(predictions, GOLD, tracks, work={"majority": 0, "knn": 0, "full": 1920, "setfit": 3200})
+    analysis = analyse(results, predictions)
+    (rival,) = analysis.rivals
+    assert (rival.track, rival.contestant, rival.rival, rival.n_per_class) == ("finetune", "full", "setfit", 8)
+    assert rival.ci_low < 0 < rival.difference < rival.ci_high and 0 < rival.p_rival_ahead < 0.5
+    decision = recommend(analysis)
+    assert decision.choice == "finetune" and decision.strategy == "full"
+    assert f"Within its track, full is not told apart from setfit (full {rival.difference:+.3f}, 95% CI" in decision.summary
+    assert "`shouldtune export RUN --strategy setfit --out DIR`" in decision.summary
+    quality = next(c for c in decision.criteria if c.name == "quality").sentence
+    assert "Within the fine-tune track, full is not told apart from setfit" in quality
+    assert with_decision(results, predictions)["analysis"]["rivals"][0]["rival"] == "setfit"
+
+
+def test_a_strategy_shown_behind_the_one_handed_over_is_no_rival():
+    # full right on all 40, probe wrong on 12: full's lead is shown, so nothing is named beside it.
+    results, predictions = simpler_strategy_run(full_wrong=0, probe_wrong=12, probe_offset=20)
+    analysis = analyse(results, predictions)
+    assert analysis.final.finetune.strategy == "full"
+    assert [r for r in analysis.rivals if r.track == "finetune"] == []
+    assert "not told apart" not in recommend(analysis).summary
+
+
+def test_the_strategy_a_pick_passed_over_is_a_rival_explained_once():
+    # setfit stands for the track by its curve although full has the higher mean: full is its rival, and the
+    # quality reason says so once (as the pick), while the summary names it beside the hand-over.
+    results, predictions = two_trained_strategies_run((4, 8, 16), min_gain=0.05)
+    analysis = analyse(results, predictions)
+    assert [(r.contestant, r.rival) for r in analysis.rivals if r.track == "finetune"] == [("setfit", "full")]
+    decision = recommend(analysis)
+    quality = next(c for c in decision.criteria if c.name == "quality").sentence
+    assert "Within the fine-tune track" not in quality and "although full has the higher mean" in quality
+    assert "Within its track, setfit is not told apart from full (setfit -0.025" in decision.summary
+
+
 def test_nothing_beats_the_baseline_so_collect_data_naming_the_baseline():
     # Both tracks' best are below always answering "A" on 40 examples (20 right): 18 and 19 right.
     predictions = {

@@ -31,7 +31,7 @@ from typing import Any
 
 from shouldtune.analysis.cost import CostProfile, Prices, StrategyCost, break_even_requests, cost_profile
 from shouldtune.analysis.records import from_json, to_json
-from shouldtune.analysis.run import Analysis, Comparison, Predictions, StrategyTiming, TrackPick, analyse
+from shouldtune.analysis.run import Analysis, Comparison, Predictions, StrategyTiming, TrackPick, TrackRival, analyse
 
 DEFAULT_REQUESTS_PER_MONTH = 100_000
 HORIZON_MONTHS = 12  # "cheaper" means cheaper over the first year: one-time cost plus 12 months
@@ -350,6 +350,14 @@ def _quality(analysis: Analysis, final: Comparison, decisive: bool) -> Criterion
                 f"{pick.best_mean}'s lead ({pick.difference:+.3f}, 95% CI up to {pick.ci_high:+.3f}) is shown to be "
                 f"smaller than {analysis.min_gain:.3f}, and {pick.chosen} {_lighter(pick)} (as good, and simpler)"
             )
+    named = {(pick.track, pick.best_mean) for pick in analysis.picks}
+    for track in ("prompt", "finetune"):
+        rivals = [r for r in analysis.rivals if r.track == track and (track, r.rival) not in named]
+        if rivals:
+            sentence += (
+                f". Within the {'fine-tune' if track == 'finetune' else track} track, {rivals[0].contestant} is not told "
+                f"apart from {_rival_list(rivals)}"
+            )
     return Criterion(
         "quality", final.verdict if final.verdict != "tie" else "neither", decisive, sentence + ".",
         {"n_per_class": n, "difference": round(final.difference, 6), "ci_low": round(final.ci_low, 6),
@@ -545,13 +553,14 @@ def _summary(
             + ", ".join(f"{c.strategy} {c.baseline_score + c.difference:.3f}" for c in checks)
             + ". Label more examples before choosing."
         )
+    rivals = _runner_up(analysis, strategy)
     if confidence == "confident" and choice == "finetune":
         return (f"Fine-tune with {final.finetune.strategy}: it beats the best prompt strategy, {final.prompt.strategy}, "
-                f"by {gap.replace(', 95%', ' (95%')}) at {_size(analysis, n)}.")
+                f"by {gap.replace(', 95%', ' (95%')}) at {_size(analysis, n)}.{rivals}")
     if confidence == "confident":
         return (f"Prompt-engineer with {final.prompt.strategy}: it beats the best fine-tune strategy, "
                 f"{final.finetune.strategy}, by {-final.difference:.3f} {metric} (95% CI {-final.ci_high:+.3f} to "
-                f"{-final.ci_low:+.3f}) at {_size(analysis, n)}.")
+                f"{-final.ci_low:+.3f}) at {_size(analysis, n)}.{rivals}")
     if confidence == "leaning":
         track = "fine-tuning" if choice == "finetune" else "prompt engineering"
         other = final.prompt.strategy if choice == "finetune" else final.finetune.strategy
@@ -561,6 +570,7 @@ def _summary(
             f"{final.min_gain:.3f} {metric} (expected {gap}, at {_size(analysis, n)}); the evidence is thin."
         )
         text += f" To settle it: {settle}." if settle else ""
+        text += rivals
         if analysis.baseline_unbeaten:
             text += (
                 f" Note: no strategy is shown yet to beat always answering the most frequent "
@@ -570,7 +580,7 @@ def _summary(
     costs = f"{_money(by_name[strategy].first_year)} for the first year at {assumptions.requests_per_month:,} requests a month"
     return (f"Either: {final.prompt.strategy} (prompt) and {final.finetune.strategy} (fine-tune) are within "
             f"{CLOSE_FACTOR * final.min_gain:.3f} {metric} of each other at {_size(analysis, n)} ({gap}); "
-            f"take {strategy} ({costs}).")
+            f"take {strategy} ({costs}).{rivals}")
 
 
 def _one_track(analysis: Analysis, costs: Sequence[PricedStrategy], assumptions: CostAssumptions) -> Recommendation:
@@ -627,6 +637,25 @@ def _lean(prompt_value: float, finetune_value: float, ratio: float) -> str:
     if prompt_value >= ratio * finetune_value and prompt_value > 0:
         return "finetune"
     return "neither"
+
+
+def _rival_list(rivals: Sequence[TrackRival]) -> str:
+    """Return the rivals with the contestant's lead over each: `setfit (full +0.125, 95% CI -0.094 to +0.344)`."""
+    return ", ".join(
+        f"{r.rival} ({r.contestant} {r.difference:+.3f}, 95% CI {r.ci_low:+.3f} to {r.ci_high:+.3f})" for r in rivals
+    )
+
+
+def _runner_up(analysis: Analysis, strategy: str) -> str:
+    """Return the summary's sentence on the recommended strategy's rivals within its track ("" without)."""
+    rivals = [r for r in analysis.rivals if r.contestant == strategy]
+    if not rivals:
+        return ""
+    first = rivals[0].rival
+    return (
+        f" Within its track, {strategy} is not told apart from {_rival_list(rivals)}: "
+        f"`shouldtune export RUN --strategy {first} --out DIR` hands {first} over to compare on examples neither has seen."
+    )
 
 
 def _lighter(pick: TrackPick) -> str:

@@ -115,6 +115,27 @@ class TrackPick:
 
 
 @dataclass(frozen=True)
+class TrackRival:
+    """A strategy of a track that the measurement cannot place below the track's contestant.
+
+    At the decision size, the 95% interval of the contestant's lead over it (paired, as the
+    decision measures it) reaches zero or below: either may be the better one to hand over.
+    The decision still names the contestant (the best mean, or a pick); a rival is the one to
+    try beside it. On the decision-quality benchmark the two within-track misses of the first
+    draw were a fine-tune the run had named this way (docs/benchmarks.md).
+    """
+
+    track: str
+    n_per_class: int
+    contestant: str
+    rival: str
+    difference: float  # the contestant's score minus the rival's (paired)
+    ci_low: float  # 95% interval of that difference; ci_low <= 0
+    ci_high: float
+    p_rival_ahead: float  # probability the rival leads by more than min_gain
+
+
+@dataclass(frozen=True)
 class BaselineCheck:
     """A track's best against always answering the most frequent label, paired on the same examples."""
 
@@ -297,6 +318,7 @@ class Analysis:
     test_examples: int = 0  # examples each seed was scored on
     cross_validated: bool = False  # every labelled example was a test example (k-fold)
     picks: tuple[TrackPick, ...] = ()  # tracks whose contestant is a simpler strategy shown as good as their best mean
+    rivals: tuple[TrackRival, ...] = ()  # strategies not told apart from their track's contestant
     smallest_per_class: int | None = None  # the smallest class's examples in the pool (None: not recorded)
 
     @property
@@ -393,6 +415,7 @@ def analyse(
     crossover = _crossover(comparisons, prompt_curve, finetune_curve, "examples per class" if labels else "training examples")
     final = comparisons[-1] if comparisons else None
     decision_size = final.n_per_class if final else None
+    rivals = _rivals(final, rows, evidence, seed, min_gain) if final else ()
 
     contestants = {"prompt": final.prompt, "finetune": final.finetune} if final else {}
     extrapolations = tuple(
@@ -439,6 +462,7 @@ def analyse(
         test_examples=test_examples,
         cross_validated=cross_validated,
         picks=tuple(picks),
+        rivals=rivals,
     )
 
 
@@ -609,6 +633,30 @@ def _higher_curve_if_level(
         track, best.n_per_class, best.strategy, row.strategy, result.difference, result.ci_high, 0.0,
         "curve", curves[best.strategy], curves[row.strategy],
     )
+
+
+def _rivals(
+    final: Comparison, rows: Sequence[CurveRow], evidence: _Evidence, seed: int, min_gain: float
+) -> tuple[TrackRival, ...]:
+    """Return each track's strategies that its contestant is not shown ahead of, the closest first.
+
+    Each is paired with the contestant as the decision pairs the two tracks; a strategy that
+    stopped early (or needs no examples) is compared at its largest size measured.
+    """
+    found = []
+    for track, contestant in (("prompt", final.prompt), ("finetune", final.finetune)):
+        for name, row in sorted(latest_rows(rows, track, contestant.n_per_class).items()):
+            if name == contestant.strategy:
+                continue
+            _, _, result = evidence.difference(
+                contestant, contestant.measured_at, row, row.n_per_class, seed + 17, min_gain
+            )
+            if result.ci_low <= 0:
+                found.append(TrackRival(
+                    track, contestant.n_per_class, contestant.strategy, name, result.difference,
+                    result.ci_low, result.ci_high, result.p_b_ahead,
+                ))
+    return tuple(sorted(found, key=lambda r: (r.track, r.difference, r.rival)))
 
 
 def _baseline_checks(
