@@ -10,8 +10,10 @@ would. Then every strategy the run ran is exported (its trial at the largest siz
 seed, refitted), loaded back, and scored on the large test set with the run's decision
 metric. Per case it reports the choice, the recommended strategy, each strategy's large-set
 score, the regret (best strategy's large-set score minus the recommended one's), whether the
-recommended strategy's track is the track that wins on the large set, and for "either"
-whether the two tracks' best are within 2 points there.
+recommended strategy's track is the track that wins on the large set, for "either"
+whether the two tracks' best are within 2 points there, and the rivals the run named beside
+the recommended strategy (its track's strategies not told apart from it): whether the
+large-set best is among the named, and the regret of the better of them.
 
 Writes OUT/decision_quality.json (every case) and OUT/decision_quality.md (the tables).
 
@@ -130,6 +132,9 @@ class CaseResult:
     odds: dict[str, Any]  # the recommendation's probability and interval fields, as it reports them
     wall_seconds: float
     refusal: str | None = None  # the one-line error when the run refused the budget (choice "refused")
+    rivals: tuple[str, ...] = ()  # the recommended strategy's track's strategies the run did not tell apart from it
+    best_named: bool | None = None  # the large-set best is the recommended strategy or a named rival
+    regret_of_named: float | None = None  # the regret of the better (on the large set) of the recommended and its rivals
     store: str | None = None  # the run's store, where it is not the document's (re-judged cases from several files)
 
 
@@ -314,19 +319,27 @@ def judge(
     scored: tuple[StrategyScore, ...], wall_seconds: float,
 ) -> CaseResult:
     """Return the case's result: the run's recommendation held against the large-set scores."""
+    recommendation = run.recommendation.to_json()
     return judge_recommendation(
         dataset.name, per_class, draw, len(budget), len(dataset.test), run.task.metric, run.run_id,
-        run.recommendation.to_json(), scored, wall_seconds,
+        recommendation, scored, wall_seconds, rivals_of(run.analysis, recommendation.get("strategy") or ""),
     )
+
+
+def rivals_of(analysis: Any, strategy: str) -> tuple[str, ...]:
+    """Return the strategies the analysis did not tell apart from `strategy` within its track."""
+    return tuple(r.rival for r in analysis.rivals if r.contestant == strategy)
 
 
 def judge_recommendation(
     dataset: str, per_class: int, draw: int, budget_examples: int, test_examples: int, metric: str, run_id: str,
     recommendation: dict[str, Any], scored: tuple[StrategyScore, ...], wall_seconds: float,
+    rivals: Sequence[str] = (),
 ) -> CaseResult:
     """Return a recommendation (as results.json holds it) held against the large-set scores."""
     by_name = {s.strategy: s for s in scored}
     chosen = by_name.get(recommendation.get("strategy") or "")
+    named = [by_name[name] for name in (chosen.strategy if chosen else None, *rivals) if name in by_name]
     best = best_of(scored)
     best_prompt, best_finetune = best_of(scored, PROMPT), best_of(scored, FINETUNE)
     winning_track = winner(best, best_prompt, best_finetune)
@@ -355,6 +368,11 @@ def judge_recommendation(
         either_right=either_right,
         odds=read_odds(recommendation),
         wall_seconds=round(wall_seconds, 1),
+        rivals=tuple(rivals),
+        best_named=any(s.strategy == best.strategy for s in named) if best and chosen else None,
+        regret_of_named=(
+            round(best.large_set_score - max(s.large_set_score for s in named), 6) if best and chosen else None
+        ),
     )
 
 
@@ -366,11 +384,12 @@ def rejudge_case(case: dict[str, Any], store_path: Path) -> CaseResult:
     with Store(store_path, create=False) as store:
         run = store.find_run(case["run_id"], finished=True)
         predictions = store.predictions(run.run_id)
-    _, recommendation = decide(run.results, predictions or None)
+    analysis, recommendation = decide(run.results, predictions or None)
     scored = tuple(StrategyScore(**score) for score in case["scores"])
     judged = judge_recommendation(
         case["dataset"], case["budget_per_class"], case["draw"], case["budget_examples"], case["test_examples"],
         case["metric"], case["run_id"], recommendation.to_json(), scored, case["wall_seconds"],
+        rivals_of(analysis, recommendation.strategy),
     )
     return replace(judged, store=str(store_path))
 
@@ -432,6 +451,8 @@ def summary_lines(cases: Sequence[CaseResult], total_seconds: float) -> list[str
     regrets = [c.regret for c in cases if c.regret is not None]
     either = [c.either_right for c in cases if c.either_right is not None]
     tracks = [c.track_right for c in cases if c.track_right is not None]
+    named = [c.best_named for c in cases if c.best_named is not None]
+    named_regrets = [c.regret_of_named for c in cases if c.regret_of_named is not None]
     refusals = [c.refusal is not None for c in cases]
     mean_regret = f"{sum(regrets) / len(regrets):.3f}" if regrets else "-"
     per_case = sum(c.wall_seconds for c in cases) / len(cases) if cases else 0.0
@@ -441,6 +462,8 @@ def summary_lines(cases: Sequence[CaseResult], total_seconds: float) -> list[str
         f"regret <= {REGRET_TOLERANCE:.2f} (of cases decided)": share([r <= REGRET_TOLERANCE + 1e-9 for r in regrets]),
         f"'either' right (within {EITHER_TOLERANCE:.2f})": share(either),
         "recommended track wins": share(tracks),
+        "best named (recommended or a rival)": share(named),
+        f"better of the named: regret <= {REGRET_TOLERANCE:.2f}": share([r <= REGRET_TOLERANCE + 1e-9 for r in named_regrets]),
         "mean regret": mean_regret,
         "wall time per case": f"{per_case:.0f} s",
         "total wall time": f"{total_seconds:.0f} s",
@@ -461,15 +484,16 @@ def flag(value: bool | None) -> str:
 def case_table(cases: Sequence[CaseResult]) -> list[str]:
     """Return the markdown table of cases: the decision and how it held on the large set."""
     rows = [
-        "| dataset | per class | draw | choice | recommended | best on large set | regret | track right | either right | odds | wall s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| dataset | per class | draw | choice | recommended | rivals | best on large set | regret | track right "
+        "| either right | odds | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in cases:
         regret = "-" if c.regret is None else f"{c.regret:.3f}"
         odds = ", ".join(f"{key} {number(value)}" for key, value in c.odds.items()) or "-"
         rows.append(
             f"| {c.dataset} | {c.budget_per_class} | {c.draw} | {c.choice} | {c.recommended or '-'} "
-            f"| {c.best_strategy or '-'} | {regret} | {flag(c.track_right)} | {flag(c.either_right)} | {odds} | {c.wall_seconds:.0f} |"
+            f"| {', '.join(c.rivals) or '-'} | {c.best_strategy or '-'} | {regret} | {flag(c.track_right)} | {flag(c.either_right)} | {odds} | {c.wall_seconds:.0f} |"
         )
     return rows
 

@@ -61,13 +61,13 @@ def test_pool_never_holds_a_test_text(bench):
     assert bench.without(pool, test).texts == ("x", "z")
 
 
-def _run(choice: str, strategy: str):
+def _run(choice: str, strategy: str, rivals: tuple[str, ...] = ()):
     recommendation = {"choice": choice, "strategy": strategy, "summary": "", "criteria": [
         {"name": "quality", "numbers": {"difference": 0.1, "ci_low": -0.2, "ci_high": 0.4, "p_finetune_better": 0.7}},
     ]}
     return SimpleNamespace(
         recommendation=SimpleNamespace(to_json=lambda: recommendation), task=SimpleNamespace(metric="macro_f1"),
-        run_id="r1",
+        run_id="r1", analysis=SimpleNamespace(rivals=[SimpleNamespace(contestant=strategy, rival=r) for r in rivals]),
     )
 
 
@@ -86,6 +86,21 @@ def test_judge_regret_track_and_either(bench):
 
     far = _scores(bench, majority=("baseline", 0.3), zero_shot=("prompt", 0.60), setfit=("finetune", 0.71))
     assert bench.judge(dataset, 8, 0, dataset.pool, _run("either", "setfit"), far, 1.0).either_right is False
+
+
+def test_judge_counts_the_best_among_the_rivals_named_beside_the_recommended(bench):
+    dataset = _dataset(bench, {"a": 10})
+    scored = _scores(
+        bench, majority=("baseline", 0.3), zero_shot=("prompt", 0.60), full=("finetune", 0.63), setfit=("finetune", 0.67),
+    )
+    named = bench.judge(dataset, 8, 0, dataset.pool, _run("finetune", "full", ("setfit",)), scored, 1.0)
+    assert named.regret == pytest.approx(0.04) and named.rivals == ("setfit",)
+    assert named.best_named is True and named.regret_of_named == pytest.approx(0.0)
+    alone = bench.judge(dataset, 8, 0, dataset.pool, _run("finetune", "full"), scored, 1.0)
+    assert alone.best_named is False and alone.regret_of_named == pytest.approx(0.04)
+    lines = "\n".join(bench.summary_lines([named, alone], 2.0))
+    assert "best named (recommended or a rival)" in lines and "1/2 (50%)" in lines
+    assert "| full | setfit | setfit |" in "\n".join(bench.case_table([named]))
 
 
 def test_baseline_wins_when_nothing_beats_it(bench):
