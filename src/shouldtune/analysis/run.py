@@ -121,8 +121,7 @@ class TrackRival:
     At the decision size, the 95% interval of the contestant's lead over it (paired, as the
     decision measures it) reaches zero or below: either may be the better one to hand over.
     The decision still names the contestant (the best mean, or a pick); a rival is the one to
-    try beside it. On the decision-quality benchmark the two within-track misses of the first
-    draw were a fine-tune the run had named this way (docs/benchmarks.md).
+    try beside it.
     """
 
     track: str
