@@ -158,12 +158,20 @@ def train_lora(
 
 def token_mean(log_probs: Sequence[Any], weights: Sequence[float] | None = None) -> Any:
     """Return the mean of every pair's token log-probabilities, each pair's tokens counted by its weight (1 without)."""
+    total, count = weighted_token_sum(log_probs, weights)
+    return total / count
+
+
+def weighted_token_sum(log_probs: Sequence[Any], weights: Sequence[float] | None = None) -> tuple[Any, float]:
+    """Return the sum of every pair's token log-probabilities, each pair's tokens counted by its weight (1
+    without), and the weighted count of tokens: a mean over several batches adds both up before dividing."""
     import torch
 
     if weights is None:
-        return torch.cat(log_probs).mean()
+        values = torch.cat(log_probs)
+        return values.sum(), float(values.numel())
     token_weights = torch.cat([values.new_full(values.shape, weight) for values, weight in zip(log_probs, weights)])
-    return (torch.cat(log_probs) * token_weights).sum() / token_weights.sum()
+    return (torch.cat(log_probs) * token_weights).sum(), float(token_weights.sum())
 
 
 def _held_back_loss(
@@ -182,10 +190,9 @@ def _held_back_loss(
     with torch.no_grad():
         for start in range(0, len(pairs), batch_size):
             log_probs = continuation_logprobs(peft_model, pairs[start : start + batch_size], lm.tokenizer.pad_token_id, lm.device)
-            batch_weights = [1.0] * len(log_probs) if weights is None else weights[start : start + batch_size]
-            for values, weight in zip(log_probs, batch_weights):
-                total -= weight * float(values.sum())
-                tokens += weight * values.numel()
+            batch_sum, batch_tokens = weighted_token_sum(log_probs, None if weights is None else weights[start : start + batch_size])
+            total -= float(batch_sum)
+            tokens += batch_tokens
     peft_model.train()
     return total / max(tokens, 1)
 
