@@ -75,8 +75,12 @@ class TunableLanguageModel(LanguageModel, Protocol):
 
     def fine_tune(
         self, prompts: Sequence[str], targets: Sequence[str], settings: Any, *, seed: int, on_step: Any = None,
-        weights: Sequence[float] | None = None,
+        held_back_prompts: Sequence[str] = (), held_back_targets: Sequence[str] = (),
+        weights: Sequence[float] | None = None, held_back_weights: Sequence[float] | None = None,
     ) -> Any:
-        """Return a tuned model (answers like this one) and its training report (steps, tokens, losses);
-        `weights`, one per pair, weigh each pair's loss (a label's class weight on imbalanced data)."""
+        """Return a tuned model (answers like this one) and its training report (steps, tokens, losses).
+
+        With held-back pairs, the model of the epoch with the lowest loss on them (early stopping);
+        `weights`, one per pair, weigh each pair's loss (a label's class weight on imbalanced data),
+        and `held_back_weights` the held-back loss the same way."""
         ...
