@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from shouldtune.analysis.significance import mcnemar, paired_bootstrap
+from shouldtune.analysis.significance import mcnemar, paired_bootstrap, resolution
 
 
 def _table(b: int, c: int, both_right: int = 5, both_wrong: int = 3) -> tuple[list[bool], list[bool]]:
@@ -147,3 +147,11 @@ def test_linear_probe_on_many_classes_warns_nothing(encoder):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         build("linear-probe", StrategyContext(encoder=encoder)).fit(TrainingSet(texts, labels, labels))
+
+
+def test_resolution_is_the_exact_bound_on_disagreements_never_seen():
+    # 16 agreeing examples leave a 5% chance of agreeing on all 16 when the two disagree on 17.1% of cases.
+    assert resolution(16) == pytest.approx(0.1707, abs=1e-4)
+    assert (1 - resolution(16)) ** 16 == pytest.approx(0.05)
+    assert resolution(1000) == pytest.approx(3 / 1000, rel=0.01)  # the rule of three
+    assert resolution(16) > resolution(128) > resolution(1000) > 0 == resolution(0)

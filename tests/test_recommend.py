@@ -137,6 +137,17 @@ def test_a_simpler_strategy_shown_as_good_stands_for_the_track():
     assert with_decision(results, predictions)["analysis"]["picks"][0]["chosen"] == "probe"
 
 
+def test_a_simpler_strategy_is_not_shown_as_good_by_agreeing_on_too_few_examples():
+    # full and probe both answer all 40 right: the interval of full's lead is [0, 0], yet 40 agreeing answers
+    # can show a difference absent only down to 0.072. Under a min-gain of 0.05 full stands; under 0.1 probe.
+    results, predictions = simpler_strategy_run(full_wrong=0, probe_wrong=0, min_gain=0.05)
+    analysis = analyse(results, predictions)
+    assert analysis.picks == ()
+    results, predictions = simpler_strategy_run(full_wrong=0, probe_wrong=0, min_gain=0.1)
+    (pick,) = analyse(results, predictions).picks
+    assert (pick.chosen, pick.difference, pick.ci_high) == ("probe", 0.0, 0.0)
+
+
 def test_a_lead_the_measurement_cannot_resolve_keeps_the_best_mean():
     # full 37 of 40 right, probe 35 (errors elsewhere): full's lead (+0.05) is not shown, nor shown to be small.
     # Handing over probe would cost the lead whenever it is real: the best mean stands for the track.
@@ -274,6 +285,17 @@ def test_either_needs_the_gap_shown_close_not_merely_unresolved():
     decision = recommend(analyse(results, predictions))
     assert decision.choice != "either" and decision.confidence == "leaning"
     assert "test examples would resolve" in decision.settle
+
+
+def test_two_tracks_that_agree_on_every_example_are_not_shown_close_when_the_examples_are_too_few():
+    # knn and probe give the same answers on all 40 examples: the bootstrap interval is [0, 0], but 40
+    # agreeing answers bound how often the two disagree only to 0.072 (the rule of three), more than ±0.06.
+    results, predictions = run(prompt_wrong=2, finetune_wrong=2, min_gain=0.03)
+    analysis = analyse(results, predictions)
+    assert (analysis.final.ci_low, analysis.final.ci_high) == (0.0, 0.0)
+    assert recommend(analysis).choice != "either"
+    results, predictions = run(prompt_wrong=2, finetune_wrong=2, min_gain=0.04)  # ±0.08 holds 0.072
+    assert recommend(analyse(results, predictions)).choice == "either"
 
 
 def test_every_reason_is_a_sentence_with_numbers_naming_its_criterion():

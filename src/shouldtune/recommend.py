@@ -32,6 +32,7 @@ from typing import Any
 from shouldtune.analysis.cost import CostProfile, Prices, StrategyCost, break_even_requests, cost_profile
 from shouldtune.analysis.records import from_json, to_json
 from shouldtune.analysis.run import Analysis, Comparison, Predictions, StrategyTiming, TrackPick, TrackRival, analyse
+from shouldtune.analysis.significance import resolution
 
 DEFAULT_REQUESTS_PER_MONTH = 100_000
 HORIZON_MONTHS = 12  # "cheaper" means cheaper over the first year: one-time cost plus 12 months
@@ -156,7 +157,7 @@ def recommend(
         chosen = finetune if verdict == "finetune" else prompt
         choice, strategy, confidence = verdict, chosen.strategy, "confident"
         probability = final.p_finetune_ahead if verdict == "finetune" else final.p_prompt_ahead
-    elif _shown_close(final):
+    elif _shown_close(final, analysis.test_examples if analysis.paired else 0):
         choice, confidence, probability = "either", "close", final.p_close
         strategy = _cheaper_or_better(prompt, finetune, by_name, analysis)
     else:
@@ -192,10 +193,11 @@ def recommend(
     )
 
 
-def _shown_close(final: Comparison) -> bool:
-    """Return True when the whole 95% interval of the gap lies within ±CLOSE_FACTOR × min_gain."""
+def _shown_close(final: Comparison, examples: int) -> bool:
+    """Return True when the whole 95% interval of the gap lies within ±CLOSE_FACTOR × min_gain, and
+    the `examples` paired on can show so small a difference absent (`significance.resolution`)."""
     bound = CLOSE_FACTOR * final.min_gain
-    return bound > 0 and -bound <= final.ci_low and final.ci_high <= bound
+    return bound > 0 and -bound <= final.ci_low and final.ci_high <= bound and resolution(examples) <= bound
 
 
 def _cheaper_or_better(

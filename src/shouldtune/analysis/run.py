@@ -23,7 +23,7 @@ from shouldtune.analysis.curves import CurveRow, TrackPoint, curve_rows, latest_
 from shouldtune.analysis.extrapolate import ExtrapolatedPoint, extrapolate, plateau, power_law
 from shouldtune.analysis.metrics import Scoring, scoring_for
 from shouldtune.analysis.records import from_json, to_json
-from shouldtune.analysis.significance import PairedComparison, cv_inflation, mcnemar, paired_seeds_bootstrap
+from shouldtune.analysis.significance import PairedComparison, cv_inflation, mcnemar, paired_seeds_bootstrap, resolution
 
 Predictions = Mapping[tuple[str, int, int], Sequence[str]]
 
@@ -565,8 +565,11 @@ def _simpler_if_as_good(
     model, counted, not timed), the contestant is the best-scoring strategy of the track on the
     same backend that does not (a head on frozen vectors, a prompt as written), provided it is
     shown to be as good: the upper end of the 95% interval of `best`'s lead over it (paired, as
-    the decision measures it) is at most `min_gain`. The same quality with fewer fitted degrees
-    of freedom is the safer hand-over; a lead that is merely unresolved keeps the best mean.
+    the decision measures it) is at most `min_gain`, and so is the smallest difference the test
+    examples can show to be absent (`significance.resolution`: two that both answer all 16
+    examples right have the interval [0, 0], which shows nothing). The same quality with fewer
+    fitted degrees of freedom is the safer hand-over; a lead that is merely unresolved keeps the
+    best mean.
     Two strategies that both train are not ranked this way (their work says how long they
     train, not how much they can overfit). Documents without `work` get no pick.
     """
@@ -585,8 +588,9 @@ def _simpler_if_as_good(
         work, where = work_and_backend(name, row.n_per_class)
         if name == best.strategy or work != 0 or where != backend:
             continue
-        _, _, result = evidence.difference(best, best.measured_at, row, row.n_per_class, seed + 11)
-        if result.ci_high <= min_gain:
+        _, runs, result = evidence.difference(best, best.measured_at, row, row.n_per_class, seed + 11)
+        examples = max((len(gold) for _, gold, *_ in runs), default=0)
+        if max(result.ci_high, resolution(examples)) <= min_gain:
             eligible.append((-row.mean, row.n_per_class, row.strategy, row, result.difference, result.ci_high))
     if not eligible:
         return best, None

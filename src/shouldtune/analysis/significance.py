@@ -187,6 +187,19 @@ def cv_inflation(folds: int) -> float:
     return float(np.sqrt(1 + folds / (folds - 1))) if folds > 1 else 1.0
 
 
+def resolution(examples: int, confidence: float = 0.95) -> float:
+    """Return the smallest difference `examples` paired test examples can show to be absent.
+
+    Two strategies that agree on every one of n examples may still disagree on up to
+    1 - (1 - confidence)^(1/n) of the examples they will meet (the exact binomial bound with no
+    event seen, about 3 / n: the rule of three), and differ in score by as much. Resamples of n
+    agreeing answers all agree, so a bootstrap interval of their difference is [0, 0] however
+    small n is; a claim that two are equal needs this bound below the margin as well. 0.171 on
+    16 examples, 0.023 on 128, 0.003 on 1,000. Unknown (0 examples): 0.
+    """
+    return 1.0 - (1.0 - confidence) ** (1.0 / examples) if examples > 0 else 0.0
+
+
 def _resample_chunks(n: int, n_resamples: int, rng: np.random.Generator) -> Iterator[NDArray[np.intp]]:
     """Yield (chunk, n) arrays of bootstrap indices, n_resamples rows in all."""
     rows = max(1, _INDICES_PER_CHUNK // n)
