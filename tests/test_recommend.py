@@ -226,7 +226,9 @@ def test_a_strategy_not_told_apart_from_the_one_handed_over_is_named_with_how_to
     assert "`shouldtune export RUN --strategy setfit --out DIR`" in decision.summary
     quality = next(c for c in decision.criteria if c.name == "quality").sentence
     assert "Within the fine-tune track, full is not told apart from setfit" in quality
-    assert with_decision(results, predictions)["analysis"]["rivals"][0]["rival"] == "setfit"
+    decided = with_decision({**results, "run_id": "a09cd6dd92d0"}, predictions)
+    assert decided["analysis"]["rivals"][0]["rival"] == "setfit"
+    assert "`shouldtune export a09cd6dd92d0 --strategy setfit --out DIR`" in decided["recommendation"]["summary"]
 
 
 def test_a_strategy_shown_behind_the_one_handed_over_is_no_rival():

@@ -135,8 +135,10 @@ def recommend(
     requests_per_month: int = DEFAULT_REQUESTS_PER_MONTH,
     prices: Prices | None = None,
     prices_file: str | None = None,
+    run_id: str | None = None,
 ) -> Recommendation:
-    """Return the decision for the stated monthly volume under the given prices (placeholders if None)."""
+    """Return the decision for the stated monthly volume under the given prices (placeholders if None);
+    `run_id` goes into the commands the summary gives (RUN without it)."""
     assumptions = CostAssumptions(
         int(requests_per_month), HORIZON_MONTHS, prices or Prices(), prices is None, prices_file
     )
@@ -185,7 +187,7 @@ def recommend(
             {"score": round(analysis.baseline, 6)},
         ))
     criteria.sort(key=lambda c: not c.decisive)  # the decisive criterion first, the rest in order
-    summary = _summary(choice, confidence, strategy, analysis, final, by_name, assumptions, probability, settle)
+    summary = _summary(choice, confidence, strategy, analysis, final, by_name, assumptions, probability, settle, run_id)
     return Recommendation(
         choice, strategy, summary, tuple(c.sentence for c in criteria), tuple(criteria), costs, assumptions,
         need.more_per_class if need else None, confidence,
@@ -292,7 +294,7 @@ def decide(
     if prices is None and stored and not stored.get("placeholder_prices", True):
         prices = from_json(Prices, stored["prices"])
         prices_file = prices_file or stored.get("prices_file")
-    return analysis, recommend(analysis, requests_per_month, prices, prices_file)
+    return analysis, recommend(analysis, requests_per_month, prices, prices_file, results.get("run_id"))
 
 
 def with_decision(results: Mapping[str, Any], predictions: Predictions | None = None, **options: Any) -> dict[str, Any]:
@@ -543,6 +545,7 @@ def _knowledge_gap(analysis: Analysis, final: Comparison) -> Criterion | None:
 def _summary(
     choice: str, confidence: str, strategy: str, analysis: Analysis, final: Comparison,
     by_name: Mapping[str, PricedStrategy], assumptions: CostAssumptions, probability: float | None, settle: str,
+    run_id: str | None = None,
 ) -> str:
     metric, n = analysis.metric, final.n_per_class
     gap = f"{final.difference:+.3f} {metric}, 95% CI {final.ci_low:+.3f} to {final.ci_high:+.3f}"
@@ -555,7 +558,7 @@ def _summary(
             + ", ".join(f"{c.strategy} {c.baseline_score + c.difference:.3f}" for c in checks)
             + ". Label more examples before choosing."
         )
-    rivals = _runner_up(analysis, strategy)
+    rivals = _runner_up(analysis, strategy, run_id)
     if confidence == "confident" and choice == "finetune":
         return (f"Fine-tune with {final.finetune.strategy}: it beats the best prompt strategy, {final.prompt.strategy}, "
                 f"by {gap.replace(', 95%', ' (95%')}) at {_size(analysis, n)}.{rivals}")
@@ -648,7 +651,7 @@ def _rival_list(rivals: Sequence[TrackRival]) -> str:
     )
 
 
-def _runner_up(analysis: Analysis, strategy: str) -> str:
+def _runner_up(analysis: Analysis, strategy: str, run_id: str | None) -> str:
     """Return the summary's sentence on the recommended strategy's rivals within its track ("" without)."""
     rivals = [r for r in analysis.rivals if r.contestant == strategy]
     if not rivals:
@@ -656,7 +659,7 @@ def _runner_up(analysis: Analysis, strategy: str) -> str:
     first = rivals[0].rival
     return (
         f" Within its track, {strategy} is not told apart from {_rival_list(rivals)}: "
-        f"`shouldtune export RUN --strategy {first} --out DIR` hands {first} over to compare on examples neither has seen."
+        f"`shouldtune export {run_id or 'RUN'} --strategy {first} --out DIR` hands {first} over to compare on examples neither has seen."
     )
 
 
