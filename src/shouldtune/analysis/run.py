@@ -522,6 +522,11 @@ class _Evidence:
     n_resamples: int
     inflate: float = 1.0
 
+    @property
+    def examples(self) -> int:
+        """Return the test examples a paired difference rests on (per seed; 0 when nothing is paired)."""
+        return max((len(t.gold) for t in self.tests.values()), default=0) if self.predicted else 0
+
     def difference(
         self, a: TrackPoint | CurveRow, a_size: int, b: TrackPoint | CurveRow, b_size: int, seed: int, margin: float = 0.0,
     ) -> tuple[list[int], list[tuple[str, Sequence[Any], Sequence[str], Sequence[str]]], PairedComparison]:
@@ -588,9 +593,8 @@ def _simpler_if_as_good(
         work, where = work_and_backend(name, row.n_per_class)
         if name == best.strategy or work != 0 or where != backend:
             continue
-        _, runs, result = evidence.difference(best, best.measured_at, row, row.n_per_class, seed + 11)
-        examples = max((len(gold) for _, gold, *_ in runs), default=0)
-        if max(result.ci_high, resolution(examples)) <= min_gain:
+        _, _, result = evidence.difference(best, best.measured_at, row, row.n_per_class, seed + 11)
+        if max(result.ci_high, resolution(evidence.examples)) <= min_gain:
             eligible.append((-row.mean, row.n_per_class, row.strategy, row, result.difference, result.ci_high))
     if not eligible:
         return best, None
