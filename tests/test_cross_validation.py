@@ -20,7 +20,7 @@ DATA = Path(__file__).parent / "data"
 def task_file(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_folder: Path) -> Path:
     task = tmp_path_factory.mktemp("cv") / "task.yaml"
     task.write_text(
-        f"name: cv\ndata: {DATA / 'trec_small_train.jsonl'}\nsizes: [2, 4]\nseeds: 2\nexhaustive: true\n"
+        f"name: cv\ndata: {DATA / 'trec_small_train.jsonl'}\nsizes: [2, 4, 8, 10]\nseeds: 2\nexhaustive: true\n"
         "strategies: [majority, few-shot-knn, linear-probe, full]\n"
         "strategy_params:\n  full: {max_steps: 4, batch_size: 4}\n"
         f"backend: {{model: {tiny_encoder_folder}}}\n"
@@ -38,8 +38,11 @@ def test_every_example_is_scored_by_models_that_never_saw_it_and_the_run_repeats
     first, lines = run(task_file, tmp_path / "store.db")
     rows = len((DATA / "trec_small_train.jsonl").read_text().splitlines())
     assert first["data"]["validation"] == "cv" and first["data"]["folds"] == 5
-    assert first["data"]["test_size"] == rows and "5-fold cross-validation, 2 repeats" in first["data"]["split"]
-    assert all(trial["folds"] == 5 for trial in first["trials"])
+    assert first["data"]["test_size"] == rows and "5-fold cross-validation" in first["data"]["split"]
+    assert "2 repeats" in first["data"]["split"]
+    # 2 and 4 of each label fit in half of the 12 (2 folds), 8 in two thirds (3 folds); the largest size, which
+    # trains on every fold's whole training part, and the baseline take all 5.
+    assert {(t["n_per_class"], t["folds"]) for t in first["trials"]} == {(0, 5), (2, 2), (4, 2), (8, 3), (10, 5)}
     (test_set,) = first["test"]["sets"]  # both repeats score the same examples: paired across seeds
     assert sorted(test_set["seeds"]) == [0, 1] and len(test_set["gold"]) == rows
     # 12 examples of each label; a fold's training part holds 4/5 of them: 9 or 10. The

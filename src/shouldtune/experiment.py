@@ -381,7 +381,7 @@ def _prepare_embeddings(
             continue
         split = prepared.split_of(seed)
         texts.update(dict.fromkeys(split.test.texts))
-        for fold in split.fold_list():
+        for fold in split.folds_at(n_per_class, bool(prepared.label_set)):
             texts.update(dict.fromkeys(training_set(fold.pool, prepared.label_set, cls.track, n_per_class, seed).texts))
     meter.calibrate(prepared.splits[0].test.texts)
     say(f"embedding {len(texts)} distinct texts ({meter.seconds_per_text * 1000:.1f} ms per text)")

@@ -37,7 +37,7 @@ class StrategyPlan:
     sizes: tuple[int, ...]
     trials_adaptive: int  # trials on the first seed (the adaptive plan's first pass)
     trials_exhaustive: int  # the whole grid
-    fits_per_trial: int  # folds
+    fits_per_trial: tuple[int, ...]  # folds fitted at each of `sizes` (one on a hold-out)
     seconds_per_trial: float | None  # None: not estimated (a language-model backend)
 
     @property
@@ -90,12 +90,11 @@ def estimate_plan(task: TaskConfig) -> RunPlan:
     contestants = {c.name: c for c in task.contestants()}
     classes = {name: strategy_class(c.strategy, c.kind) for name, c in contestants.items()}
     schedule = Schedule(tuple(contestants), sizes, seeds, classes, prepared.scoring, task.metric, {}, {}, lambda name, n: 0.0)
-    folds = len(splits[0].fold_list())
     test_examples = len(splits[0].test)
     distinct: dict[str, None] = dict.fromkeys(splits[0].test.texts)
     for name, n, seed in schedule.grid():
         if "embed" in classes[name].requires:
-            for fold in prepared.split_of(seed).fold_list():
+            for fold in prepared.split_of(seed).folds_at(n, bool(label_set)):
                 distinct.update(dict.fromkeys(training_set(fold.pool, label_set, classes[name].track, n, seed).texts))
     # Only the sentence encoder is timed: a language model's cost depends on the model and the
     # hardware far more than on anything a short probe can time.
@@ -112,6 +111,7 @@ def estimate_plan(task: TaskConfig) -> RunPlan:
         points = schedule.points[name]
         # n per class (all a smaller class has, or n in all); the baseline (n = 0) learns from the whole pool.
         examples = [examples_at(n, counts) if n else len(pool) for n in points]
+        folds = tuple(len(splits[0].folds_at(n, bool(label_set))) for n in points)
         seconds = None
         if contestant.kind == "encoder":
             seconds = _trial_seconds(
@@ -128,16 +128,19 @@ def estimate_plan(task: TaskConfig) -> RunPlan:
 
 
 def _trial_seconds(
-    cls: type, params: dict[str, Any], name: str, examples: Sequence[int], classes: int, test_examples: int, folds: int,
-    per_text: float, per_trained_text: float, per_step: float = 0.0,
+    cls: type, params: dict[str, Any], name: str, examples: Sequence[int], classes: int, test_examples: int,
+    folds: Sequence[int], per_text: float, per_trained_text: float, per_step: float = 0.0,
 ) -> float:
-    """Return the mean estimated seconds of one trial (all its folds) over the strategy's sizes."""
+    """Return the mean estimated seconds of one trial (all its folds) over the strategy's sizes.
+
+    `examples` are the examples each fit at a size trains on (drawn from a fold's training
+    part), `folds` the fits each size takes.
+    """
     from shouldtune.strategies.base import StrategyContext
 
     strategy = cls(StrategyContext(encoder=None), **params)
     per_size = []
-    for n_examples in examples:
-        fit_examples = n_examples * (folds - 1) // folds if folds > 1 and name not in ("majority",) else n_examples
+    for fit_examples, folds in zip(examples, folds):
         seconds = 0.0
         work = strategy.work(max(fit_examples, 1), classes)
         if work and hasattr(strategy, "training_steps"):  # trains encoder weights: texts through forward and backward
@@ -219,7 +222,9 @@ def describe(plan: RunPlan) -> list[str]:
         f"embedding {plan.distinct_texts:,} distinct texts once: about {_minutes(plan.embedding_seconds)}",
     ]
     for row in plan.strategies:
-        fits = f", {row.fits_per_trial} fits each (folds)" if row.fits_per_trial > 1 else ""
+        fits = (
+            f", {_fits(row.fits_per_trial)} fits each (folds)" if max(row.fits_per_trial, default=1) > 1 else ""
+        )
         time_text = (
             "not estimated (language-model backend)" if row.seconds_per_trial is None
             else f"about {_minutes(row.seconds_adaptive or 0.0)} (all seeds: {_minutes(row.seconds_exhaustive or 0.0)})"
@@ -233,6 +238,12 @@ def describe(plan: RunPlan) -> list[str]:
         f"up to {_minutes(plan.seconds_exhaustive)} for every seed (--exhaustive)"
     )
     return lines
+
+
+def _fits(per_size: Sequence[int]) -> str:
+    """Return the fits per trial in words: "5", or "2 to 5" where smaller sizes take fewer folds."""
+    low, high = min(per_size), max(per_size)
+    return str(high) if low == high else f"{low} to {high}"
 
 
 def _minutes(seconds: float) -> str:

@@ -90,7 +90,7 @@ def trial_key(task: TaskConfig, contestant: Contestant, model_id: str, n_per_cla
         "split": {
             "seed": task.seed,
             "validation": "cv" if split.cross_validated else "holdout",
-            "folds": len(split.fold_list()) if split.cross_validated else None,
+            "folds": len(split.folds_at(n_per_class, task.task_type == "classification")) if split.cross_validated else None,
             "test_fraction": None if task.test or split.cross_validated else task.test_fraction,
         },
         "task": task.model_dump(
@@ -187,8 +187,9 @@ def split_text(task: TaskConfig, test: Examples | None, splits: list[Split], see
     if splits[0].cross_validated:
         # Without --exhaustive only the first seed's repeat runs: see shouldtune.schedule.
         repeats = f"{len(seeds)} repeats" if len(seeds) > 1 and task.exhaustive else "1 repeat"
+        fewer = " (sizes that fit in a smaller training part: fewer folds)" if splits[0].fewer_folds else ""
         return (
-            f"{kind} {len(splits[0].fold_list())}-fold cross-validation, {repeats}: every one of the "
+            f"{kind} {len(splits[0].fold_list())}-fold cross-validation{fewer}, {repeats}: every one of the "
             f"{len(splits[0].test)} examples scored by models that never saw it (small data, no test file)"
         )
     return f"one {kind} hold-out split ({task.test_fraction:.0%}, seed {seeds[0]})"

@@ -75,9 +75,11 @@ def estimate_spend(task: TaskConfig) -> list[StrategySpend]:
             trial_calls = test_inputs * len(splits[0].fold_list())
             if contestant.strategy == "prompt-search":
                 trial_calls += int(params.get("budget", 200))
-            if contestant.strategy == "hosted-finetune":
-                examples = len(training_set(splits[0].fold_list()[0].pool, label_set, "finetune", n, seed).texts)
-                trained += int(examples * (estimated_tokens(instruction) + text_tokens + label_tokens + 12) * int(params.get("n_epochs", 3)))
+            if contestant.strategy == "hosted-finetune":  # one job per fold the size is fitted on
+                folds = splits[0].folds_at(n, bool(label_set))
+                examples = len(training_set(folds[0].pool, label_set, "finetune", n, seed).texts)
+                per_job = examples * (estimated_tokens(instruction) + text_tokens + label_tokens + 12) * int(params.get("n_epochs", 3))
+                trained += int(per_job * len(folds))
                 per_prompt = estimated_tokens(instruction) + text_tokens + 8
             calls += trial_calls
             prompt += int(trial_calls * per_prompt)

@@ -115,7 +115,8 @@ def run_trial(
     """Fit and score one contestant on one subset per fold; return its record and test predictions.
 
     With cross-validation the strategy is fitted once per fold (on n per class of that fold's
-    pool) and each fit scores its fold's examples, so the predictions cover every example.
+    pool) and each fit scores its fold's examples, so the predictions cover every example; a
+    size that fits in fewer folds' training parts is fitted on fewer (`Split.folds_at`).
     `fit_seconds` is the mean fit (what fitting once costs), `predict_seconds` the whole test
     set's.
     """
@@ -128,7 +129,7 @@ def run_trial(
     described: dict[str, Any] = {}
     search = None
     strategy: Any = None
-    for fold in split.fold_list():
+    for fold in split.folds_at(n_per_class, by_label=bool(label_set)):
         strategy = build_strategy(task, contestant, backend, seed, progress, scoring=scoring)
         subset = training_set(fold.pool, label_set, strategy.track, n_per_class, seed)
         training = TrainingSet(subset.texts, subset.labels, label_set)

@@ -376,7 +376,6 @@ def analyse(
     metric = results["task"]["metric"]
     min_gain = float(results["task"].get("min_gain", 0.0))
     cross_validated = results["data"].get("validation") == "cv"
-    inflate = cv_inflation(int(results["data"].get("folds", 1))) if cross_validated else 1.0
     classification = results["task"].get("task_type", "classification") == "classification"
     rows = curve_rows(results["curves"], metric)
     trials = list(results["trials"])
@@ -396,7 +395,9 @@ def analyse(
     prompt_curve = track_curve(rows, "prompt", [n for n in sizes if n > 0] or sizes)
     finetune_curve = track_curve(rows, "finetune", sizes)
     by_size = {p.n_per_class: p for p in prompt_curve}
-    evidence = _Evidence(trials, tests, predicted if paired else {}, scoring, metric, n_resamples, inflate)
+    evidence = _Evidence(
+        trials, tests, predicted if paired else {}, scoring, metric, n_resamples, cross_validated, int(results["data"].get("folds") or 1)
+    )
     comparisons = tuple(
         _compare(by_size[f.n_per_class], f, evidence, seed, min_gain) for f in finetune_curve if f.n_per_class in by_size
     )
@@ -520,7 +521,8 @@ class _Evidence:
     scoring: Scoring | None
     metric: str
     n_resamples: int
-    inflate: float = 1.0
+    cross_validated: bool = False
+    folds: int = 1  # the run's folds; a trial fitted on fewer records its own
 
     @property
     def examples(self) -> int:
@@ -537,11 +539,21 @@ class _Evidence:
         """
         seeds, runs = _runs((a.strategy, a_size), (b.strategy, b_size), self.trials, self.tests, self.predicted)
         if seeds and self.scoring is not None:
+            inflate = self.inflation((a.strategy, a_size), (b.strategy, b_size))
             result = paired_seeds_bootstrap(
-                runs, self.scoring, self.metric, n_resamples=self.n_resamples, seed=seed, margin=margin, inflate=self.inflate
+                runs, self.scoring, self.metric, n_resamples=self.n_resamples, seed=seed, margin=margin, inflate=inflate
             )
             return seeds, runs, result
         return [], [], _unpaired(a, b, margin)
+
+    def inflation(self, *keys: tuple[str, int]) -> float:
+        """Return the widening of a cross-validated difference (`cv_inflation`) for the fewest folds
+        any of these (strategy, size) trials was fitted on: a size that fits in a smaller training
+        part takes fewer folds (`Split.folds_at`). 1 on a hold-out."""
+        if not self.cross_validated:
+            return 1.0
+        folds = [int(t.get("folds") or self.folds) for t in self.trials if (t["strategy"], t["n_per_class"]) in keys]
+        return cv_inflation(min(folds, default=self.folds))
 
 
 def _compare(prompt: TrackPoint, finetune: TrackPoint, evidence: _Evidence, seed: int, min_gain: float = 0.0) -> Comparison:

@@ -6,6 +6,13 @@ Below `CV_BELOW_ROWS` rows and without a test file a hold-out would leave a test
 few dozen examples (a 95% interval of ±0.2 or more), so the split is repeated stratified
 k-fold cross-validation instead: each repeat (seed) scores *every* labelled example once,
 by a model fitted on the other folds, and a trial's predictions are the k folds' put together.
+
+A trial that learns from fewer examples than the k folds' training parts hold needs fewer of
+them: n of every label fit in the training half of a 2-fold split as well as in four fifths of
+a 5-fold one. So each size is cross-validated with the fewest folds (2 to k) whose every
+training part still holds n of every label (`Split.folds_at`): every example is still scored
+once, by a model trained on n per class that never saw it, and the learning curve's small
+sizes cost 2 fits where they cost k. The largest size, what the decision reads, keeps all k.
 """
 
 from __future__ import annotations
@@ -56,6 +63,9 @@ class Split:
     test_id: str  # identifies the test set: trials sharing it are paired
     references: tuple[tuple[str, ...], ...] = ()  # per test example, when some input has several outputs
     folds: tuple[Fold, ...] = ()
+    #: The same examples cross-validated with fewer folds (2 up to k - 1, the same seed), for
+    #: sizes whose training sets fit in a smaller training part (`folds_at`).
+    fewer_folds: tuple[tuple[Fold, ...], ...] = ()
 
     @property
     def cross_validated(self) -> bool:
@@ -64,6 +74,22 @@ class Split:
     def fold_list(self) -> tuple[Fold, ...]:
         """Return the folds; a hold-out's single fold when none were made."""
         return self.folds or (Fold(self.pool, tuple(range(len(self.test)))),)
+
+    def folds_at(self, n_per_class: int, by_label: bool = True) -> tuple[Fold, ...]:
+        """Return the folds a trial at `n_per_class` is fitted on: the fewest whose every training
+        part holds n of every label (n in all, without labels), else all of them.
+
+        A size the smaller training parts cannot hold (one that trains on all a class has, as
+        the largest does) gets every fold, so its model learns from as much as the k-fold one
+        would. Sizes of 0 (nothing learned per class) keep every fold too.
+        """
+        if n_per_class <= 0:
+            return self.fold_list()
+        labels = set(self.pool.labels)
+        for folds in self.fewer_folds:
+            if all(_holds(fold.pool, n_per_class, labels if by_label else None) for fold in folds):
+                return folds
+        return self.fold_list()
 
     @property
     def gold(self) -> tuple[Reference, ...]:
@@ -91,6 +117,14 @@ def _test_id(test: Examples) -> str:
     for row, text in zip(test.rows, test.texts):
         digest.update(f"{row}\x1f{text}\x1e".encode())
     return digest.hexdigest()[:12]
+
+
+def _holds(pool: Examples, n_per_class: int, labels: set[str] | None) -> bool:
+    """Return whether `pool` has n examples of every one of `labels` (n in all when None)."""
+    if labels is None:
+        return len(pool) >= n_per_class
+    counts = pool.label_counts()
+    return all(counts.get(label, 0) >= n_per_class for label in labels)
 
 
 def holdout(examples: Examples, test_fraction: float, seed: int, stratify: bool = True) -> Split:
@@ -134,14 +168,13 @@ def _holdout_by_input(examples: Examples, test_fraction: float, seed: int) -> Sp
     return _split(examples.subset(pool), examples.subset(test), by_input=True)
 
 
-def cross_validation(examples: Examples, folds: int, seed: int, stratify: bool = True) -> Split:
+def cross_validation(examples: Examples, folds: int, seed: int, stratify: bool = True, fewer: bool = True) -> Split:
     """Return a k-fold split of `examples` (stratified by label; by input for free-text outputs).
 
-    k is `folds`, or fewer when the smallest class has fewer examples than that.
+    k is `folds`, or fewer when the smallest class has fewer examples than that. With `fewer`
+    the split also holds the same examples split into 2 to k - 1 folds, for the sizes that fit
+    in them (`Split.folds_at`).
     """
-    from sklearn.model_selection import GroupKFold, StratifiedKFold
-
-    positions = np.arange(len(examples))
     if stratify:
         smallest = min(examples.label_counts().values())
         k = min(folds, smallest)
@@ -151,29 +184,44 @@ def cross_validation(examples: Examples, folds: int, seed: int, stratify: bool =
                 file=examples.source,
                 fix="add examples of every label (2 or more each), or pass a separate test file with --test FILE",
             )
-        parts = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(positions, list(examples.labels))
-    else:
-        inputs = {text: i for i, text in enumerate(dict.fromkeys(examples.texts))}
-        groups = np.array([inputs[text] for text in examples.texts])
-        k = min(folds, len(inputs))
-        if k < 2:
-            raise DataError(
-                "cannot cross-validate a single distinct input", file=examples.source, fix="add examples, or pass --test FILE"
-            )
-        # GroupKFold does not shuffle: shuffle the group numbers with the seed instead.
-        shuffled = np.random.default_rng(seed).permutation(len(inputs))[groups]
-        parts = GroupKFold(n_splits=k).split(positions, groups=shuffled)
-        # Each input is answered once and scored against all its outputs: the test set holds
-        # every input once, and each fold scores the inputs it held out.
-        whole = _split(examples, examples, by_input=True)
-        place = {text: i for i, text in enumerate(whole.test.texts)}
-        made = tuple(
-            Fold(examples.subset(sorted(train.tolist())), tuple(sorted({place[examples.texts[i]] for i in test})))
-            for train, test in parts
+        fewer_folds = tuple(_stratified_folds(examples, j, seed) for j in range(2, k)) if fewer else ()
+        return Split(examples, examples, _test_id(examples) + "-cv", folds=_stratified_folds(examples, k, seed), fewer_folds=fewer_folds)
+    inputs = {text: i for i, text in enumerate(dict.fromkeys(examples.texts))}
+    k = min(folds, len(inputs))
+    if k < 2:
+        raise DataError(
+            "cannot cross-validate a single distinct input", file=examples.source, fix="add examples, or pass --test FILE"
         )
-        return Split(examples, whole.test, whole.test_id + "-cv", whole.references, made)
-    made = tuple(Fold(examples.subset(sorted(train.tolist())), tuple(sorted(test.tolist()))) for train, test in parts)
-    return Split(examples, examples, _test_id(examples) + "-cv", folds=made)
+    # Each input is answered once and scored against all its outputs: the test set holds
+    # every input once, and each fold scores the inputs it held out.
+    whole = _split(examples, examples, by_input=True)
+    fewer_folds = tuple(_folds_by_input(examples, whole, j, seed) for j in range(2, k)) if fewer else ()
+    return Split(
+        examples, whole.test, whole.test_id + "-cv", whole.references, _folds_by_input(examples, whole, k, seed), fewer_folds,
+    )
+
+
+def _stratified_folds(examples: Examples, k: int, seed: int) -> tuple[Fold, ...]:
+    from sklearn.model_selection import StratifiedKFold
+
+    positions = np.arange(len(examples))
+    parts = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(positions, list(examples.labels))
+    return tuple(Fold(examples.subset(sorted(train.tolist())), tuple(sorted(test.tolist()))) for train, test in parts)
+
+
+def _folds_by_input(examples: Examples, whole: Split, k: int, seed: int) -> tuple[Fold, ...]:
+    from sklearn.model_selection import GroupKFold
+
+    inputs = {text: i for i, text in enumerate(dict.fromkeys(examples.texts))}
+    groups = np.array([inputs[text] for text in examples.texts])
+    # GroupKFold does not shuffle: shuffle the group numbers with the seed instead.
+    shuffled = np.random.default_rng(seed).permutation(len(inputs))[groups]
+    parts = GroupKFold(n_splits=k).split(np.arange(len(examples)), groups=shuffled)
+    place = {text: i for i, text in enumerate(whole.test.texts)}
+    return tuple(
+        Fold(examples.subset(sorted(train.tolist())), tuple(sorted({place[examples.texts[i]] for i in test})))
+        for train, test in parts
+    )
 
 
 def validation_for(train_rows: int, test: Examples | None, validation: str = "auto") -> str:
@@ -193,13 +241,14 @@ def make_splits(
     stratify: bool = True,
     validation: str = "auto",
     folds: int = DEFAULT_FOLDS,
+    fewer_folds: bool = True,
 ) -> list[Split]:
     """Return one split per seed: the given test set, one hold-out, or (small data) a k-fold
     cross-validation per seed (each seed a repeat with its own fold assignment)."""
     if test is not None:
         return [_split(train, test, by_input=not stratify)] * len(seeds)
     if validation_for(len(train), test, validation) == "cv":
-        return [cross_validation(train, folds, seed, stratify) for seed in seeds]
+        return [cross_validation(train, folds, seed, stratify, fewer_folds) for seed in seeds]
     return [holdout(train, test_fraction, seeds[0], stratify)] * len(seeds)
 
 
