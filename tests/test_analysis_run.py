@@ -210,3 +210,23 @@ def test_data_need_starts_from_the_measured_gap_not_from_where_the_fit_puts_it()
     assert need is not None and need.leader == "finetune"
     assert (need.n_per_class, need.more_per_class, need.more_in_all) == (77, 52, 104)
     assert need.estimated_gap == pytest.approx(0.164 - 0.5 / 77**0.5, abs=1e-6)
+
+
+def test_a_cross_validated_difference_is_widened_for_the_folds_its_trials_were_fitted_on():
+    # Cross-validated: the k models trained on overlapping data, which resampling the examples does not see
+    # (cv_inflation). A size fitted on 2 folds is widened by sqrt(3), one fitted on 5 by sqrt(2.25).
+    results, predictions = crossover_run()
+    held_out = analyse(results, predictions).comparisons[1]  # 4 per class: probe right on 10 more of 40
+    results["data"].update({"validation": "cv", "folds": 5})
+    for trial in results["trials"]:
+        trial["folds"] = 2 if trial["n_per_class"] == 4 else 5
+    widened = analyse(results, predictions).comparisons[1]
+
+    def half_width(c):
+        return c.ci_high - c.ci_low
+
+    assert widened.difference == held_out.difference
+    assert half_width(widened) == pytest.approx(half_width(held_out) * 3 ** 0.5, rel=0.02)
+    for trial in results["trials"]:
+        trial["folds"] = 5
+    assert half_width(analyse(results, predictions).comparisons[1]) == pytest.approx(half_width(held_out) * 1.5, rel=0.02)

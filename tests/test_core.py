@@ -122,6 +122,36 @@ def test_small_data_is_cross_validated_every_example_scored_once_per_repeat():
     assert not held_out[0].cross_validated and len(held_out[0].test) == 20
 
 
+def test_a_size_that_fits_in_fewer_folds_is_fitted_on_fewer_and_still_scores_every_example_once():
+    data = _examples(50)  # 50 of each label: training parts hold 25 of each in 2 folds, 33 or 34 in 3, 37 or 38 in 4, 40 in 5
+    (split,) = make_splits(data, None, [0], 0.2)
+
+    def fits(n_per_class: int) -> int:
+        folds = split.folds_at(n_per_class)
+        positions = sorted(p for fold in folds for p in fold.test_positions)
+        assert positions == list(range(len(data)))  # every example scored once
+        for fold in folds:
+            assert {split.test.texts[p] for p in fold.test_positions}.isdisjoint(fold.pool.texts)
+            assert min(fold.pool.label_counts().values()) >= min(n_per_class, 40)  # the subset drawn is whole
+        return len(folds)
+
+    assert [fits(n) for n in (4, 25, 26, 33, 34, 40)] == [2, 2, 3, 3, 4, 5]
+    assert fits(0) == 5  # nothing learned per class (the baseline learns from the whole pool): every fold
+    # Without labels (free-text outputs) n counts examples: 40 fit in half of the 100.
+    assert len(split.folds_at(40, by_label=False)) == 2 and len(split.folds_at(60, by_label=False)) == 3
+    (every,) = make_splits(data, None, [0], 0.2, fewer_folds=False)
+    assert len(every.folds_at(4)) == 5
+    assert split.folds == every.folds  # the k folds themselves are the same either way
+
+
+def test_a_size_a_small_class_cannot_fill_in_fewer_folds_keeps_every_fold():
+    # 30 of one label and 6 of the other: 4 of the rare label fit in three folds' training parts (4 of 6), not in two.
+    texts = tuple(f"common {i}" for i in range(30)) + tuple(f"rare {i}" for i in range(6))
+    data = Examples(texts, ("common",) * 30 + ("rare",) * 6, "mem", tuple(range(1, 37)))
+    (split,) = make_splits(data, None, [0], 0.2)
+    assert [len(split.folds_at(n)) for n in (3, 4, 5, 8)] == [2, 3, 5, 5]
+
+
 def test_on_imbalanced_data_the_largest_size_trains_on_the_whole_pool():
     # 30 of one label and 6 of the other, as a user who labels what arrives has: 5 folds.
     texts = tuple(f"common {i}" for i in range(30)) + tuple(f"rare {i}" for i in range(6))

@@ -231,6 +231,25 @@ def test_a_strategy_not_told_apart_from_the_one_handed_over_is_named_with_how_to
     assert "`shouldtune export a09cd6dd92d0 --strategy setfit --out DIR`" in decided["recommendation"]["summary"]
 
 
+def test_a_rival_that_scored_the_same_on_every_example_is_said_so_not_shown_as_a_measured_zero():
+    # full and setfit give the same answers on all 40 examples: the interval of full's lead is [0, 0], and 40
+    # agreeing answers bound how often they differ only to 7%, more than min-gain: too few to show them equal.
+    predictions = {
+        ("majority", 0, 0): ["A"] * 40,
+        ("knn", 8, 0): right_then_wrong(GOLD, 12, LABELS),
+        ("full", 8, 0): right_then_wrong(GOLD, 5, LABELS),
+        ("setfit", 8, 0): right_then_wrong(GOLD, 5, LABELS),
+    }
+    tracks = {**TRACKS, "full": "finetune", "setfit": "finetune"}
+    results = make_results(predictions, GOLD, tracks, work={"majority": 0, "knn": 0, "full": 1920, "setfit": 3200})
+    analysis = analyse(results, predictions)
+    (rival,) = analysis.rivals
+    assert rival.ci_low == rival.ci_high == 0
+    summary = recommend(analysis).summary
+    assert "not told apart from setfit (the same score as full on all 40 examples: too few to show them equal)" in summary
+    assert "+0.000, 95% CI +0.000 to +0.000" not in summary
+
+
 def test_a_strategy_shown_behind_the_one_handed_over_is_no_rival():
     # full right on all 40, probe wrong on 12: full's lead is shown, so nothing is named beside it.
     results, predictions = simpler_strategy_run(full_wrong=0, probe_wrong=12, probe_offset=20)

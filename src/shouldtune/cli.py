@@ -190,7 +190,7 @@ def run(
     metric: Annotated[Optional[str], typer.Option(help="The metric the decision uses: macro_f1, accuracy; rouge_l, exact_match, token_f1, chrf, bleu; field_f1, ...; or module:function \\[default: the task type's first].", show_default=False)] = None,
     test_fraction: Annotated[Optional[float], typer.Option(help="Hold-out share when no --test \\[default: 0.2].", show_default=False)] = None,
     validation: Annotated[Optional[str], typer.Option(help="Without --test: cv (stratified k-fold: every example scored by a model that never saw it) or holdout \\[default: auto: cv below 1,000 rows].", show_default=False)] = None,
-    folds: Annotated[Optional[int], typer.Option(help="Folds of the cross-validation \\[default: 5].", show_default=False)] = None,
+    folds: Annotated[Optional[int], typer.Option(help="Folds of the cross-validation; a size that fits in fewer folds' training parts takes fewer \\[default: 5].", show_default=False)] = None,
     min_gain: Annotated[Optional[float], typer.Option(help="The smallest difference in the decision metric that matters \\[default: 0.01].", show_default=False)] = None,
     plan: Annotated[bool, typer.Option("--plan", help="Print the trials and their estimated time (timed on this machine), then stop.")] = False,
     exhaustive: Annotated[bool, typer.Option("--exhaustive", help="Run every strategy at every size and seed (default: skip what cannot win; extra seeds only where the decision is in doubt).")] = False,

@@ -159,7 +159,7 @@ def recommend(
         chosen = finetune if verdict == "finetune" else prompt
         choice, strategy, confidence = verdict, chosen.strategy, "confident"
         probability = final.p_finetune_ahead if verdict == "finetune" else final.p_prompt_ahead
-    elif _shown_close(final, analysis.test_examples if analysis.paired else 0):
+    elif _shown_close(final, analysis.paired_examples):
         choice, confidence, probability = "either", "close", final.p_close
         strategy = _cheaper_or_better(prompt, finetune, by_name, analysis)
     else:
@@ -360,7 +360,7 @@ def _quality(analysis: Analysis, final: Comparison, decisive: bool) -> Criterion
         if rivals:
             sentence += (
                 f". Within the {'fine-tune' if track == 'finetune' else track} track, {rivals[0].contestant} is not told "
-                f"apart from {_rival_list(rivals)}"
+                f"apart from {_rival_list(rivals, analysis)}"
             )
     return Criterion(
         "quality", final.verdict if final.verdict != "tie" else "neither", decisive, sentence + ".",
@@ -644,11 +644,23 @@ def _lean(prompt_value: float, finetune_value: float, ratio: float) -> str:
     return "neither"
 
 
-def _rival_list(rivals: Sequence[TrackRival]) -> str:
-    """Return the rivals with the contestant's lead over each: `setfit (full +0.125, 95% CI -0.094 to +0.344)`."""
-    return ", ".join(
-        f"{r.rival} ({r.contestant} {r.difference:+.3f}, 95% CI {r.ci_low:+.3f} to {r.ci_high:+.3f})" for r in rivals
-    )
+def _rival_list(rivals: Sequence[TrackRival], analysis: Analysis) -> str:
+    """Return the rivals with the contestant's lead over each: `setfit (full +0.125, 95% CI -0.094 to +0.344)`.
+
+    A rival that scored the same on every resample of the examples paired on (the interval
+    [0, 0]: they agree wherever it counts) is said so, and whether that many examples can show
+    the two equal (`significance.resolution` within `--min-gain`): "+0.000, 95% CI +0.000 to
+    +0.000" would read as a measured zero however few the examples.
+    """
+    examples = analysis.paired_examples
+
+    def lead(r: TrackRival) -> str:
+        if r.ci_low == r.ci_high == 0:
+            same = f"the same score as {r.contestant} on " + (f"all {examples:,} examples" if examples else "every example")
+            return same + (": too few to show them equal" if resolution(examples) > analysis.min_gain or not examples else "")
+        return f"{r.contestant} {r.difference:+.3f}, 95% CI {r.ci_low:+.3f} to {r.ci_high:+.3f}"
+
+    return ", ".join(f"{r.rival} ({lead(r)})" for r in rivals)
 
 
 def _runner_up(analysis: Analysis, strategy: str, run_id: str | None) -> str:
@@ -658,7 +670,7 @@ def _runner_up(analysis: Analysis, strategy: str, run_id: str | None) -> str:
         return ""
     first = rivals[0].rival
     return (
-        f" Within its track, {strategy} is not told apart from {_rival_list(rivals)}: "
+        f" Within its track, {strategy} is not told apart from {_rival_list(rivals, analysis)}: "
         f"`shouldtune export {run_id or 'RUN'} --strategy {first} --out DIR` hands {first} over to compare on examples neither has seen."
     )
 

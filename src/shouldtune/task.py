@@ -128,7 +128,7 @@ class TaskConfig(BaseModel):
         description="Without a test file: cv (stratified k-fold, every example scored) or holdout; "
         "auto cross-validates below 1,000 rows.",
     )
-    folds: int = Field(default=5, ge=2, le=20, description="Folds of the cross-validation (fewer if a class has fewer examples).")
+    folds: int = Field(default=5, ge=2, le=20, description="Folds of the cross-validation (fewer if a class has fewer examples; a size that fits in fewer folds' training parts takes fewer).")
     min_gain: float = Field(
         default=0.01, ge=0.0, lt=1.0,
         description="The smallest difference in the decision metric that matters; below it the tracks count as equal.",

@@ -331,6 +331,11 @@ class Analysis:
         return bool(self.baseline_checks) and not any(check.beats_baseline for check in self.baseline_checks)
 
     @property
+    def paired_examples(self) -> int:
+        """Return the test examples a paired difference rests on (per seed); 0 when nothing is paired."""
+        return self.test_examples if self.paired else 0
+
+    @property
     def final(self) -> Comparison | None:
         """Return the comparison at the decision size, if both tracks were run."""
         return self.comparisons[-1] if self.comparisons else None
