@@ -153,11 +153,11 @@ def test_a_cross_validated_plan_counts_one_fit_per_fold():
     setfit = strategy_class("setfit", "encoder")
     per_fit = setfit(None).work(48, 6) * 0.05  # 48 examples of 6 labels, 50 ms per text trained on
     # A hold-out fits once; five folds fit five times, two folds twice. Each embeds the test set once.
-    hold_out = _trial_seconds(setfit, {}, "setfit", [48], 6, 100, [1], 0.01, 0.05)
-    five_folds = _trial_seconds(setfit, {}, "setfit", [48], 6, 60, [5], 0.01, 0.05)
+    hold_out = _trial_seconds(setfit, {}, [48], 6, 100, [1], 0.01, 0.05)
+    five_folds = _trial_seconds(setfit, {}, [48], 6, 60, [5], 0.01, 0.05)
     assert hold_out == pytest.approx(per_fit + 100 * 0.01)
     assert five_folds == pytest.approx(5 * per_fit + 60 * 0.01)
-    two_then_five = _trial_seconds(setfit, {}, "setfit", [48, 48], 6, 60, [2, 5], 0.01, 0.05)
+    two_then_five = _trial_seconds(setfit, {}, [48, 48], 6, 60, [2, 5], 0.01, 0.05)
     assert two_then_five == pytest.approx((2 + 5) / 2 * per_fit + 60 * 0.01)
 
 
@@ -168,12 +168,12 @@ def test_a_plan_counts_a_cost_per_training_step_besides_the_texts():
     # 12 texts of 2 labels (a fold of a 16-example budget): setfit's 100 steps each hold 12 texts, so 100 ms a
     # step for the optimiser weighs about as much as 8 ms for each of the step's texts.
     setfit, full = strategy_class("setfit", "encoder"), strategy_class("full", "encoder")
-    with_steps = _trial_seconds(setfit, {}, "setfit", [12], 2, 0, [1], 0.01, 0.008, 0.1)
-    texts_only = _trial_seconds(setfit, {}, "setfit", [12], 2, 0, [1], 0.01, 0.008)
+    with_steps = _trial_seconds(setfit, {}, [12], 2, 0, [1], 0.01, 0.008, 0.1)
+    texts_only = _trial_seconds(setfit, {}, [12], 2, 0, [1], 0.01, 0.008)
     assert texts_only == pytest.approx(100 * 12 * 0.008)
     assert with_steps == pytest.approx(texts_only + 100 * 0.1)
     # full takes 4 epochs of ceil(48 / 16) steps: 12 steps, each with the same fixed cost.
-    assert _trial_seconds(full, {}, "full", [48], 6, 0, [1], 0.01, 0.008, 0.1) == pytest.approx(12 * 16 * 0.008 + 12 * 0.1)
+    assert _trial_seconds(full, {}, [48], 6, 0, [1], 0.01, 0.008, 0.1) == pytest.approx(12 * 16 * 0.008 + 12 * 0.1)
 
 
 def test_a_plan_counts_the_texts_prompt_search_embeds_to_choose_its_prompt():
@@ -184,6 +184,6 @@ def test_a_plan_counts_the_texts_prompt_search_embeds_to_choose_its_prompt():
     search = strategy_class("prompt-search", "encoder")
     per_fit = search(StrategyContext(encoder=None)).work(48, 6) * 0.01  # every candidate prompt on every example, 10 ms per text embedded
     assert per_fit > 0
-    assert _trial_seconds(search, {}, "prompt-search", [48], 6, 60, [5], 0.01, 0.05) == pytest.approx(5 * per_fit)
+    assert _trial_seconds(search, {}, [48], 6, 60, [5], 0.01, 0.05) == pytest.approx(5 * per_fit)
     # Strategies on the cached encoder's own embeddings plan no computing.
-    assert _trial_seconds(strategy_class("linear-probe", "encoder"), {}, "linear-probe", [48], 6, 60, [5], 0.01, 0.05) == 0.0
+    assert _trial_seconds(strategy_class("linear-probe", "encoder"), {}, [48], 6, 60, [5], 0.01, 0.05) == 0.0

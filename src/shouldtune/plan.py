@@ -115,7 +115,7 @@ def estimate_plan(task: TaskConfig) -> RunPlan:
         seconds = None
         if contestant.kind == "encoder":
             seconds = _trial_seconds(
-                cls, task.params_of(contestant), name, examples, max(len(label_set), 1), test_examples, folds,
+                cls, task.params_of(contestant), examples, max(len(label_set), 1), test_examples, folds,
                 per_text, per_trained_text, per_step,
             )
         plans.append(StrategyPlan(
@@ -128,7 +128,7 @@ def estimate_plan(task: TaskConfig) -> RunPlan:
 
 
 def _trial_seconds(
-    cls: type, params: dict[str, Any], name: str, examples: Sequence[int], classes: int, test_examples: int,
+    cls: type, params: dict[str, Any], examples: Sequence[int], classes: int, test_examples: int,
     folds: Sequence[int], per_text: float, per_trained_text: float, per_step: float = 0.0,
 ) -> float:
     """Return the mean estimated seconds of one trial (all its folds) over the strategy's sizes.

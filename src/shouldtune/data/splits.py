@@ -185,7 +185,9 @@ def cross_validation(examples: Examples, folds: int, seed: int, stratify: bool =
                 fix="add examples of every label (2 or more each), or pass a separate test file with --test FILE",
             )
         fewer_folds = tuple(_stratified_folds(examples, j, seed) for j in range(2, k)) if fewer else ()
-        return Split(examples, examples, _test_id(examples) + "-cv", folds=_stratified_folds(examples, k, seed), fewer_folds=fewer_folds)
+        return Split(
+            examples, examples, _test_id(examples) + "-cv", folds=_stratified_folds(examples, k, seed), fewer_folds=fewer_folds,
+        )
     inputs = {text: i for i, text in enumerate(dict.fromkeys(examples.texts))}
     k = min(folds, len(inputs))
     if k < 2:
