@@ -5,6 +5,7 @@ hosted fine-tuning, and the key never written anywhere."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -204,6 +205,22 @@ def test_a_bad_key_is_one_line_and_exit_2(server, tmp_path, runner_app, monkeypa
     assert result.exit_code == 2
     assert "refused the API key" in result.output and "Traceback" not in result.output
     assert KEY not in result.output
+
+
+@pytest.mark.parametrize("given_test", [True, False], ids=["hold-out", "cross-validated"])
+def test_the_spend_plan_counts_the_calls_the_run_then_makes(server, tmp_path, runner_app, given_test):
+    runner, app = runner_app
+    task = task_file(tmp_path, server, "few-shot, prompt-search")
+    text = task.read_text().replace("sizes: [0, 2]", "sizes: [0, 2, 4]")
+    if not given_test:  # 36 examples: 2-fold fits at 2 and 4 per class, each fold's inputs answered by its own model
+        text = text.replace(f"test: {DATA / 'trec_small_test.jsonl'}\n", "")
+    task.write_text(text)
+    plan = runner.invoke(app, ["run", str(task), "--plan"])
+    assert plan.exit_code == 0, plan.output
+    planned = sum(int(calls.replace(",", "")) for calls in re.findall(r"([\d,]+) calls", plan.output))
+    result = runner.invoke(app, ["run", str(task), "--store", str(tmp_path / "s.db"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert planned == server.chat_calls  # the latency probes are answered from the response cache
 
 
 def test_plan_prints_calls_tokens_and_money_and_calls_nothing(server, tmp_path, runner_app):

@@ -2,8 +2,9 @@
 
 `estimate_spend(task)` reads the data and makes the splits as a run would, then counts, for
 every contestant on a backend charged by tokens, the calls its trials make (every test input
-once per trial; prompt-search's budget; zero-shot's prompts are the same at every size, so
-the response cache answers them after the first trial) and their tokens (about four
+once per trial: under cross-validation each fold's model answers its own fold's; prompt-search's
+validation answers in every fit, one per fold; zero-shot's prompts are the same at every size,
+so the response cache answers them after the first trial) and their tokens (about four
 characters a token), priced from the backend's price table. These are upper bounds for the
 whole grid (`--exhaustive`); the adaptive plan usually runs fewer trials.
 """
@@ -40,6 +41,7 @@ def estimate_spend(task: TaskConfig) -> list[StrategySpend]:
     from shouldtune.planning import plan_sizes, prepare, training_set
     from shouldtune.schedule import Schedule
     from shouldtune.strategies.llm.prompts import default_instruction
+    from shouldtune.strategies.llm.search import most_candidates, search_calls
     from shouldtune.strategies.registry import strategy_class
 
     contestants = [c for c in task.contestants() if backend_spec(c.kind).charges == "tokens"]
@@ -54,8 +56,10 @@ def estimate_spend(task: TaskConfig) -> list[StrategySpend]:
     text_tokens = sum(estimated_tokens(t) for t in texts) / max(len(texts), 1)
     label_tokens = sum(estimated_tokens(label) for label in prepared.train.labels) / max(len(texts), 1)
     instruction = task.instruction or default_instruction(task.task_type, label_set, task.label_descriptions)
-    test_inputs = len(set(splits[0].test.texts))
+    split = splits[0]
+    variants = sum(1 for variant in task.prompt_variants if variant.get("instruction"))
     plans = []
+    probed: set[str] = set()  # backends whose logprobs probe is counted (one call per run)
     for contestant in contestants:
         params = task.params_of(contestant)
         settings = contestant.settings
@@ -65,6 +69,9 @@ def estimate_spend(task: TaskConfig) -> list[StrategySpend]:
         grid = [(n, seed) for name, n, seed in schedule.grid() if name == contestant.name]
         k = int(params.get("k", 4))
         calls = prompt = trained = 0
+        if task.task_type == "classification" and task.classify_by == "likelihood" and contestant.backend not in probed:
+            probed.add(contestant.backend)
+            calls, prompt = 1, 16  # "does the server return logprobs?", asked once per run
         for n, seed in grid:
             shown = 0 if contestant.strategy in ("zero-shot", "majority") else k
             if contestant.strategy == "majority":
@@ -72,12 +79,15 @@ def estimate_spend(task: TaskConfig) -> list[StrategySpend]:
             if contestant.strategy == "zero-shot" and (n, seed) != grid[0]:
                 continue  # the same prompts: answered by the response cache
             per_prompt = estimated_tokens(instruction) + shown * (text_tokens + label_tokens + 4) + text_tokens + 8
-            trial_calls = test_inputs * len(splits[0].fold_list())
-            if contestant.strategy == "prompt-search":
-                trial_calls += int(params.get("budget", 200))
+            folds = split.folds_at(n, bool(label_set))
+            # Each fold's model answers its fold's inputs, a repeated one once (the response cache).
+            trial_calls = sum(len({split.test.texts[i] for i in fold.test_positions}) for fold in folds)
+            examples = len(training_set(folds[0].pool, label_set, "prompt", n, seed).texts)
+            if contestant.strategy == "prompt-search":  # each fold's fit searches on its own training part
+                rewrites = int(params.get("propose_rewrites", 0))
+                candidates = most_candidates(len(params.get("instructions", ())), variants, rewrites)
+                trial_calls += len(folds) * search_calls(examples, candidates, int(params.get("budget", 200)), rewrites)
             if contestant.strategy == "hosted-finetune":  # one job per fold the size is fitted on
-                folds = splits[0].folds_at(n, bool(label_set))
-                examples = len(training_set(folds[0].pool, label_set, "finetune", n, seed).texts)
                 per_job = examples * (estimated_tokens(instruction) + text_tokens + label_tokens + 12) * int(params.get("n_epochs", 3))
                 trained += int(per_job * len(folds))
                 per_prompt = estimated_tokens(instruction) + text_tokens + 8

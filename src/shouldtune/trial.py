@@ -129,7 +129,8 @@ def run_trial(
     described: dict[str, Any] = {}
     search = None
     strategy: Any = None
-    for fold in split.folds_at(n_per_class, by_label=bool(label_set)):
+    folds = split.folds_at(n_per_class, by_label=bool(label_set))
+    for fold in folds:
         strategy = build_strategy(task, contestant, backend, seed, progress, scoring=scoring)
         subset = training_set(fold.pool, label_set, strategy.track, n_per_class, seed)
         training = TrainingSet(subset.texts, subset.labels, label_set)
@@ -147,7 +148,7 @@ def run_trial(
         described = described or strategy.describe()
         search = search or strategy.search()
     tokens = token_counts(usage_before_fit, backend.usage(), predict_usage, folds=len(fit_times))
-    latency_ms = _latency_ms(strategy, split.test.texts, meter)
+    latency_ms = _latency_ms(strategy, _latency_texts(split, folds[-1].test_positions, backend.charges), meter)
     estimates = scored_trial(scoring, split.gold, predicted, seed=seed)
     predict_seconds = sum(predict_times)
     record = TrialRecord(
@@ -173,8 +174,23 @@ def run_trial(
     return record, predicted
 
 
-def _latency_ms(strategy: Any, texts: tuple[str, ...], meter: Meter) -> Latency:
-    """Return p50 and p95 milliseconds of single-text predictions on the first test texts.
+def _latency_texts(split: Split, answered: Sequence[int], charges: str) -> list[str]:
+    """Return the test texts a trial's latency is timed on: first those the last fold's model (the
+    one timed) has answered, then the others.
+
+    On a backend charged by tokens only those answered: its response cache gives them back with
+    the seconds they took, so timing them costs nothing, where any other text would be a call
+    bought for the probe (under cross-validation, most of them).
+    """
+    first = [split.test.texts[i] for i in answered]
+    if charges == "tokens":
+        return first
+    seen = set(answered)
+    return first + [text for i, text in enumerate(split.test.texts) if i not in seen]
+
+
+def _latency_ms(strategy: Any, texts: Sequence[str], meter: Meter) -> Latency:
+    """Return p50 and p95 milliseconds of single-text predictions on the first of `texts`.
 
     Like the batch timings, a text read from the embedding cache is charged what embedding
     it alone costs, so a frozen-encoder strategy does not look free per request.

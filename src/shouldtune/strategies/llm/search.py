@@ -38,6 +38,24 @@ REWRITE_PROMPT = (
 )
 
 
+def most_candidates(instructions: int, variants: int, rewrites: int) -> int:
+    """Return the most candidates `_candidates` makes (the same text twice is scored once)."""
+    return 1 + instructions + variants + len(INSTRUCTION_STYLES) + rewrites
+
+
+def search_shape(examples: int, candidates: int, remaining: int) -> tuple[int, int]:
+    """Return how many of the candidates a search on `examples` training examples scores, and on
+    how many of the validation half each, with `remaining` model calls: at least one answer each."""
+    scored = min(candidates, max(1, remaining))
+    return scored, min(examples // 2, max(1, remaining // scored))
+
+
+def search_calls(examples: int, candidates: int, budget: int, rewrites: int = 0) -> int:
+    """Return the model calls one search makes: its `rewrites`, then the answers `search_shape` allows."""
+    scored, validation = search_shape(examples, candidates, max(budget - rewrites, 0))
+    return rewrites + scored * validation
+
+
 def _halves(train: TrainingSet, seed: int) -> tuple[list[int], list[int]]:
     """Return (build, validation) positions: a seeded random half of the examples held back."""
     order = np.random.default_rng(seed).permutation(len(train)).tolist()
@@ -104,9 +122,8 @@ class PromptSearchLLM(LLMStrategy):
         self.scores_: dict[str, float] = {}
         candidates = self._candidates()
         build, validation = _halves(train, self.context.seed)
-        remaining = max(self.budget - self.calls_, 0)
-        candidates = candidates[: max(1, remaining)]  # at least one validation answer per candidate
-        validation = validation[: max(1, remaining // len(candidates))] if validation else []
+        scored, size = search_shape(len(train), len(candidates), max(self.budget - self.calls_, 0))
+        candidates, validation = candidates[:scored], validation[:size]
         chosen = candidates[0]
         self.margin_ = 0.0
         if validation:
