@@ -103,6 +103,33 @@ def test_a_crossover_first_shown_at_the_largest_size_says_so():
     assert "from 8" not in data.sentence
 
 
+def growth_run(gold: list[str], probe_wrong: tuple[int, int], knn_wrong: tuple[int, int]) -> str:
+    """Return the knowledge-gap sentence of a run with knn and probe at 4 and 8 per class."""
+    predictions = {("majority", 0, 0): ["A"] * len(gold)}
+    for name, (at_4, at_8) in (("knn", knn_wrong), ("probe", probe_wrong)):
+        predictions[(name, 4, 0)] = right_then_wrong(gold, at_4, LABELS)
+        predictions[(name, 8, 0)] = right_then_wrong(gold, at_8, LABELS)
+    results = make_results(predictions, gold, TRACKS, timings=TIMINGS)
+    return next(c for c in recommend(analyse(results, predictions)).criteria if c.name == "knowledge-gap").sentence
+
+
+def test_a_curve_measured_on_few_examples_is_not_called_a_plateau():
+    # 40 examples: probe one example worse at 8 than at 4, knn the same at both. Read from the
+    # point estimates both "plateaued" (gains below 0.01), so "more labelled data buys little".
+    sentence = growth_run(GOLD, probe_wrong=(9, 10), knn_wrong=(12, 12))
+    assert "plateaued" not in sentence and "buys little" not in sentence
+    assert "too few to tell whether the prompt track or fine-tuning still gains" in sentence
+    assert "fine-tune track -0.025 (95% CI" in sentence  # the gain's interval is shown
+
+
+def test_a_plateau_and_a_rise_are_said_where_the_examples_show_them():
+    gold = ["A", "B"] * 1000  # 2,000 examples: a gain of 0.02 a doubling is within reach
+    assert "both tracks have plateaued" in growth_run(gold, probe_wrong=(200, 200), knn_wrong=(300, 300))
+    rising = growth_run(gold, probe_wrong=(400, 200), knn_wrong=(300, 300))
+    assert "the prompt track has plateaued while fine-tuning keeps rising" in rising
+    assert "fine-tune track +0.100 (95% CI" in rising
+
+
 def simpler_strategy_run(
     full_wrong: int, probe_wrong: int, *, min_gain: float = 0.01, probe_offset: int = 0, work: dict | None = None,
 ) -> tuple[dict, dict]:
@@ -329,6 +356,12 @@ def test_every_reason_is_a_sentence_with_numbers_naming_its_criterion():
         assert any(ch.isdigit() for ch in reason), reason
         assert reason.lower().startswith(criterion.name.replace("-", " ").split()[0]), reason
         assert criterion.favours in {"prompt", "finetune", "neither"}
+
+
+def test_consistency_over_one_seed_is_said_to_be_unmeasured_not_a_range_of_one_score():
+    results, predictions = run(prompt_wrong=2, finetune_wrong=4)
+    sentence = next(c for c in recommend(analyse(results, predictions)).criteria if c.name == "consistency").sentence
+    assert "ranges" not in sentence and "probe and knn ran on 1 seed each" in sentence and "not measured" in sentence
 
 
 def test_placeholder_prices_are_flagged():

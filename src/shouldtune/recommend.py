@@ -31,7 +31,16 @@ from typing import Any
 
 from shouldtune.analysis.cost import CostProfile, Prices, StrategyCost, break_even_requests, cost_profile
 from shouldtune.analysis.records import from_json, to_json
-from shouldtune.analysis.run import Analysis, Comparison, Predictions, StrategyTiming, TrackPick, TrackRival, analyse
+from shouldtune.analysis.run import (
+    Analysis,
+    Comparison,
+    Predictions,
+    StrategyTiming,
+    TrackExtrapolation,
+    TrackPick,
+    TrackRival,
+    analyse,
+)
 from shouldtune.analysis.significance import resolution
 
 DEFAULT_REQUESTS_PER_MONTH = 100_000
@@ -481,13 +490,20 @@ def _consistency(analysis: Analysis, final: Comparison) -> Criterion | None:
     prompt, finetune = by_name.get(final.prompt.strategy), by_name.get(final.finetune.strategy)
     if prompt is None or finetune is None:
         return None
-    parts = []
-    for spread in (finetune, prompt):
-        part = f"{spread.strategy} ranges {spread.low:.3f}–{spread.high:.3f} over {spread.seeds} seed{'s' if spread.seeds != 1 else ''}"
-        if spread.agreement is not None:
-            part += f" ({spread.agreement:.0%} of test labels the same across seeds)"
-        parts.append(part)
-    sentence = f"Consistency: {analysis.metric} of {parts[0]}, of {parts[1]}"
+    if finetune.seeds < 2 and prompt.seeds < 2:
+        # A range over one seed is one score: how much a score moves with the examples drawn is unmeasured.
+        sentence = (
+            f"Consistency: {finetune.strategy} and {prompt.strategy} ran on 1 seed each, so how much their "
+            f"scores move with the labelled examples drawn is not measured (`--exhaustive` runs every seed)"
+        )
+    else:
+        parts = []
+        for spread in (finetune, prompt):
+            part = f"{spread.strategy} ranges {spread.low:.3f}–{spread.high:.3f} over {spread.seeds} seed{'s' if spread.seeds != 1 else ''}"
+            if spread.agreement is not None:
+                part += f" ({spread.agreement:.0%} of test labels the same across seeds)"
+            parts.append(part)
+        sentence = f"Consistency: {analysis.metric} of {parts[0]}, of {parts[1]}"
     variants = next(iter(analysis.prompt_variants), None)
     if variants is not None:
         sentence += (
@@ -526,20 +542,49 @@ def _knowledge_gap(analysis: Analysis, final: Comparison) -> Criterion | None:
     sized = [p.n_per_class for p in analysis.finetune_curve]
     span = f"from {sized[-2]} to {_size(analysis, sized[-1])}" if len(sized) >= 2 else "between the two largest sizes"
     gain_p, gain_f = prompt.gain_per_doubling, finetune.gain_per_doubling
-    if gain_p < PLATEAU_GAIN and gain_f >= RISING_GAIN:
+    # Agreeing on every example shows no gain only as far as that many examples can (a rule of three).
+    smallest = resolution(analysis.paired_examples) / math.log2(sized[-1] / sized[-2]) if len(sized) >= 2 and sized[-2] > 0 else 0.0
+    shape_p, shape_f = _growth(prompt, smallest), _growth(finetune, smallest)
+    if shape_p == "plateau" and shape_f == "rising":
         favours, meaning = "finetune", "the prompt track has plateaued while fine-tuning keeps rising, a sign the model needs knowledge a prompt cannot give it"
-    elif gain_f < PLATEAU_GAIN and gain_p >= RISING_GAIN:
+    elif shape_f == "plateau" and shape_p == "rising":
         favours, meaning = "prompt", "fine-tuning has plateaued while the prompt track keeps rising"
-    elif gain_p < PLATEAU_GAIN and gain_f < PLATEAU_GAIN:
+    elif shape_p == "plateau" and shape_f == "plateau":
         favours, meaning = "neither", "both tracks have plateaued, so more labelled data buys little"
-    else:
+    elif "unclear" not in (shape_p, shape_f):
         favours, meaning = "neither", "neither track has plateaued"
+    else:
+        unclear = " or ".join(name for name, shape in (("the prompt track", shape_p), ("fine-tuning", shape_f)) if shape == "unclear")
+        favours, meaning = "neither", f"the examples are too few to tell whether {unclear} still gains with more data"
     return Criterion(
         "knowledge-gap", favours, False,
-        f"Knowledge gap: {span} the prompt track gains {gain_p:+.3f} {analysis.metric} per doubling of the data and the "
-        f"fine-tune track {gain_f:+.3f}; {meaning}.",
-        {"prompt_gain_per_doubling": round(gain_p, 6), "finetune_gain_per_doubling": round(gain_f, 6)},
+        f"Knowledge gap: {span} the prompt track gains {_gain(prompt)} {analysis.metric} per doubling of the data and the "
+        f"fine-tune track {_gain(finetune)}; {meaning}.",
+        {"prompt_gain_per_doubling": round(gain_p, 6), "finetune_gain_per_doubling": round(gain_f, 6),
+         "prompt_shape": shape_p, "finetune_shape": shape_f},
     )
+
+
+def _growth(extrapolation: TrackExtrapolation, smallest: float = 0.0) -> str:
+    """Return whether a track's curve has plateaued, is rising, or is unclear: read from its gain's 95%
+    interval when there is one (a plateau is a gain shown below `RISING_GAIN`, as far as the
+    examples can show a gain at all, `smallest` per doubling; a rise is one shown above
+    `PLATEAU_GAIN`), else from the gain alone."""
+    gain, low, high = extrapolation.gain_per_doubling, extrapolation.gain_ci_low, extrapolation.gain_ci_high
+    if low is None or high is None:
+        return "plateau" if gain < PLATEAU_GAIN else "rising" if gain >= RISING_GAIN else "between"
+    if max(high, smallest) < RISING_GAIN:
+        return "plateau"
+    if low >= PLATEAU_GAIN:
+        return "rising"
+    return "unclear"
+
+
+def _gain(extrapolation: TrackExtrapolation) -> str:
+    gain, low, high = extrapolation.gain_per_doubling, extrapolation.gain_ci_low, extrapolation.gain_ci_high
+    if low is None or high is None or low == high:
+        return f"{gain:+.3f}"
+    return f"{gain:+.3f} (95% CI {low:+.3f} to {high:+.3f})"
 
 
 def _summary(

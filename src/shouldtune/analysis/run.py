@@ -171,6 +171,9 @@ class TrackExtrapolation:
     points: tuple[ExtrapolatedPoint, ...]
     gain_per_doubling: float | None  # of the track curve between its two largest sizes
     label: str = "estimate"
+    # The gain's 95% interval: the two sizes' paired difference (the same examples), per doubling.
+    gain_ci_low: float | None = None
+    gain_ci_high: float | None = None
 
     def at(self, n_per_class: float) -> float | None:
         """Return the fitted curve's estimate at a size, or None when nothing was fitted."""
@@ -425,7 +428,7 @@ def analyse(
     contestants = {"prompt": final.prompt, "finetune": final.finetune} if final else {}
     extrapolations = tuple(
         e for e in (
-            _extrapolate_track(rows, curve, track, seed, contestants.get(track))
+            _extrapolate_track(rows, curve, track, seed, contestants.get(track), evidence)
             for track, curve in (("prompt", prompt_curve), ("finetune", finetune_curve))
         ) if e is not None
     )
@@ -719,7 +722,12 @@ def _crossover(
 
 
 def _extrapolate_track(
-    rows: Sequence[CurveRow], curve: Sequence[TrackPoint], track: str, seed: int, contestant: TrackPoint | None = None
+    rows: Sequence[CurveRow],
+    curve: Sequence[TrackPoint],
+    track: str,
+    seed: int,
+    contestant: TrackPoint | None = None,
+    evidence: _Evidence | None = None,
 ) -> TrackExtrapolation | None:
     """Return the extrapolation of the track's contestant in the decision (else the strategy leading
     the track at its largest size): the strategy a user would take on with more data."""
@@ -730,10 +738,11 @@ def _extrapolate_track(
     targets = [largest * factor for factor in GROWTH_FACTORS] if largest > 0 else []
     sized = [p for p in curve if p.n_per_class > 0]
     gain = plateau([p.n_per_class for p in sized], [p.mean for p in sized]) if len(sized) >= 2 else None
+    gain_ci = _gain_interval(sized[-2], sized[-1], evidence, seed) if gain is not None and evidence else (None, None)
     if leader.measured_at == 0:
         # Needs no labelled examples: more data cannot change it.
         points = tuple(ExtrapolatedPoint(t, leader.mean, leader.ci_low, leader.ci_high) for t in targets)
-        return TrackExtrapolation(track, leader.strategy, "flat", (leader.mean, 0.0, 1.0), (0,), points, gain)
+        return TrackExtrapolation(track, leader.strategy, "flat", (leader.mean, 0.0, 1.0), (0,), points, gain, "estimate", *gain_ci)
     own = [r for r in strategy_curve(rows, leader.strategy) if r.n_per_class >= 1]
     fitted = extrapolate(
         [r.n_per_class for r in own], [r.mean for r in own], targets, seed=seed,
@@ -741,15 +750,29 @@ def _extrapolate_track(
     )
     measured = tuple(r.n_per_class for r in own)
     if not fitted.fitted:
-        return TrackExtrapolation(track, leader.strategy, "none", None, measured, (), gain)
+        return TrackExtrapolation(track, leader.strategy, "none", None, measured, (), gain, "estimate", *gain_ci)
     # A saturating power law cannot follow a curve that is still accelerating (e.g. a fine-tune
     # whose step budget grows with the data): when the fit misses the largest measured point's
     # interval, its extrapolation would contradict the measurement, so none is made.
     last = own[-1]
     fitted_last = float(power_law(np.array([float(last.n_per_class)]), *fitted.params)[0])
     if not last.ci_low <= fitted_last <= last.ci_high:
-        return TrackExtrapolation(track, leader.strategy, "poor-fit", None, measured, (), gain)
-    return TrackExtrapolation(track, leader.strategy, "power-law", fitted.params, measured, fitted.points, gain)
+        return TrackExtrapolation(track, leader.strategy, "poor-fit", None, measured, (), gain, "estimate", *gain_ci)
+    return TrackExtrapolation(track, leader.strategy, "power-law", fitted.params, measured, fitted.points, gain, "estimate", *gain_ci)
+
+
+def _gain_interval(
+    before: TrackPoint, last: TrackPoint, evidence: _Evidence, seed: int
+) -> tuple[float | None, float | None]:
+    """Return the 95% interval of a track's gain per doubling between two sizes: the paired difference
+    of its points there (the same test examples, each scored at both sizes) over the doublings
+    between them. (None, None) without predictions to pair: two intervals of one curve overlap too
+    much to say anything the point estimates do not."""
+    seeds, _, result = evidence.difference(last, last.measured_at, before, before.measured_at, seed + 23)
+    doublings = math.log2(last.n_per_class / before.n_per_class)
+    if not seeds or doublings <= 0:
+        return None, None
+    return round(result.ci_low / doublings, 6), round(result.ci_high / doublings, 6)
 
 
 def _data_need(

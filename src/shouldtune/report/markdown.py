@@ -53,7 +53,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines += ["", view.crossover]
     if view.extrapolations:
         lines += ["", "### Extrapolation to 2× and 4× the data (estimate, not measured)", "",
-                  "| track | strategy | model | estimates (95% interval) | gain per doubling |", "|---|---|---|---|---|"]
+                  "| track | strategy | model | estimates (95% interval) | gain per doubling (95% interval) |", "|---|---|---|---|---|"]
         lines += [f"| {e['track']} | {e['strategy']} | {e['model']} | {e['points']} | {e['gain']} |" for e in view.extrapolations]
     lines += ["", "## Quality, time and cost (each strategy at its largest size, mean over seeds)", ""]
     if view.assumptions:

@@ -310,13 +310,14 @@ def _extrapolation(extrapolation: Mapping[str, Any]) -> dict[str, str]:
         "none": "not fitted: needs 3 sizes or more",
         "poor-fit": "not extrapolated: the power law misses the largest measured point (the curve is not saturating)",
     }.get(extrapolation["model"], extrapolation["model"])
-    gain = extrapolation.get("gain_per_doubling")
+    gain, low, high = (extrapolation.get(key) for key in ("gain_per_doubling", "gain_ci_low", "gain_ci_high"))
+    interval = f" ({low:+.3f} to {high:+.3f})" if low is not None and high is not None and low != high else ""
     return {
         "track": TRACK_NAMES.get(extrapolation["track"], extrapolation["track"]),
         "strategy": extrapolation["strategy"],
         "model": model,
         "points": points or "–",
-        "gain": f"{gain:+.3f}" if gain is not None else "–",
+        "gain": f"{gain:+.3f}{interval}" if gain is not None else "–",
     }
 
 
