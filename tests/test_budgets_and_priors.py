@@ -96,6 +96,7 @@ def test_prompt_search_keeps_the_users_prompt_within_the_noise_of_a_few_examples
     assert search.chosen_.name == "given | {text}"
     scores, margin = search.describe()["validation_scores"], search.describe()["margin_to_replace_yours"]
     assert scores["readable | {text}"] > scores["given | {text}"] and margin > scores["readable | {text}"] - scores["given | {text}"]
+    assert search.describe()["validated_on"] == 24  # what the report says the wordings were scored on
 
 
 def test_prompt_search_replaces_a_users_prompt_that_is_clearly_worse(monkeypatch):

@@ -93,6 +93,7 @@ def test_prompt_search_stays_within_its_budget(tiny_llm):
     assert described["search_calls"] <= 8
     assert described["chosen"] in described["validation_scores"]
     assert "user 1" in described["validation_scores"] or len(described["validation_scores"]) * 1 <= 8
+    assert described["search_calls"] == described["validated_on"] * len(described["validation_scores"])
 
 
 def test_prompt_search_asks_the_model_for_rewrites_within_the_budget(tiny_llm):

@@ -360,8 +360,12 @@ def test_every_reason_is_a_sentence_with_numbers_naming_its_criterion():
 
 def test_consistency_over_one_seed_is_said_to_be_unmeasured_not_a_range_of_one_score():
     results, predictions = run(prompt_wrong=2, finetune_wrong=4)
+    for trial in results["trials"]:  # knn searched two wordings, each scored on 12 held-back examples
+        if trial["strategy"] == "knn":
+            trial["details"] = {"chosen": "task", "validation_scores": {"task": 0.75, "plain": 0.5}, "validated_on": 12}
     sentence = next(c for c in recommend(analyse(results, predictions)).criteria if c.name == "consistency").sentence
     assert "ranges" not in sentence and "probe and knn ran on 1 seed each" in sentence and "not measured" in sentence
+    assert "the 2 prompt wordings knn tried scored 0.500–0.750 on 12 held-back examples" in sentence
 
 
 def test_placeholder_prices_are_flagged():

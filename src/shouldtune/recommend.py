@@ -506,9 +506,10 @@ def _consistency(analysis: Analysis, final: Comparison) -> Criterion | None:
         sentence = f"Consistency: {analysis.metric} of {parts[0]}, of {parts[1]}"
     variants = next(iter(analysis.prompt_variants), None)
     if variants is not None:
+        held = f"{variants.examples:,} held-back examples" if variants.examples else "held-back examples"
         sentence += (
             f"; the {variants.candidates} prompt wordings {variants.strategy} tried scored {variants.low:.3f}–"
-            f"{variants.high:.3f} on held-back examples, so the prompt's wording matters by up to {variants.mean_range:.3f}"
+            f"{variants.high:.3f} on {held}, so the prompt's wording matters by up to {variants.mean_range:.3f}"
         )
     favours = "neither"
     finetune_range, prompt_range = finetune.high - finetune.low, prompt.high - prompt.low

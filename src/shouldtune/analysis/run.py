@@ -221,6 +221,7 @@ class PromptVariants:
     low: float  # worst candidate's validation score, over seeds
     high: float  # best candidate's validation score, over seeds
     mean_range: float  # best minus worst, averaged over seeds
+    examples: int = 0  # held-back examples each candidate was scored on (the fewest over seeds; 0: not recorded)
 
 
 @dataclass(frozen=True)
@@ -868,17 +869,15 @@ def _prompt_variants(trials: Sequence[Mapping[str, Any]]) -> tuple[PromptVariant
     found = []
     for strategy in sorted({t["strategy"] for t in scored}):
         largest = max(t["n_per_class"] for t in scored if t["strategy"] == strategy)
-        per_seed = [
-            list(validation_scores(t).values())
-            for t in scored if t["strategy"] == strategy and t["n_per_class"] == largest
-        ]
-        per_seed = [values for values in per_seed if values]
+        at_largest = [t for t in scored if t["strategy"] == strategy and t["n_per_class"] == largest]
+        per_seed = [values for values in (list(validation_scores(t).values()) for t in at_largest) if values]
         if not per_seed or max(len(values) for values in per_seed) < 2:
             continue
+        examples = [int((t.get("details") or {}).get("validated_on") or 0) for t in at_largest]
         found.append(PromptVariants(
             strategy, largest, max(len(values) for values in per_seed),
             min(min(values) for values in per_seed), max(max(values) for values in per_seed),
-            mean(max(values) - min(values) for values in per_seed),
+            mean(max(values) - min(values) for values in per_seed), min(examples) if all(examples) else 0,
         ))
     return tuple(found)
 

@@ -124,6 +124,7 @@ class PromptSearchLLM(LLMStrategy):
         build, validation = _halves(train, self.context.seed)
         scored, size = search_shape(len(train), len(candidates), max(self.budget - self.calls_, 0))
         candidates, validation = candidates[:scored], validation[:size]
+        self.validated_on_ = validation
         chosen = candidates[0]
         self.margin_ = 0.0
         if validation:
@@ -165,6 +166,7 @@ class PromptSearchLLM(LLMStrategy):
             "chosen": self.chosen_,
             "validation_scores": self.scores_,
             "margin_to_replace_yours": round(self.margin_, 6),
+            "validated_on": len(self.validated_on_),  # held-back examples each candidate was scored on
             "search_calls": self.calls_,
             "k": len(self.shown_),
         }
@@ -178,6 +180,7 @@ class PromptSearchLLM(LLMStrategy):
             "chosen": self.chosen_,
             "validation_scores": dict(self.scores_),
             "margin_to_replace_yours": round(self.margin_, 6),
+            "validated_on": len(self.validated_on_),  # held-back examples each candidate was scored on
             "search_calls": self.calls_,
             "demonstrations": saved_demonstrations(self.shown_),
         }

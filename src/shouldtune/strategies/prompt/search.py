@@ -122,6 +122,7 @@ class PromptSearch(Strategy):
         # examples per label a single validation half is too noisy to choose on.
         folds = [(build, held) for build, held in ((first, second), (second, first)) if len(build) and len(held)]
         gold = [label for _, held in folds for label in held.labels]
+        self.validated_on_ = len(gold)
         self.scores_: dict[str, float] = {}
         held_out: dict[str, list[str]] = {}
         candidates = self._candidates()
@@ -162,6 +163,7 @@ class PromptSearch(Strategy):
             "chosen": self.chosen_.name,
             "validation_scores": self.scores_,  # in the task's decision metric
             "margin_to_replace_yours": round(self.margin_, 6),
+            "validated_on": self.validated_on_,  # held-back examples each candidate was scored on
             **self.prompt_.describe(),
         }
 
