@@ -124,7 +124,7 @@ class PromptSearchLLM(LLMStrategy):
         build, validation = _halves(train, self.context.seed)
         scored, size = search_shape(len(train), len(candidates), max(self.budget - self.calls_, 0))
         candidates, validation = candidates[:scored], validation[:size]
-        self.validated_on_ = validation
+        self.validated_on_ = len(validation)
         chosen = candidates[0]
         self.margin_ = 0.0
         if validation:
@@ -166,7 +166,7 @@ class PromptSearchLLM(LLMStrategy):
             "chosen": self.chosen_,
             "validation_scores": self.scores_,
             "margin_to_replace_yours": round(self.margin_, 6),
-            "validated_on": len(self.validated_on_),  # held-back examples each candidate was scored on
+            "validated_on": self.validated_on_,  # held-back examples each candidate was scored on
             "search_calls": self.calls_,
             "k": len(self.shown_),
         }
@@ -180,7 +180,7 @@ class PromptSearchLLM(LLMStrategy):
             "chosen": self.chosen_,
             "validation_scores": dict(self.scores_),
             "margin_to_replace_yours": round(self.margin_, 6),
-            "validated_on": len(self.validated_on_),  # held-back examples each candidate was scored on
+            "validated_on": self.validated_on_,  # held-back examples each candidate was scored on
             "search_calls": self.calls_,
             "demonstrations": saved_demonstrations(self.shown_),
         }
@@ -190,4 +190,5 @@ class PromptSearchLLM(LLMStrategy):
         self.scores_ = dict(saved.get("validation_scores") or {})
         self.margin_ = float(saved.get("margin_to_replace_yours") or 0.0)
         self.calls_ = int(saved.get("search_calls") or 0)
+        self.validated_on_ = int(saved.get("validated_on") or 0)
         self.shown_ = read_demonstrations(saved["demonstrations"])

@@ -171,7 +171,7 @@ class PromptSearch(Strategy):
         self._check_fitted()
         document = self.prompt_.prompt_document()
         document.update(
-            strategy=self.name, chosen=self.chosen_.name, validation_scores=dict(self.scores_)
+            strategy=self.name, chosen=self.chosen_.name, validation_scores=dict(self.scores_), validated_on=self.validated_on_
         )
         write_yaml(folder / PROMPT_FILE, document)
 
@@ -183,5 +183,6 @@ class PromptSearch(Strategy):
         strategy.chosen_ = Candidate(str(saved.get("chosen", "saved")), saved["template"], "saved")
         strategy.scores_ = dict(saved.get("validation_scores") or saved.get("validation_macro_f1") or {})
         strategy.margin_ = 0.0
+        strategy.validated_on_ = int(saved.get("validated_on") or 0)
         strategy.label_set_ = strategy.prompt_.label_set_
         return strategy
