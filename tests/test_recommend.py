@@ -220,7 +220,7 @@ def test_a_lead_too_small_to_matter_goes_to_the_higher_fitted_curve():
     decision = recommend(analysis)
     assert decision.strategy == "setfit"
     quality = next(c for c in decision.criteria if c.name == "quality").sentence
-    assert "full's lead (+0.025) is smaller than 0.050, and setfit's learning curve, fitted to every size, is the higher" in quality
+    assert "full's lead (+0.025) is smaller than 0.050, and setfit's learning curve, fitted to every size, is higher by that much or more" in quality
     assert with_decision(results, predictions)["analysis"]["picks"][0]["reason"] == "curve"
 
 
@@ -228,6 +228,14 @@ def test_a_lead_that_matters_or_a_curve_too_short_to_fit_keeps_the_best_mean():
     results, predictions = two_trained_strategies_run((4, 8, 16), min_gain=0.01)  # +0.025 matters
     assert analyse(results, predictions).final.finetune.strategy == "full"
     results, predictions = two_trained_strategies_run((8, 16), min_gain=0.05)  # two sizes: no curve to fit
+    analysis = analyse(results, predictions)
+    assert analysis.picks == () and analysis.final.finetune.strategy == "full"
+
+
+def test_curves_that_end_level_keep_the_best_mean():
+    # full's measured lead (+0.025) and setfit's fitted one (0.800 against 0.726, +0.074) are both
+    # below a min-gain of 0.08: neither matters, and a fitted lead is held to the same margin.
+    results, predictions = two_trained_strategies_run((4, 8, 16), min_gain=0.08)
     analysis = analyse(results, predictions)
     assert analysis.picks == () and analysis.final.finetune.strategy == "full"
 

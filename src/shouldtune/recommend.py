@@ -355,8 +355,8 @@ def _quality(analysis: Analysis, final: Comparison, decisive: bool) -> Criterion
         if pick.reason == "curve":
             sentence += (
                 f"{pick.best_mean}'s lead ({pick.difference:+.3f}) is smaller than {analysis.min_gain:.3f}, and "
-                f"{pick.chosen}'s learning curve, fitted to every size, is the higher at {_size(analysis, pick.n_per_class)} "
-                f"({pick.chosen_fitted:.3f} against {pick.best_mean_fitted:.3f})"
+                f"{pick.chosen}'s learning curve, fitted to every size, is higher by that much or more at "
+                f"{_size(analysis, pick.n_per_class)} ({pick.chosen_fitted:.3f} against {pick.best_mean_fitted:.3f})"
             )
         else:
             sentence += (

@@ -632,8 +632,10 @@ def _higher_curve_if_level(
     Among the strategies measured at the same size whose score is within `min_gain` of
     `best`'s (a lead that does not matter), the one whose learning curve — a power law fitted to
     its scores at every size, 3 sizes or more — is the highest at that size stands for the
-    track. The last point of a curve is one draw of the training subset and the test examples;
-    the fit reads all of them. Without two fitted curves `best` stands.
+    track, when it is higher than `best`'s by `min_gain` or more: a fitted lead is held to the
+    same margin as a measured one, so two curves that end level leave `best` standing. The last
+    point of a curve is one draw of the training subset and the test examples; the fit reads all
+    of them. Without two fitted curves `best` stands.
     """
     def fitted(strategy: str) -> float | None:
         own = strategy_curve(rows, strategy)
@@ -653,7 +655,7 @@ def _higher_curve_if_level(
         (r for r in level if curves[r.strategy] is not None),
         key=lambda r: (curves[r.strategy], r.strategy == best.strategy, r.mean),
     )
-    if row.strategy == best.strategy:
+    if row.strategy == best.strategy or curves[row.strategy] - curves[best.strategy] < min_gain:
         return best, None
     _, _, result = evidence.difference(best, best.measured_at, row, row.n_per_class, seed + 13)
     point = TrackPoint(best.n_per_class, row.strategy, row.n_per_class, row.mean, row.ci_low, row.ci_high)
