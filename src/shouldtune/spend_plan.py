@@ -81,7 +81,7 @@ def estimate_spend(task: TaskConfig) -> list[StrategySpend]:
             per_prompt = estimated_tokens(instruction) + shown * (text_tokens + label_tokens + 4) + text_tokens + 8
             folds = split.folds_at(n, bool(label_set))
             # Each fold's model answers its fold's inputs, a repeated one once (the response cache).
-            trial_calls = sum(len({split.test.texts[i] for i in fold.test_positions}) for fold in folds)
+            trial_calls = sum(len(set(split.test.subset(fold.test_positions).texts)) for fold in folds)
             examples = len(training_set(folds[0].pool, label_set, "prompt", n, seed).texts)
             if contestant.strategy == "prompt-search":  # each fold's fit searches on its own training part
                 rewrites = int(params.get("propose_rewrites", 0))

@@ -182,7 +182,7 @@ def _latency_texts(split: Split, answered: Sequence[int], charges: str) -> list[
     the seconds they took, so timing them costs nothing, where any other text would be a call
     bought for the probe (under cross-validation, most of them).
     """
-    first = [split.test.texts[i] for i in answered]
+    first = list(split.test.subset(answered).texts)
     if charges == "tokens":
         return first
     seen = set(answered)
