@@ -442,8 +442,18 @@ def run_case(
 
 
 def share(flags: Sequence[bool]) -> str:
-    """Return `k/n (p%)`, or `-` for no cases."""
-    return f"{sum(flags)}/{len(flags)} ({sum(flags) / len(flags):.0%})" if flags else "-"
+    """Return `k/n (p%, 95% CI low–high%)`, or `-` for no cases.
+
+    The interval (Wilson's) is what the cases say about the share over cases like them: on a
+    few dozen cases a bar of 90% can lie inside it whichever side of the bar the share falls.
+    """
+    if not flags:
+        return "-"
+    from scipy.stats import binomtest
+
+    k, n = sum(flags), len(flags)
+    interval = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return f"{k}/{n} ({k / n:.0%}, 95% CI {interval.low:.0%}–{interval.high:.0%})"
 
 
 def summary_lines(cases: Sequence[CaseResult], total_seconds: float) -> list[str]:

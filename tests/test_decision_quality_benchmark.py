@@ -99,7 +99,7 @@ def test_judge_counts_the_best_among_the_rivals_named_beside_the_recommended(ben
     alone = bench.judge(dataset, 8, 0, dataset.pool, _run("finetune", "full"), scored, 1.0)
     assert alone.best_named is False and alone.regret_of_named == pytest.approx(0.04)
     lines = "\n".join(bench.summary_lines([named, alone], 2.0))
-    assert "best named (recommended or a rival)" in lines and "1/2 (50%)" in lines
+    assert "best named (recommended or a rival)" in lines and "1/2 (50%, 95% CI 9%–91%)" in lines
     assert "| full | setfit | setfit |" in "\n".join(bench.case_table([named]))
 
 
