@@ -219,3 +219,4 @@ def test_prompt_wording_analysis_appears_on_an_hf_run(tiny_lm_folder, tmp_path, 
     variants = result.analysis.prompt_variants
     assert [v.strategy for v in variants] == ["prompt-search"]
     assert variants[0].candidates >= 2 and variants[0].high >= variants[0].low
+    assert 0 < variants[0].p_value <= 1  # the LM's wordings were tested against chance too

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from shouldtune.strategies.base import StrategyContext, TrainingSet
 from shouldtune.strategies.finetune.full import FullFineTune
 from shouldtune.strategies.finetune.setfit_strategy import SetFit
-from shouldtune.strategies.prompt.search import PromptSearch
+from shouldtune.strategies.prompt.search import PromptSearch, wording_spread_p
 
 DATA = Path(__file__).parent / "data"
 
@@ -102,3 +105,22 @@ def test_prompt_search_keeps_the_users_prompt_within_the_noise_of_a_few_examples
 def test_prompt_search_replaces_a_users_prompt_that_is_clearly_worse(monkeypatch):
     search = scripted_search(monkeypatch, given_misses=12, other_misses=0)
     assert search.chosen_.name == "readable | {text}"
+
+
+def test_prompt_search_says_whether_its_wordings_differ_by_more_than_chance(monkeypatch):
+    # Right on 2 more of 24 held-back examples: a shuffle of the two answers per example often does as much.
+    close = scripted_search(monkeypatch, given_misses=1, other_misses=0).describe()["wording_spread_p"]
+    # Right on 12 more: only the arrangement measured (or its mirror) gives a spread that wide.
+    far = scripted_search(monkeypatch, given_misses=12, other_misses=0).describe()["wording_spread_p"]
+    assert close > 0.4 and far < 0.01
+
+
+def test_the_wording_spread_test_reads_only_where_the_candidates_differ():
+    agree = np.ones((200, 3))  # every candidate right everywhere: nothing to shuffle
+    assert wording_spread_p(agree, seed=0) == 1.0
+    one_better = np.zeros((40, 3))
+    one_better[:, 0] = 1.0  # one candidate right on all 40, the others on none
+    assert wording_spread_p(one_better, seed=0) == pytest.approx(1 / 1001)
+    drawn = np.random.default_rng(1).integers(0, 2, size=(30, 4)).astype(float)  # four candidates answering at random
+    p = wording_spread_p(drawn, seed=0)
+    assert p > 0.05 and p == wording_spread_p(np.vstack([drawn, np.ones((500, 4))]), seed=0)  # agreeing rows change nothing

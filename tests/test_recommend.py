@@ -376,6 +376,26 @@ def test_consistency_over_one_seed_is_said_to_be_unmeasured_not_a_range_of_one_s
     assert "the 2 prompt wordings knn tried scored 0.500–0.750 on 12 held-back examples" in sentence
 
 
+def test_a_spread_of_prompt_wordings_is_called_a_difference_only_beyond_chance():
+    def consistency(p_value: float) -> str:
+        results, predictions = run(prompt_wrong=2, finetune_wrong=4)
+        for trial in results["trials"]:
+            if trial["strategy"] == "knn":
+                trial["details"] = {
+                    "chosen": "task", "validation_scores": {"task": 0.75, "plain": 0.5}, "validated_on": 12,
+                    "wording_spread_p": p_value,
+                }
+        analysis = analyse(results, predictions)
+        assert analysis.prompt_variants[0].p_value == p_value
+        return next(c for c in recommend(analysis).criteria if c.name == "consistency").sentence
+
+    chance = consistency(0.31)
+    assert "on 12 held-back examples, a spread that chance alone gives (p = 0.31" in chance
+    assert "do not show that the wording matters" in chance and "matters by up to" not in chance
+    beyond = consistency(0.002)
+    assert "so the prompt's wording matters, by up to 0.250 (more than chance: p = 0.002" in beyond
+
+
 def test_placeholder_prices_are_flagged():
     results, predictions = run(prompt_wrong=2, finetune_wrong=2, offset=10)
     analysis = analyse(results, predictions)

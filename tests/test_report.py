@@ -99,3 +99,18 @@ def test_the_crossover_tile_says_when_fine_tuning_first_leads_at_the_largest_siz
     view = build_view(with_decision(make_results(predictions, gold, TRACKS), predictions))
     (tile,) = [t for t in view.tiles if t.label == "Crossover"]
     assert tile.detail == "fine-tuning ahead with confidence at 8/class, the most measured, and not before"
+
+
+def test_the_consistency_section_says_what_one_seed_and_a_few_examples_cannot_show():
+    gold = ["A", "B"] * 20
+    predictions = {
+        ("majority", 0, 0): ["A"] * 40,
+        ("knn", 8, 0): right_then_wrong(gold, 10, ("A", "B")),
+        ("probe", 8, 0): right_then_wrong(gold, 6, ("A", "B")),
+    }
+    details = {"knn": {"validation_scores": {"plain": 0.40, "about": 0.70}, "validated_on": 16, "wording_spread_p": 0.62}}
+    markdown = render_markdown(with_decision(make_results(predictions, gold, TRACKS, details=details), predictions))
+    assert "knn (n=8): accuracy 0.750 on 1 seed; its spread over seeds is not measured" in markdown
+    assert "over 1 seed" not in markdown  # a range of one score is no range
+    assert "n=8: the 2 prompt wordings knn tried scored 0.400–0.700 on 16 held-back examples, a spread that chance " \
+           "alone gives (p = 0.62 with their answers shuffled among them)" in markdown

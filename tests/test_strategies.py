@@ -156,6 +156,15 @@ def test_prompt_search_reports_its_choice(encoder):
     assert set(described["label_descriptions"]) == {"cooking", "sport"}
 
 
+def test_a_saved_prompt_search_keeps_what_its_wordings_were_scored_on(encoder, tmp_path):
+    strategy = build("prompt-search", StrategyContext(encoder=encoder)).fit(TRAIN)
+    strategy.save(tmp_path)
+    loaded = type(strategy).load(tmp_path, StrategyContext(encoder=encoder)).describe()
+    assert 0 < strategy.describe()["wording_spread_p"] <= 1
+    for key in ("validation_scores", "validated_on", "wording_spread_p"):
+        assert loaded[key] == strategy.describe()[key]
+
+
 def test_majority_picks_the_most_frequent_label():
     train = TrainingSet(("a", "b", "c"), ("x", "y", "y"), ("x", "y"))
     assert build("majority", StrategyContext(encoder=None)).fit(train).predict(["q", "r"]) == ["y", "y"]

@@ -35,6 +35,7 @@ from shouldtune.analysis.run import (
     Analysis,
     Comparison,
     Predictions,
+    PromptVariants,
     StrategyTiming,
     TrackExtrapolation,
     TrackPick,
@@ -50,6 +51,7 @@ CHOICES = ("prompt", "finetune", "either", "collect-more-data")
 LATENCY_RATIO = 1.5  # one p95 at least 1.5x the other
 ITERATION_RATIO = 2.0  # one change-and-measure cycle at least twice as long
 SEED_SPREAD_GAP = 0.02  # one strategy's seed range wider by 0.02 or more
+SPREAD_P = 0.05  # prompt wordings differ by more than chance when shuffling their answers rarely gives as wide a spread
 PLATEAU_GAIN = 0.01  # gaining less than this per doubling of data is a plateau
 RISING_GAIN = 0.02  # gaining at least this per doubling is still rising
 CLOSE_FACTOR = 2.0  # "shown close": the whole 95% interval within ± this × min_gain
@@ -506,11 +508,7 @@ def _consistency(analysis: Analysis, final: Comparison) -> Criterion | None:
         sentence = f"Consistency: {analysis.metric} of {parts[0]}, of {parts[1]}"
     variants = next(iter(analysis.prompt_variants), None)
     if variants is not None:
-        held = f"{variants.examples:,} held-back examples" if variants.examples else "held-back examples"
-        sentence += (
-            f"; the {variants.candidates} prompt wordings {variants.strategy} tried scored {variants.low:.3f}–"
-            f"{variants.high:.3f} on {held}, so the prompt's wording matters by up to {variants.mean_range:.3f}"
-        )
+        sentence += f"; {wording(variants)}"
     favours = "neither"
     finetune_range, prompt_range = finetune.high - finetune.low, prompt.high - prompt.low
     if finetune_range - prompt_range >= SEED_SPREAD_GAP:
@@ -521,6 +519,22 @@ def _consistency(analysis: Analysis, final: Comparison) -> Criterion | None:
         "consistency", favours, False, sentence + ".",
         {"finetune_seed_range": round(finetune_range, 6), "prompt_seed_range": round(prompt_range, 6),
          "prompt_variant_range": round(variants.mean_range, 6) if variants else None},
+    )
+
+
+def wording(variants: PromptVariants) -> str:
+    """Return how much a prompt search's wordings differed, and whether by more than their held-back
+    examples explain: a spread on a few dozen examples is mostly which examples they were."""
+    held = f"{variants.examples:,} held-back examples" if variants.examples else "held-back examples"
+    scored = f"the {variants.candidates} prompt wordings {variants.strategy} tried scored {variants.low:.3f}–{variants.high:.3f} on {held}"
+    if variants.p_value is None or variants.mean_range <= 0:
+        return f"{scored}, so the prompt's wording matters by up to {variants.mean_range:.3f}"
+    shuffled = f"p = {variants.p_value:.2g} with their answers shuffled among them"
+    if variants.p_value < SPREAD_P:
+        return f"{scored}, so the prompt's wording matters, by up to {variants.mean_range:.3f} (more than chance: {shuffled})"
+    return (
+        f"{scored}, a spread that chance alone gives ({shuffled}), so these examples do not show that the "
+        f"wording matters"
     )
 
 

@@ -222,6 +222,9 @@ class PromptVariants:
     high: float  # best candidate's validation score, over seeds
     mean_range: float  # best minus worst, averaged over seeds
     examples: int = 0  # held-back examples each candidate was scored on (the fewest over seeds; 0: not recorded)
+    # Chance of a spread as wide were the wording to make no difference (a permutation test on the
+    # candidates' answers; the largest over seeds); None where a search did not record it.
+    p_value: float | None = None
 
 
 @dataclass(frozen=True)
@@ -876,10 +879,12 @@ def _prompt_variants(trials: Sequence[Mapping[str, Any]]) -> tuple[PromptVariant
         if not per_seed or max(len(values) for values in per_seed) < 2:
             continue
         examples = [int((t.get("details") or {}).get("validated_on") or 0) for t in at_largest]
+        chances = [(t.get("details") or {}).get("wording_spread_p") for t in at_largest]
         found.append(PromptVariants(
             strategy, largest, max(len(values) for values in per_seed),
             min(min(values) for values in per_seed), max(max(values) for values in per_seed),
             mean(max(values) - min(values) for values in per_seed), min(examples) if all(examples) else 0,
+            max(float(p) for p in chances) if all(p is not None for p in chances) else None,
         ))
     return tuple(found)
 

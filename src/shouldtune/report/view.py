@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shouldtune.analysis.cost import pareto_front
-from shouldtune.recommend import money
+from shouldtune.analysis.records import from_json
+from shouldtune.analysis.run import PromptVariants
+from shouldtune.recommend import money, wording
 
 HEADLINES = {
     "prompt": "Prompt-engineer",
@@ -365,19 +367,21 @@ def _strategies(
 def _consistency(analysis: Mapping[str, Any], metric: str) -> list[str]:
     lines = []
     for spread in analysis.get("consistency", []):
+        if spread["seeds"] < 2:  # one score: how much it moves with the examples drawn is unmeasured
+            lines.append(
+                f"{spread['strategy']} (n={spread['n_per_class']}): {metric} {spread['high']:.3f} on 1 seed; its spread "
+                f"over seeds is not measured (`--exhaustive` runs every seed)."
+            )
+            continue
         line = (
             f"{spread['strategy']} (n={spread['n_per_class']}): {metric} {spread['low']:.3f}–{spread['high']:.3f} over "
-            f"{spread['seeds']} seed{'s' if spread['seeds'] != 1 else ''} (sd {spread['std']:.3f})"
+            f"{spread['seeds']} seeds (sd {spread['std']:.3f})"
         )
         if spread.get("agreement") is not None:
             line += f"; {spread['agreement']:.0%} of test labels the same across seeds"
         lines.append(line + ".")
     for variants in analysis.get("prompt_variants", []):
-        lines.append(
-            f"{variants['strategy']} (n={variants['n_per_class']}): its {variants['candidates']} prompt wordings scored "
-            f"{variants['low']:.3f}–{variants['high']:.3f} macro_f1 on held-back training examples "
-            f"(best minus worst {variants['mean_range']:.3f} on average)."
-        )
+        lines.append(f"n={variants['n_per_class']}: {wording(from_json(PromptVariants, variants))}.")
     return lines
 
 

@@ -19,7 +19,7 @@ from shouldtune.records import SearchDetails
 from shouldtune.strategies.base import StrategyContext, TrainingSet
 from shouldtune.strategies.llm.prompting import LLMStrategy, read_demonstrations, saved_demonstrations
 from shouldtune.strategies.llm.prompts import Demonstration, render
-from shouldtune.strategies.prompt.search import replacement_margin
+from shouldtune.strategies.prompt.search import replacement_margin, wording_spread_p
 
 # Styles that often move small instruction-tuned models; "{instruction}" is the task's instruction.
 INSTRUCTION_STYLES: tuple[tuple[str, str], ...] = (
@@ -127,6 +127,7 @@ class PromptSearchLLM(LLMStrategy):
         self.validated_on_ = len(validation)
         chosen = candidates[0]
         self.margin_ = 0.0
+        self.wording_spread_p_ = 1.0
         if validation:
             lm = self.context.llm
             shown = self._random_demonstrations(train, build)
@@ -137,6 +138,9 @@ class PromptSearchLLM(LLMStrategy):
                 answers[name] = self._answer(lm, prompts)
                 self.scores_[name] = round(self._score(gold, answers[name]), 6)
                 self.calls_ += len(prompts)
+            # Each answer scored alone (1 or 0 for a label), so the wordings' answers can be shuffled among them.
+            scored_alone = [[self._score([label], [answer]) for label, answer in zip(gold, answers[name])] for name, _ in candidates]
+            self.wording_spread_p_ = round(wording_spread_p(np.array(scored_alone).T, self.context.seed), 4)
             # max() keeps the earliest of equal scores: the task's own instruction comes first.
             chosen = max(candidates, key=lambda candidate: self.scores_[candidate[0]])
             users = self.instruction or self.context.instruction
@@ -167,6 +171,7 @@ class PromptSearchLLM(LLMStrategy):
             "validation_scores": self.scores_,
             "margin_to_replace_yours": round(self.margin_, 6),
             "validated_on": self.validated_on_,  # held-back examples each candidate was scored on
+            "wording_spread_p": self.wording_spread_p_,  # chance of a spread as wide with the wording making no difference
             "search_calls": self.calls_,
             "k": len(self.shown_),
         }
@@ -181,6 +186,7 @@ class PromptSearchLLM(LLMStrategy):
             "validation_scores": dict(self.scores_),
             "margin_to_replace_yours": round(self.margin_, 6),
             "validated_on": self.validated_on_,  # held-back examples each candidate was scored on
+            "wording_spread_p": self.wording_spread_p_,  # chance of a spread as wide with the wording making no difference
             "search_calls": self.calls_,
             "demonstrations": saved_demonstrations(self.shown_),
         }
@@ -191,4 +197,5 @@ class PromptSearchLLM(LLMStrategy):
         self.margin_ = float(saved.get("margin_to_replace_yours") or 0.0)
         self.calls_ = int(saved.get("search_calls") or 0)
         self.validated_on_ = int(saved.get("validated_on") or 0)
+        self.wording_spread_p_ = saved.get("wording_spread_p")  # None in searches saved before it was recorded
         self.shown_ = read_demonstrations(saved["demonstrations"])

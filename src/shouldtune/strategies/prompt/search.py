@@ -66,6 +66,35 @@ def replacement_margin(gold: Sequence[str], yours: Sequence[str], other: Sequenc
     return float(1.96 * np.sqrt(max(np.mean(difference**2) - np.mean(difference) ** 2, 1.0 / n) / n))
 
 
+def wording_spread_p(scores: Any, seed: int, shuffles: int = 1000) -> float:
+    """Return how often shuffling each example's scores among the candidates gives a spread as wide
+    as the one measured (best candidate's total minus worst's): a permutation p-value.
+
+    `scores` has one row per held-back example and one column per candidate (1 for a right
+    answer, 0 for a wrong one, or a per-example score). Were the wording to make no difference,
+    which candidate earned an example's score would be chance, and every shuffle of a row as
+    likely as the one measured; a small p says the candidates differ by more than their few
+    examples explain. Rows where every candidate scored the same do not move under a shuffle
+    and are left out of the work. 1.0 with fewer than two candidates or no spread at all.
+    """
+    scores = np.asarray(scores, dtype=float)
+    if scores.ndim != 2 or scores.shape[1] < 2:
+        return 1.0
+    scores = scores[np.ptp(scores, axis=1) > 0]
+    totals = scores.sum(axis=0)
+    observed = float(totals.max() - totals.min()) if len(scores) else 0.0
+    if observed <= 0:
+        return 1.0
+    rng = np.random.default_rng(seed)
+    rows = max(1, 2_000_000 // scores.size)
+    wider = 0
+    for start in range(0, shuffles, rows):
+        count = min(rows, shuffles - start)
+        shuffled = rng.permuted(np.broadcast_to(scores, (count, *scores.shape)), axis=2).sum(axis=1)
+        wider += int(np.sum(shuffled.max(axis=1) - shuffled.min(axis=1) >= observed - 1e-9))
+    return (1 + wider) / (1 + shuffles)
+
+
 class PromptSearch(Strategy):
     """Scores candidate prompts by two-fold validation on the training examples; keeps the best."""
 
@@ -133,6 +162,8 @@ class PromptSearch(Strategy):
                 label for build, held in folds for label in self._zero_shot(candidate, build).predict(list(held.texts))
             ]
             self.scores_[candidate.name] = self._score(gold, held_out[candidate.name])
+        right = [[answer == label for answer, label in zip(answers, gold)] for answers in held_out.values()]
+        self.wording_spread_p_ = round(wording_spread_p(np.array(right).T, self.context.seed), 4) if right else 1.0
         # max() keeps the earliest of equal scores: the task's own prompt and simpler candidates come first.
         best = max(candidates, key=lambda c: self.scores_.get(c.name, 0.0)) if self.scores_ else candidates[0]
         users = candidates[0] if self.context.label_descriptions else None
@@ -164,6 +195,7 @@ class PromptSearch(Strategy):
             "validation_scores": self.scores_,  # in the task's decision metric
             "margin_to_replace_yours": round(self.margin_, 6),
             "validated_on": self.validated_on_,  # held-back examples each candidate was scored on
+            "wording_spread_p": self.wording_spread_p_,  # chance of a spread as wide with the wording making no difference
             **self.prompt_.describe(),
         }
 
@@ -171,7 +203,8 @@ class PromptSearch(Strategy):
         self._check_fitted()
         document = self.prompt_.prompt_document()
         document.update(
-            strategy=self.name, chosen=self.chosen_.name, validation_scores=dict(self.scores_), validated_on=self.validated_on_
+            strategy=self.name, chosen=self.chosen_.name, validation_scores=dict(self.scores_), validated_on=self.validated_on_,
+            wording_spread_p=self.wording_spread_p_,
         )
         write_yaml(folder / PROMPT_FILE, document)
 
@@ -184,5 +217,6 @@ class PromptSearch(Strategy):
         strategy.scores_ = dict(saved.get("validation_scores") or saved.get("validation_macro_f1") or {})
         strategy.margin_ = 0.0
         strategy.validated_on_ = int(saved.get("validated_on") or 0)
+        strategy.wording_spread_p_ = saved.get("wording_spread_p")  # None in prompts saved before it was recorded
         strategy.label_set_ = strategy.prompt_.label_set_
         return strategy
