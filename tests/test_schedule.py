@@ -142,8 +142,22 @@ def test_plan_prints_trials_and_estimates_and_touches_nothing(task_file: Path, t
     text = " ".join(result.output.split())
     assert "setfit finetune 2 trials on the first seed, 4 in all" in text
     assert "estimated wait: about" in text and "to train on one (forward and backward)" in text
+    assert "majority baseline 1 trial on the first seed, 2 in all" in text  # one trial, not "1 trials"
+    assert "when the first seed settles the decision" in text  # a hold-out: extra seeds run when in doubt
     assert "a training step besides (the optimiser's update)" in text
     assert not store.exists() and not (tmp_path / "runs").exists()
+
+
+def test_a_cross_validated_plan_does_not_promise_extra_seeds_the_run_never_runs():
+    from shouldtune.plan import RunPlan, StrategyPlan, describe
+
+    setfit = StrategyPlan("setfit", "finetune", (4, 7), 2, 6, (2, 5), 100.0)
+    plan = RunPlan((setfit,), (0, 4, 7), 3, "5-fold", 16, 16, 0.004, 0.012, 0.1, 0.2, cross_validated=True)
+    last = describe(plan)[-1]
+    assert last == "estimated wait: about 3.3 min (cross-validated, so the other seeds run only with --exhaustive: " \
+                   "10.0 min for every seed)"
+    assert "  setfit         finetune  2 trials on the first seed, 6 in all, 2 to 5 fits each (folds): about 3.3 min " \
+           "(all seeds: 10.0 min)" in describe(plan)
 
 
 def test_a_cross_validated_plan_counts_one_fit_per_fold():

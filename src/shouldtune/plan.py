@@ -63,6 +63,7 @@ class RunPlan:
     seconds_per_trained_text: float  # measured: one text through a forward and backward pass (in groups of like length)
     embedding_seconds: float
     seconds_per_step: float = 0.0  # measured: a training step's cost whatever its size (the optimiser's update)
+    cross_validated: bool = False  # the default run then never runs the other seeds (a repeat rescores the same examples)
 
     @property
     def seconds_adaptive(self) -> float:
@@ -123,7 +124,7 @@ def estimate_plan(task: TaskConfig) -> RunPlan:
         ))
     return RunPlan(
         tuple(plans), sizes, len(seeds), split_text(task, prepared.test, splits, seeds), test_examples, len(distinct),
-        per_text, per_trained_text, len(distinct) * per_text, per_step,
+        per_text, per_trained_text, len(distinct) * per_text, per_step, splits[0].cross_validated,
     )
 
 
@@ -230,14 +231,21 @@ def describe(plan: RunPlan) -> list[str]:
             else f"about {_minutes(row.seconds_adaptive or 0.0)} (all seeds: {_minutes(row.seconds_exhaustive or 0.0)})"
         )
         lines.append(
-            f"  {row.strategy:<14} {row.track:<9} {row.trials_adaptive} trials on the first seed, "
+            f"  {row.strategy:<14} {row.track:<9} {_count(row.trials_adaptive, 'trial')} on the first seed, "
             f"{row.trials_exhaustive} in all{fits}: {time_text}"
         )
+    adaptive, exhaustive = _minutes(plan.seconds_adaptive), _minutes(plan.seconds_exhaustive)
     lines.append(
-        f"estimated wait: about {_minutes(plan.seconds_adaptive)} when the first seed settles the decision, "
-        f"up to {_minutes(plan.seconds_exhaustive)} for every seed (--exhaustive)"
+        f"estimated wait: about {adaptive} (cross-validated, so the other seeds run only with --exhaustive: "
+        f"{exhaustive} for every seed)" if plan.cross_validated else
+        f"estimated wait: about {adaptive} when the first seed settles the decision, up to {exhaustive} for every "
+        f"seed (--exhaustive)"
     )
     return lines
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _fits(per_size: Sequence[int]) -> str:
