@@ -390,7 +390,7 @@ def test_a_spread_of_prompt_wordings_is_called_a_difference_only_beyond_chance()
         return next(c for c in recommend(analysis).criteria if c.name == "consistency").sentence
 
     chance = consistency(0.31)
-    assert "on 12 held-back examples, a spread that chance alone gives (p = 0.31" in chance
+    assert "on 12 held-back examples, a spread that chance alone could give (p = 0.31" in chance
     assert "do not show that the wording matters" in chance and "matters by up to" not in chance
     beyond = consistency(0.002)
     assert "so the prompt's wording matters, by up to 0.250 (more than chance: p = 0.002" in beyond

@@ -113,4 +113,4 @@ def test_the_consistency_section_says_what_one_seed_and_a_few_examples_cannot_sh
     assert "knn (n=8): accuracy 0.750 on 1 seed; its spread over seeds is not measured" in markdown
     assert "over 1 seed" not in markdown  # a range of one score is no range
     assert "n=8: the 2 prompt wordings knn tried scored 0.400–0.700 on 16 held-back examples, a spread that chance " \
-           "alone gives (p = 0.62 with their answers shuffled among them)" in markdown
+           "alone could give (p = 0.62 with their answers shuffled among them)" in markdown

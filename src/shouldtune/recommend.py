@@ -533,7 +533,7 @@ def wording(variants: PromptVariants) -> str:
     if variants.p_value < SPREAD_P:
         return f"{scored}, so the prompt's wording matters, by up to {variants.mean_range:.3f} (more than chance: {shuffled})"
     return (
-        f"{scored}, a spread that chance alone gives ({shuffled}), so these examples do not show that the "
+        f"{scored}, a spread that chance alone could give ({shuffled}), so these examples do not show that the "
         f"wording matters"
     )
 

@@ -5,6 +5,8 @@ examples (two folds: build on one half, predict the other, then swap). With a ha
 examples per label those scores are noisy, so the user's own prompt (their template and
 label descriptions, when given) is kept unless a candidate beats it by more than that noise:
 1.96 standard errors of the paired difference in accuracy on the same held-back examples.
+Whether the candidates differ at all is tested the same way, on their paired answers
+(`wording_spread_p`), before the report says that the wording matters.
 """
 
 from __future__ import annotations
