@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from shouldtune.data.checks import counted
 from shouldtune.task import TaskConfig
 
 # Texts the probe embeds. Embedding 64 Banking77 questions took 8-10 ms a text, 256 or more about
@@ -231,7 +232,7 @@ def describe(plan: RunPlan) -> list[str]:
             else f"about {_minutes(row.seconds_adaptive or 0.0)} (all seeds: {_minutes(row.seconds_exhaustive or 0.0)})"
         )
         lines.append(
-            f"  {row.strategy:<14} {row.track:<9} {_count(row.trials_adaptive, 'trial')} on the first seed, "
+            f"  {row.strategy:<14} {row.track:<9} {counted(row.trials_adaptive, 'trial')} on the first seed, "
             f"{row.trials_exhaustive} in all{fits}: {time_text}"
         )
     adaptive, exhaustive = _minutes(plan.seconds_adaptive), _minutes(plan.seconds_exhaustive)
@@ -242,10 +243,6 @@ def describe(plan: RunPlan) -> list[str]:
         f"seed (--exhaustive)"
     )
     return lines
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _fits(per_size: Sequence[int]) -> str:

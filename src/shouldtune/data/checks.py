@@ -33,7 +33,7 @@ def check_labels(examples: Examples, *, min_per_label: int = 2) -> None:
         label = rare[0]
         others = f" ({len(rare) - 1} more labels too)" if len(rare) > 1 else ""
         raise DataError(
-            f"label {label!r} has {_count(counts[label], 'example')}, fewer than the "
+            f"label {label!r} has {counted(counts[label], 'example')}, fewer than the "
             f"{min_per_label} needed to train and test on it{others}",
             fix="add examples of that label, or remove its rows",
             file=examples.source, row=first_rows[label],
@@ -79,14 +79,14 @@ def duplicate_warnings(examples: Examples, *, conflicts: bool = True) -> list[st
     warnings = []
     if first_repeat is not None:
         earlier, later = first_repeat
-        warnings.append(f"{examples.source}: {_count(repeats, 'duplicate text')} "
+        warnings.append(f"{examples.source}: {counted(repeats, 'duplicate text')} "
                         f"(first at rows {earlier} and {later})")
     conflicting = [rows for rows in labels_by_text.values() if len(rows) > 1] if conflicts else []
     if conflicting:
         (label_a, row_a), (label_b, row_b) = list(conflicting[0].items())[:2]
         verb = "appears" if len(conflicting) == 1 else "appear"
         warnings.append(
-            f"{examples.source}: {_count(len(conflicting), 'text')} {verb} with conflicting "
+            f"{examples.source}: {counted(len(conflicting), 'text')} {verb} with conflicting "
             f"labels (first at rows {row_a} and {row_b}: {label_a!r} and {label_b!r})"
         )
     return warnings
@@ -104,7 +104,7 @@ def overlap_warnings(train: Examples, test: Examples) -> list[str]:
     text, test_row = next(iter(shared.items()))
     verb = "appears" if len(shared) == 1 else "appear"
     return [
-        f"{_count(len(shared), 'text')} {verb} in both {train.source} and {test.source} "
+        f"{counted(len(shared), 'text')} {verb} in both {train.source} and {test.source} "
         f"(first: row {train_rows[text]} of train, row {test_row} of test)"
     ]
 
@@ -121,7 +121,7 @@ def holdout_overlap_warnings(pool: Examples, test: Examples) -> list[str]:
         return []
     text, test_row = next(iter(shared.items()))
     return [
-        f"{_count(len(shared), 'held-out test text')} also {'stands' if len(shared) == 1 else 'stand'} in the training pool "
+        f"{counted(len(shared), 'held-out test text')} also {'stands' if len(shared) == 1 else 'stand'} in the training pool "
         f"(duplicates in {test.source}; first: rows {pool_rows[text]} and {test_row}); "
         "deduplicate the file for a clean hold-out"
     ]
@@ -153,6 +153,6 @@ def _first_rows(values: Sequence[str], rows: Sequence[int]) -> dict[str, int]:
     return first
 
 
-def _count(n: int, noun: str) -> str:
+def counted(n: int, noun: str) -> str:
     """Return ``n`` with ``noun`` in the right number, e.g. ``1 example`` or ``3 examples``."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
