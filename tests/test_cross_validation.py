@@ -86,3 +86,50 @@ def test_imbalanced_small_data_is_decided_on_the_whole_pool(tmp_path: Path, tiny
     assert "classes of 2 to 8 examples where the trials train" in render_markdown(results)
     exported = export_run(tmp_path / "store.db", results["run_id"], "linear-probe", tmp_path / "export")
     assert exported.mismatches == 0 and exported.manifest.train_examples == 27
+
+
+def test_a_default_run_deals_the_folds_every_way_only_for_strategies_on_the_frozen_vectors(
+    tmp_path: Path, tiny_encoder_folder: Path
+):
+    # A score read off one fold partition moves with which examples share a fold. Strategies that fit on the
+    # cached vectors are repeated over every seed's partition for free; the fine-tune, whose fits are the wait, is not.
+    from shouldtune.analysis.metrics import LabelScoring
+    from shouldtune.analysis.run import analyse
+
+    task = tmp_path / "task.yaml"
+    task.write_text(
+        f"name: partitions\ndata: {DATA / 'trec_small_train.jsonl'}\nsizes: [4, 10]\nseeds: 3\n"
+        "strategies: [majority, few-shot-knn, linear-probe, full]\n"
+        "strategy_params:\n  full: {max_steps: 4, batch_size: 4}\n"
+        f"backend: {{model: {tiny_encoder_folder}}}\n"
+    )
+    lines: list[str] = []
+    result = run_experiment(load_task(task), store_path=tmp_path / "store.db", say=lines.append)
+    results = json.loads(json.dumps(result.to_json()))
+    seeds = {}
+    for t in results["trials"]:
+        seeds.setdefault((t["strategy"], t["n_per_class"]), set()).add(t["seed"])
+    assert seeds[("few-shot-knn", 10)] == seeds[("linear-probe", 4)] == {0, 1, 2}
+    assert seeds[("full", 4)] == seeds[("full", 10)] == seeds[("majority", 0)] == {0}
+    assert any("dealing the folds 2 more ways for few-shot-knn, linear-probe" in line for line in lines)
+    assert "3 repeats for the strategies on the frozen vectors, 1 for the rest" in results["data"]["split"]
+    left_out = {entry["strategy"]: entry for entry in results["skipped"]}
+    assert set(left_out) == {"majority", "full"} and left_out["full"]["seeds"] == [1, 2]
+
+    # The difference between a strategy run on three partitions and one run on one reads all three.
+    analysis = analyse(results, result.predictions)
+    gold = results["test"]["sets"][0]["gold"]
+    scoring = LabelScoring(tuple(results["data"]["labels"]))
+
+    def score(key: tuple[str, int, int]) -> float:
+        whole = scoring.statistics(gold, result.predictions[key]).sum(axis=0, keepdims=True)
+        return float(scoring.evaluate(whole)[results["task"]["metric"]][0])
+
+    final = analysis.final
+    assert final.prompt.strategy == "few-shot-knn" and final.finetune.strategy in {"linear-probe", "full"}
+    prompt, finetune = (final.prompt.strategy, final.prompt.measured_at), (final.finetune.strategy, final.finetune.measured_at)
+    knn = [score((*prompt, s)) for s in (0, 1, 2)]
+    assert len(set(knn)) > 1  # the partitions do give different scores
+    other = [score((*finetune, s)) for s in (0, 1, 2) if (*finetune, s) in result.predictions]
+    assert final.seeds == 3
+    assert abs(final.difference - (sum(other) / len(other) - sum(knn) / 3)) < 1e-9

@@ -154,8 +154,8 @@ def test_a_cross_validated_plan_does_not_promise_extra_seeds_the_run_never_runs(
     setfit = StrategyPlan("setfit", "finetune", (4, 7), 2, 6, (2, 5), 100.0)
     plan = RunPlan((setfit,), (0, 4, 7), 3, "5-fold", 16, 16, 0.004, 0.012, 0.1, 0.2, cross_validated=True)
     last = describe(plan)[-1]
-    assert last == "estimated wait: about 3.3 min (cross-validated, so the other seeds run only with --exhaustive: " \
-                   "10.0 min for every seed)"
+    assert last == "estimated wait: about 3.3 min (cross-validated: the other seeds run only for the strategies that " \
+                   "fit on the frozen vectors, in seconds; 10.0 min for every seed of every strategy, --exhaustive)"
     assert "  setfit         finetune  2 trials on the first seed, 6 in all, 2 to 5 fits each (folds): about 3.3 min " \
            "(all seeds: 10.0 min)" in describe(plan)
 

@@ -64,7 +64,7 @@ class RunPlan:
     seconds_per_trained_text: float  # measured: one text through a forward and backward pass (in groups of like length)
     embedding_seconds: float
     seconds_per_step: float = 0.0  # measured: a training step's cost whatever its size (the optimiser's update)
-    cross_validated: bool = False  # the default run then never runs the other seeds (a repeat rescores the same examples)
+    cross_validated: bool = False  # the default run then runs the other seeds only for strategies on the frozen vectors (seconds)
 
     @property
     def seconds_adaptive(self) -> float:
@@ -237,8 +237,9 @@ def describe(plan: RunPlan) -> list[str]:
         )
     adaptive, exhaustive = _minutes(plan.seconds_adaptive), _minutes(plan.seconds_exhaustive)
     lines.append(
-        f"estimated wait: about {adaptive} (cross-validated, so the other seeds run only with --exhaustive: "
-        f"{exhaustive} for every seed)" if plan.cross_validated else
+        f"estimated wait: about {adaptive} (cross-validated: the other seeds run only for the strategies that fit on "
+        f"the frozen vectors, in seconds; {exhaustive} for every seed of every strategy, --exhaustive)"
+        if plan.cross_validated else
         f"estimated wait: about {adaptive} when the first seed settles the decision, up to {exhaustive} for every "
         f"seed (--exhaustive)"
     )

@@ -185,8 +185,11 @@ def split_text(task: TaskConfig, test: Examples | None, splits: list[Split], see
     if test is not None:
         return f"given test file ({len(test)} examples)"
     if splits[0].cross_validated:
-        # Without --exhaustive only the first seed's repeat runs: see shouldtune.schedule.
-        repeats = f"{len(seeds)} repeats" if len(seeds) > 1 and task.exhaustive else "1 repeat"
+        # Without --exhaustive the other seeds' repeats run only for strategies on the frozen vectors: see shouldtune.schedule.
+        repeats = (
+            "1 repeat" if len(seeds) == 1 else f"{len(seeds)} repeats" if task.exhaustive
+            else f"{len(seeds)} repeats for the strategies on the frozen vectors, 1 for the rest"
+        )
         fewer = " (sizes that fit in a smaller training part: fewer folds)" if splits[0].fewer_folds else ""
         return (
             f"{kind} {len(splits[0].fold_list())}-fold cross-validation{fewer}, {repeats}: every one of the "

@@ -503,10 +503,24 @@ def _seeds_of(strategy: str, n_per_class: int, trials: Sequence[Mapping[str, Any
 
 def _runs(
     a: tuple[str, int], b: tuple[str, int], trials: Sequence[Mapping[str, Any]], tests: Mapping[int, TestSet],
-    predicted: Mapping[tuple[str, int, int], Sequence[str]],
+    predicted: Mapping[tuple[str, int, int], Sequence[str]], repeats: bool = False,
 ) -> tuple[list[int], list[tuple[str, Sequence[Any], Sequence[str], Sequence[str]]]]:
-    """Return the seeds both (strategy, size) pairs were scored on, and per seed (test id, gold, A's, B's predictions)."""
+    """Return the seeds both (strategy, size) pairs were scored on, and per seed (test id, gold, A's, B's predictions).
+
+    `repeats` (cross-validation, where every seed scores the same examples): when one of the
+    two ran more seeds than the other (the schedule repeats only the strategies that fit on
+    the frozen vectors), each of its seeds is paired with the other's answers on the first
+    seed it ran, so the difference reads the mean over all its partitions.
+    """
     seeds = [s for s in _seeds_of(*a, trials) if s in tests and (*a, s) in predicted and (*b, s) in predicted]
+    if repeats and seeds:
+        mine, theirs = (_seeds_of(*key, trials) for key in (a, b))
+        every = sorted(s for s in set(mine) | set(theirs) if s in tests and tests[s].test_id == tests[seeds[0]].test_id)
+        if len(every) > len(seeds) and (len(mine) == 1 or len(theirs) == 1):
+            def answers(key: tuple[str, int], s: int) -> Sequence[str]:
+                return predicted.get((*key, s)) or predicted[(*key, seeds[0])]
+
+            return every, [(tests[s].test_id, tests[s].gold, answers(a, s), answers(b, s)) for s in every]
     return seeds, [(tests[s].test_id, tests[s].gold, predicted[(*a, s)], predicted[(*b, s)]) for s in seeds]
 
 
@@ -549,7 +563,9 @@ class _Evidence:
         Paired over the test examples and seeds both were scored on; from the two intervals
         (unpaired, no seeds or runs) when there are no predictions to pair.
         """
-        seeds, runs = _runs((a.strategy, a_size), (b.strategy, b_size), self.trials, self.tests, self.predicted)
+        seeds, runs = _runs(
+            (a.strategy, a_size), (b.strategy, b_size), self.trials, self.tests, self.predicted, self.cross_validated
+        )
         if seeds and self.scoring is not None:
             inflate = self.inflation((a.strategy, a_size), (b.strategy, b_size))
             result = paired_seeds_bootstrap(
