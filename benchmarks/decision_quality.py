@@ -23,6 +23,14 @@ Re-judge earlier cases with this release's decision (no training; seconds):
 Each case's run is decided afresh from its store, as `shouldtune report` does, and the new
 recommendation is held against the large-set scores recorded for that case. A change to the
 decision is measured this way before the benchmark is run again in full.
+
+Run earlier cases again on their stores (a release that runs more trials, e.g. more fold
+partitions for some strategies; minutes where it adds only cheap trials):
+    .venv/bin/python benchmarks/decision_quality.py --rejudge runs/decision-quality/decision_quality.json --rerun --out runs/rerun
+
+Each case's budget is drawn again (the same bytes), the default comparison runs on the case's
+store, reusing every trial already there, and its decision is held against the recorded
+large-set scores (nothing is exported: the strategies handed over are fitted as before).
 """
 
 from __future__ import annotations
@@ -66,6 +74,7 @@ class Settings:
     cases_folder: Path  # each case's budget file (and exports, if kept)
     keep_exports: bool
     rejudge: tuple[Path, ...] = ()  # earlier decision_quality.json files to decide afresh instead of running
+    rerun: bool = False  # with rejudge: run each case again on its store (finished trials reused) before deciding
     natural: bool = False  # budgets in the pool's label proportions, not per_class of every label
     first_draw: int = 0  # the draws run are first_draw .. first_draw + draws - 1
 
@@ -394,6 +403,31 @@ def rejudge_case(case: dict[str, Any], store_path: Path) -> CaseResult:
     return replace(judged, store=str(store_path))
 
 
+def rerun_case(case: dict[str, Any], store_path: Path, settings: Settings, datasets: dict[str, Dataset], say: Any) -> CaseResult:
+    """Return a recorded case run again on its store (its finished trials reused) and judged on its
+    recorded large-set scores."""
+    from shouldtune import load_task, run_experiment
+
+    start = time.perf_counter()
+    name = case["dataset"]
+    if name not in datasets:
+        datasets[name] = load_dataset(name.removesuffix("-natural"), settings.data_root, settings.max_test)
+    dataset = datasets[name]
+    per_class, draw = case["budget_per_class"], case["draw"]
+    budget = draw_budget(dataset, per_class, draw, name.endswith("-natural"))
+    data_file = settings.cases_folder / f"{name}-{per_class}-draw{draw}" / "budget.jsonl"
+    write_jsonl(budget, data_file)
+    task = load_task(data=data_file, name=f"{name.removesuffix('-natural')}-{per_class}-per-class-draw-{draw}")
+    run = run_experiment(task, store_path=store_path, say=lambda line: say(f"    {plain(line)}"))
+    recommendation = run.recommendation.to_json()
+    judged = judge_recommendation(
+        name, per_class, draw, len(budget), case["test_examples"], run.task.metric, run.run_id, recommendation,
+        tuple(StrategyScore(**score) for score in case["scores"]), time.perf_counter() - start,
+        rivals_of(run.analysis, recommendation.get("strategy") or ""),
+    )
+    return replace(judged, store=str(store_path))
+
+
 def refused(dataset: Dataset, per_class: int, draw: int, budget: LabelledTexts, error: Exception, wall_seconds: float) -> CaseResult:
     """Return the result of a case whose run stopped on the user's input, as `shouldtune run` would (exit 2)."""
     return CaseResult(
@@ -588,10 +622,16 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         "--rejudge", type=Path, nargs="+", default=(), metavar="JSON",
         help="decide the cases of these decision_quality.json files afresh from their stores; trains nothing",
     )
+    parser.add_argument(
+        "--rerun", action="store_true",
+        help="with --rejudge: run each case again on its store first (finished trials reused, new ones run)",
+    )
     args = parser.parse_args(argv)
     unknown = [name for name in args.datasets if name not in DATASETS]
     if unknown:
         parser.error(f"unknown dataset {unknown[0]!r}; choose from {', '.join(DATASETS)}")
+    if args.rerun and not args.rejudge:
+        parser.error("--rerun runs the cases of --rejudge JSON files again: name them")
     if args.seeds < 1:
         parser.error("--seeds must be 1 or more")
     if args.first_draw < 0:
@@ -602,7 +642,7 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         strategies=args.strategies, sizes=args.sizes, data_root=args.data_root, out=args.out,
         store=args.store or args.out / f"store-{stamp}.db", cases_folder=args.out / f"cases-{stamp}",
         keep_exports=args.keep_exports, rejudge=tuple(args.rejudge), natural=args.natural,
-        first_draw=args.first_draw,
+        first_draw=args.first_draw, rerun=args.rerun,
     )
 
 
@@ -627,13 +667,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     start = time.perf_counter()
     cases: list[CaseResult] = []
     if settings.rejudge:
+        datasets: dict[str, Dataset] = {}
         for path in settings.rejudge:
             document = json.loads(path.read_text(encoding="utf-8"))
             store = Path(document["settings"]["store"])
             for case in document["cases"]:
                 if case.get("refusal") is not None:
                     continue
-                cases.append(rejudge_case(case, Path(case.get("store") or store)))
+                found = Path(case.get("store") or store)
+                cases.append(
+                    rerun_case(case, found, settings, datasets, say) if settings.rerun else rejudge_case(case, found)
+                )
                 say(f"{case['dataset']}, {case['budget_per_class']} per class, draw {case['draw']}: was {case['choice']} "
                     f"({case['recommended'] or 'no strategy'}, regret {number(case['regret'])}); now {outcome(cases[-1])}")
         finish(cases, settings, time.perf_counter() - start)

@@ -126,3 +126,31 @@ def test_first_draw_runs_later_draws_only(bench, monkeypatch, tmp_path):
     assert ran == [3, 4]
     written = (tmp_path / "decision_quality.json").read_text(encoding="utf-8")
     assert '"first_draw": 3' in written and '"draw": 4' in written
+
+
+def test_rerun_runs_each_recorded_case_again_on_its_own_store(bench, monkeypatch, tmp_path):
+    import json
+
+    was = {"choice": "finetune", "recommended": "setfit", "regret": 0.0, "refusal": None}
+    recorded = {"settings": {"store": "runs/x/store.db"}, "cases": [
+        {"dataset": "sst2", "budget_per_class": 8, "draw": 0, **was},
+        {"dataset": "trec", "budget_per_class": 32, "draw": 2, **was, "store": "runs/y/store.db"},
+        {"dataset": "trec", "budget_per_class": 4, "draw": 1, **was, "refusal": "too few"},  # a refused case has no run
+    ]}
+    document = tmp_path / "decision_quality.json"
+    document.write_text(json.dumps(recorded), encoding="utf-8")
+    again = []
+
+    def rerun_case(case, store, settings, datasets, say):
+        again.append((case["dataset"], case["draw"], str(store)))
+        dataset = _dataset(bench, {"a": 20, "b": 20})
+        budget = bench.draw_budget(dataset, 4, 0)
+        return bench.refused(dataset, 4, 0, budget, ValueError("not run here"), 0.0)
+
+    monkeypatch.setattr(bench, "rerun_case", rerun_case)
+    monkeypatch.setattr(bench, "rejudge_case", lambda case, store: pytest.fail("--rerun must run, not only re-decide"))
+    bench.main(["--rejudge", str(document), "--rerun", "--out", str(tmp_path / "out")])
+    assert again == [("sst2", 0, "runs/x/store.db"), ("trec", 2, "runs/y/store.db")]
+    with pytest.raises(SystemExit) as stopped:
+        bench.parse_args(["--rerun"])
+    assert stopped.value.code == 2
