@@ -376,6 +376,28 @@ def test_consistency_over_one_seed_is_said_to_be_unmeasured_not_a_range_of_one_s
     assert "the 2 prompt wordings knn tried scored 0.500–0.750 on 12 held-back examples" in sentence
 
 
+def test_a_strategy_repeated_over_fold_partitions_is_read_as_its_mean_against_one_run_once():
+    # Cross-validated: knn (on the frozen vectors) ran three fold partitions, probe one. The difference reads
+    # knn's mean, and a spread over three partitions is not held against a spread nobody measured.
+    predictions = {
+        ("majority", 0, 0): ["A"] * 40,
+        ("knn", 8, 0): right_then_wrong(GOLD, 2, LABELS),
+        ("knn", 8, 1): right_then_wrong(GOLD, 8, LABELS),
+        ("knn", 8, 2): right_then_wrong(GOLD, 14, LABELS),
+        ("probe", 8, 0): right_then_wrong(GOLD, 6, LABELS, offset=10),
+    }
+    results = make_results(predictions, GOLD, TRACKS, timings=TIMINGS)
+    results["data"].update(validation="cv", folds=5)
+    analysis = analyse(results, predictions)
+    final = analysis.final
+    assert (final.prompt.strategy, final.finetune.strategy, final.seeds) == ("knn", "probe", 3)
+    knn_mean = (38 + 32 + 26) / 3 / 40  # right answers over three partitions
+    assert final.difference == pytest.approx(34 / 40 - knn_mean)  # not probe's lead over knn's first partition alone
+    consistency = next(c for c in recommend(analysis).criteria if c.name == "consistency")
+    assert "probe scores 0.850 on 1 seed (its spread is not measured)" in consistency.sentence
+    assert "knn ranges 0.650–0.950 over 3 seeds" in consistency.sentence and consistency.favours == "neither"
+
+
 def test_a_spread_of_prompt_wordings_is_called_a_difference_only_beyond_chance():
     def consistency(p_value: float) -> str:
         results, predictions = run(prompt_wrong=2, finetune_wrong=4)

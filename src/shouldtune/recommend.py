@@ -498,10 +498,13 @@ def _consistency(analysis: Analysis, final: Comparison) -> Criterion | None:
             f"Consistency: {finetune.strategy} and {prompt.strategy} ran on 1 seed each, so how much their "
             f"scores move with the labelled examples drawn is not measured (`--exhaustive` runs every seed)"
         )
-    else:
+    else:  # one may have run one seed (cross-validated, only the strategies on the frozen vectors repeat)
         parts = []
         for spread in (finetune, prompt):
-            part = f"{spread.strategy} ranges {spread.low:.3f}–{spread.high:.3f} over {spread.seeds} seed{'s' if spread.seeds != 1 else ''}"
+            if spread.seeds < 2:
+                parts.append(f"{spread.strategy} scores {spread.low:.3f} on 1 seed (its spread is not measured)")
+                continue
+            part = f"{spread.strategy} ranges {spread.low:.3f}–{spread.high:.3f} over {spread.seeds} seeds"
             if spread.agreement is not None:
                 part += f" ({spread.agreement:.0%} of test labels the same across seeds)"
             parts.append(part)
@@ -511,7 +514,9 @@ def _consistency(analysis: Analysis, final: Comparison) -> Criterion | None:
         sentence += f"; {wording(variants)}"
     favours = "neither"
     finetune_range, prompt_range = finetune.high - finetune.low, prompt.high - prompt.low
-    if finetune_range - prompt_range >= SEED_SPREAD_GAP:
+    if min(finetune.seeds, prompt.seeds) < 2:
+        pass  # a spread measured against one that is not: no side is shown the steadier
+    elif finetune_range - prompt_range >= SEED_SPREAD_GAP:
         favours = "prompt"
     elif prompt_range - finetune_range >= SEED_SPREAD_GAP:
         favours = "finetune"
