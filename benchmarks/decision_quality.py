@@ -403,21 +403,37 @@ def rejudge_case(case: dict[str, Any], store_path: Path) -> CaseResult:
     return replace(judged, store=str(store_path))
 
 
+def case_task(
+    dataset: Dataset, per_class: int, draw: int, natural: bool, settings: Settings, case_folder: Path
+) -> tuple[LabelledTexts, Any]:
+    """Return a case's budget, written as the user's JSONL file in `case_folder`, and the default
+    comparison's task on it (the same bytes and settings every time, so its trials are reused)."""
+    from shouldtune import load_task
+
+    budget = draw_budget(dataset, per_class, draw, natural)
+    data_file = case_folder / "budget.jsonl"
+    write_jsonl(budget, data_file)
+    task = load_task(
+        data=data_file, name=f"{dataset.name}-{per_class}-per-class-draw-{draw}",
+        strategies=settings.strategies, sizes=settings.sizes,
+    )
+    return budget, task
+
+
 def rerun_case(case: dict[str, Any], store_path: Path, settings: Settings, datasets: dict[str, Dataset], say: Any) -> CaseResult:
     """Return a recorded case run again on its store (its finished trials reused) and judged on its
     recorded large-set scores."""
-    from shouldtune import load_task, run_experiment
+    from shouldtune import run_experiment
 
     start = time.perf_counter()
     name = case["dataset"]
+    natural = name.endswith("-natural")
     if name not in datasets:
-        datasets[name] = load_dataset(name.removesuffix("-natural"), settings.data_root, settings.max_test)
-    dataset = datasets[name]
+        loaded = load_dataset(name.removesuffix("-natural"), settings.data_root, settings.max_test)
+        datasets[name] = naturally_drawn(loaded) if natural else loaded
     per_class, draw = case["budget_per_class"], case["draw"]
-    budget = draw_budget(dataset, per_class, draw, name.endswith("-natural"))
-    data_file = settings.cases_folder / f"{name}-{per_class}-draw{draw}" / "budget.jsonl"
-    write_jsonl(budget, data_file)
-    task = load_task(data=data_file, name=f"{name.removesuffix('-natural')}-{per_class}-per-class-draw-{draw}")
+    case_folder = settings.cases_folder / f"{name}-{per_class}-draw{draw}"
+    budget, task = case_task(datasets[name], per_class, draw, natural, settings, case_folder)
     run = run_experiment(task, store_path=store_path, say=lambda line: say(f"    {plain(line)}"))
     recommendation = run.recommendation.to_json()
     judged = judge_recommendation(
@@ -443,19 +459,11 @@ def run_case(
     dataset: Dataset, per_class: int, draw: int, settings: Settings, case_folder: Path, say: Any
 ) -> CaseResult:
     """Simulate one user with `per_class` examples per class, draw `draw`; return the judged result."""
-    from shouldtune import load_task, run_experiment
+    from shouldtune import run_experiment
     from shouldtune.errors import InputError
 
     start = time.perf_counter()
-    budget = draw_budget(dataset, per_class, draw, settings.natural)
-    data_file = case_folder / "budget.jsonl"
-    write_jsonl(budget, data_file)
-    task = load_task(
-        data=data_file,
-        name=f"{dataset.name}-{per_class}-per-class-draw-{draw}",
-        strategies=settings.strategies,
-        sizes=settings.sizes,
-    )
+    budget, task = case_task(dataset, per_class, draw, settings.natural, settings, case_folder)
     try:
         run = run_experiment(task, store_path=settings.store, say=lambda line: say(f"    {plain(line)}"))
     except InputError as err:  # a user would see this one line and get nothing: count it, go on

@@ -512,9 +512,10 @@ def _runs(
     the frozen vectors), each of its seeds is paired with the other's answers on the first
     seed it ran, so the difference reads the mean over all its partitions.
     """
-    seeds = [s for s in _seeds_of(*a, trials) if s in tests and (*a, s) in predicted and (*b, s) in predicted]
+    mine = _seeds_of(*a, trials)
+    seeds = [s for s in mine if s in tests and (*a, s) in predicted and (*b, s) in predicted]
     if repeats and seeds:
-        mine, theirs = (_seeds_of(*key, trials) for key in (a, b))
+        theirs = _seeds_of(*b, trials)
         every = sorted(s for s in set(mine) | set(theirs) if s in tests and tests[s].test_id == tests[seeds[0]].test_id)
         if len(every) > len(seeds) and (len(mine) == 1 or len(theirs) == 1):
             def answers(key: tuple[str, int], s: int) -> Sequence[str]:
