@@ -66,6 +66,24 @@ def test_settings_that_change_outputs_do_change_the_key(first_run):
     assert fresh == set(before)  # the prompt settings are part of every trial's identity
 
 
+def test_a_trial_of_the_same_run_whose_identity_changed_runs_again(first_run, monkeypatch):
+    # A release that changes a strategy's defaults keeps the run's id (the task is the same) but
+    # not the strategy's trial identity: its trials must be computed again, not read back.
+    import shouldtune.experiment as experiment
+
+    store, before = first_run
+    original = experiment.trial_key
+    monkeypatch.setattr(
+        experiment, "trial_key",
+        lambda task, contestant, *rest: original(task, contestant, *rest) + ("-changed" if contestant.strategy == "full" else ""),
+    )
+    fresh, result = ran(store, [])
+    assert fresh == {("full", 4, 0)}
+    assert result.reused_trials == len(before) - 1
+    fresh, _ = ran(store, [])  # saved under its new identity: found again
+    assert fresh == set()
+
+
 def test_fresh_computes_every_trial_again(first_run):
     store, before = first_run
     result = run_experiment(task(), store_path=store, fresh=True)

@@ -336,7 +336,8 @@ def _finished_trials(
     fresh: bool,
     prepared: Prepared,
 ) -> dict[tuple[str, int, int], tuple[TrialRecord, list[str]]]:
-    """Return the grid's trials already in the store: this run's, and any run's with the same identity.
+    """Return the grid's trials already in the store: any run's with the same identity (this run's
+    own from stores written before identities were, by their place in the grid).
 
     A trial found under another run is renamed to this run's contestant (the same strategy
     on the same model may be "setfit" there and "setfit@encoder" here) and scored again if it
@@ -346,7 +347,10 @@ def _finished_trials(
     own = store.trials(run_id)
     found: dict[tuple[str, int, int], tuple[TrialRecord, list[str]]] = {}
     for grid_key, key in keys.items():
-        stored = own.get(grid_key) if grid_key in own else by_key.get(key)
+        mine = own.get(grid_key)
+        # This run's own trial stands only as what the grid would compute now: a release's new
+        # default for a strategy changes its key, and the trial runs again.
+        stored = mine if mine is not None and mine.trial_key in (None, key) else by_key.get(key)
         if stored is None:
             continue
         record = stored.record

@@ -105,6 +105,7 @@ class StoredTrial:
 
     record: TrialRecord
     predictions: list[str]
+    trial_key: str | None = None  # its identity (planning.trial_key); None in stores written before keys
 
 
 @dataclass(frozen=True)
@@ -398,17 +399,17 @@ class Store:
                 chunk,
             ).fetchall()
             for key, record, predictions in rows:
-                found.setdefault(key, StoredTrial(TrialRecord.from_json(json.loads(record)), json.loads(predictions)))
+                found.setdefault(key, StoredTrial(TrialRecord.from_json(json.loads(record)), json.loads(predictions), key))
         return found
 
     def trials(self, run_id: str) -> dict[tuple[str, int, int], StoredTrial]:
         """Return a run's finished trials keyed by (strategy, n_per_class, seed)."""
         rows = self._db.execute(
-            "SELECT strategy, n_per_class, seed, trial_json, predictions_json FROM trials WHERE run_id=?",
+            "SELECT strategy, n_per_class, seed, trial_json, predictions_json, trial_key FROM trials WHERE run_id=?",
             (run_id,),
         ).fetchall()
         return {
-            (r[0], r[1], r[2]): StoredTrial(TrialRecord.from_json(json.loads(r[3])), json.loads(r[4])) for r in rows
+            (r[0], r[1], r[2]): StoredTrial(TrialRecord.from_json(json.loads(r[3])), json.loads(r[4]), r[5]) for r in rows
         }
 
     def predictions(self, run_id: str) -> dict[tuple[str, int, int], list[str]]:
