@@ -142,6 +142,29 @@ def test_full_fine_tune_lowers_its_training_loss(encoder):
     assert np.mean(strategy.losses_[-3:]) < np.mean(strategy.losses_[:3])
 
 
+def test_full_fine_tune_starts_from_the_linear_probe_head(encoder):
+    import torch
+
+    from shouldtune.strategies.finetune.linear_probe import LinearProbe
+
+    # A label the examples never show ("weather") must never be the answer, as a probe never gives it.
+    train = TrainingSet(TRAIN.texts, TRAIN.labels, ("cooking", "sport", "weather"))
+    still = {"max_steps": 1, "min_steps": 0, "learning_rate": 1e-12, "head_learning_rate": 1e-12, "batch_size": 8}
+    started = build("full", StrategyContext(encoder=encoder), still).fit(train)
+    probe = LinearProbe(StrategyContext(encoder=encoder)).fit(train)
+    texts = list(TRAIN.texts) + TEST_TEXTS
+    assert started.predict(texts) == probe.predict(texts)
+    with torch.inference_mode():
+        logits = started._logits(texts)
+    probabilities = torch.softmax(logits, dim=1)[:, :2].numpy()  # cooking, sport: the probe's two classes
+    assert np.allclose(probabilities, probe.head_.predict_proba(encoder.embed(texts)), atol=1e-3)
+    assert float(torch.softmax(logits, dim=1)[:, 2].max()) < 1e-3  # weather
+    # The head torch draws at random is the other start: another function of the same vectors.
+    drawn = build("full", StrategyContext(encoder=encoder), {**still, "head_init": "random"}).fit(train)
+    with torch.inference_mode():
+        assert not torch.allclose(drawn._logits(texts), logits, atol=1e-2)
+
+
 def test_zero_shot_uses_given_descriptions(encoder):
     context = StrategyContext(encoder=encoder, label_descriptions={"sport": "cooking food recipes", "cooking": "sports games athletes"})
     swapped = build("zero-shot", context).fit(TRAIN).predict(TEST_TEXTS)
