@@ -30,7 +30,10 @@ partitions for some strategies; minutes where it adds only cheap trials):
 
 Each case's budget is drawn again (the same bytes), the default comparison runs on the case's
 store, reusing every trial already there, and its decision is held against the recorded
-large-set scores (nothing is exported: the strategies handed over are fitted as before).
+large-set scores (nothing is exported: the strategies handed over are fitted as before). A
+release that changes how a strategy trains names it in `--rescore`: it is exported and scored on
+the large set again.
+    .venv/bin/python benchmarks/decision_quality.py --rejudge runs/decision-quality/decision_quality.json --rerun --rescore full --out runs/rerun
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ class Settings:
     keep_exports: bool
     rejudge: tuple[Path, ...] = ()  # earlier decision_quality.json files to decide afresh instead of running
     rerun: bool = False  # with rejudge: run each case again on its store (finished trials reused) before deciding
+    rescore: tuple[str, ...] = ()  # with rerun: strategies exported and scored on the large set again
     natural: bool = False  # budgets in the pool's label proportions, not per_class of every label
     first_draw: int = 0  # the draws run are first_draw .. first_draw + draws - 1
 
@@ -422,7 +426,8 @@ def case_task(
 
 def rerun_case(case: dict[str, Any], store_path: Path, settings: Settings, datasets: dict[str, Dataset], say: Any) -> CaseResult:
     """Return a recorded case run again on its store (its finished trials reused) and judged on its
-    recorded large-set scores."""
+    recorded large-set scores; the strategies of `settings.rescore` (whose training changed) are
+    exported and scored on the large set again."""
     from shouldtune import run_experiment
 
     start = time.perf_counter()
@@ -436,9 +441,19 @@ def rerun_case(case: dict[str, Any], store_path: Path, settings: Settings, datas
     budget, task = case_task(datasets[name], per_class, draw, natural, settings, case_folder)
     run = run_experiment(task, store_path=store_path, say=lambda line: say(f"    {plain(line)}"))
     recommendation = run.recommendation.to_json()
+    scored = [StrategyScore(**score) for score in case["scores"]]
+    for at, score in enumerate(scored):
+        if score.strategy in settings.rescore:
+            dataset = datasets[name]
+            scored[at] = score_strategy(
+                store_path, run, score.strategy, case_folder / "export" / score.strategy, dataset.test, dataset.label_set
+            )
+            say(f"    {score.strategy}: {scored[at].large_set_score:.3f} on the large set (was {score.large_set_score:.3f})")
+    if not settings.keep_exports:
+        shutil.rmtree(case_folder / "export", ignore_errors=True)
     judged = judge_recommendation(
         name, per_class, draw, len(budget), case["test_examples"], run.task.metric, run.run_id, recommendation,
-        tuple(StrategyScore(**score) for score in case["scores"]), time.perf_counter() - start,
+        tuple(scored), time.perf_counter() - start,
         rivals_of(run.analysis, recommendation.get("strategy") or ""),
     )
     return replace(judged, store=str(store_path))
@@ -634,12 +649,19 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         "--rerun", action="store_true",
         help="with --rejudge: run each case again on its store first (finished trials reused, new ones run)",
     )
+    parser.add_argument(
+        "--rescore", type=lambda text: tuple(s for s in text.split(",") if s), default=(), metavar="STRATEGIES",
+        help="with --rerun: export these strategies (comma-separated; a release changed how they train) and score "
+        "them on the large set again; the others keep their recorded scores",
+    )
     args = parser.parse_args(argv)
     unknown = [name for name in args.datasets if name not in DATASETS]
     if unknown:
         parser.error(f"unknown dataset {unknown[0]!r}; choose from {', '.join(DATASETS)}")
     if args.rerun and not args.rejudge:
         parser.error("--rerun runs the cases of --rejudge JSON files again: name them")
+    if args.rescore and not args.rerun:
+        parser.error("--rescore scores strategies that --rerun trained again: add --rerun")
     if args.seeds < 1:
         parser.error("--seeds must be 1 or more")
     if args.first_draw < 0:
@@ -650,7 +672,7 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         strategies=args.strategies, sizes=args.sizes, data_root=args.data_root, out=args.out,
         store=args.store or args.out / f"store-{stamp}.db", cases_folder=args.out / f"cases-{stamp}",
         keep_exports=args.keep_exports, rejudge=tuple(args.rejudge), natural=args.natural,
-        first_draw=args.first_draw, rerun=args.rerun,
+        first_draw=args.first_draw, rerun=args.rerun, rescore=args.rescore,
     )
 
 
