@@ -4,9 +4,9 @@ The head starts where linear-probe ends (`head_init="linear-probe"`: its logisti
 on the frozen vectors, then every weight trains; "LP-FT", Kumar et al., ICLR 2022), not from
 torch's random draw (`head_init="random"`): a few steps of a random head on a few examples
 leave it near its draw. It trains `epochs` passes, at least `min_steps` (default 25) and at
-most `max_steps` steps. At 7 examples per class the random head with 4 steps scored 4 to 19
-points of macro-F1 below the probe's start with 25 (sst2, sms_spam, trec; at 26 per class on
-trec 9 to 12; benchmarks/full_start.py, docs/benchmarks.md). From `early_stopping_per_class` examples
+most `max_steps` steps. At 7 examples per class the random head with 4 steps scored 8.8 to
+21.7 points of macro-F1 below the probe's start with 25 (sst2, sms_spam, trec; on trec at 26
+per class 9.0; benchmarks/full_start.py, docs/benchmarks.md). From `early_stopping_per_class` examples
 of every label (default 200; None: never) it holds back a stratified slice, keeps the epoch
 with the lowest held-back loss and stops after `patience` epochs without a better one. On TREC
 the slice cost accuracy at 8-64 per class and not at 200 (see `backends/early_stopping.py`).
