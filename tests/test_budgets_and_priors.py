@@ -30,16 +30,17 @@ def test_setfit_steps_follow_the_data_as_the_library_defaults_do():
 
 def test_full_trains_by_epochs_between_a_floor_and_a_cap():
     full = FullFineTune(StrategyContext(encoder=None))
-    # 4 epochs of 24 examples are 8 steps: the floor of 25 holds; 384 examples train their 4 epochs.
-    assert full.training_steps(24) == 25 and full.training_steps(384) == 4 * 24
-    assert FullFineTune(StrategyContext(encoder=None), min_steps=0).training_steps(24) == 4 * 2
+    assert full.training_steps(24) == 4 * 2 and full.training_steps(384) == 4 * 24
     assert FullFineTune(StrategyContext(encoder=None), max_steps=50).training_steps(384) == 50
+    floored = FullFineTune(StrategyContext(encoder=None), min_steps=25)
+    # 4 epochs of 24 examples are 8 steps: the floor of 25 holds; 384 examples train their 4 epochs.
+    assert floored.training_steps(24) == 25 and floored.training_steps(384) == 4 * 24
     assert FullFineTune(StrategyContext(encoder=None), min_steps=400).training_steps(384) == 300  # the cap wins
     # What a fit puts through the model: each example once an epoch, however the batches fall.
-    assert full.work(12) == 25 * 12 and full.work(384) == 4 * 384
-    assert full.work(24) == 12 * 24 + 16  # 25 steps: 12 epochs of 2 batches, then one batch of 16
-    assert FullFineTune(StrategyContext(encoder=None), min_steps=0).work(24) == 4 * 24
+    assert full.work(12) == 4 * 12 and full.work(24) == 4 * 24 and full.work(384) == 4 * 384
     assert FullFineTune(StrategyContext(encoder=None), max_steps=50).work(384) == 50 * 16
+    assert floored.work(12) == 25 * 12
+    assert floored.work(24) == 12 * 24 + 16  # 25 steps: 12 epochs of 2 batches, then one batch of 16
 
 
 def test_full_steps_with_fused_adamw_where_torch_has_it_and_the_update_is_the_same():

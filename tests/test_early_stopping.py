@@ -21,7 +21,7 @@ TRAIN = TrainingSet(
     tuple(word for word in WORDS for _ in range(4)),
     WORDS,
 )
-FAST = {"batch_size": 6, "epochs": 6, "learning_rate": 1e-3, "min_steps": 0}  # epochs alone set the steps
+FAST = {"batch_size": 6, "epochs": 6, "learning_rate": 1e-3}
 
 
 @pytest.fixture(scope="module")

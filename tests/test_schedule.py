@@ -187,9 +187,9 @@ def test_a_plan_counts_a_cost_per_training_step_besides_the_texts():
     assert texts_only == pytest.approx(100 * 12 * 0.008)
     assert with_steps == pytest.approx(texts_only + 100 * 0.1)
     # full takes 4 epochs of ceil(48 / 16) steps: 12 steps, each with the same fixed cost...
-    assert _trial_seconds(full, {"min_steps": 0}, [48], 6, 0, [1], 0.01, 0.008, 0.1) == pytest.approx(12 * 16 * 0.008 + 12 * 0.1)
-    # ...and by default at least 25: 8 epochs of 48 texts, then one batch of 16.
-    assert _trial_seconds(full, {}, [48], 6, 0, [1], 0.01, 0.008, 0.1) == pytest.approx((8 * 48 + 16) * 0.008 + 25 * 0.1)
+    assert _trial_seconds(full, {}, [48], 6, 0, [1], 0.01, 0.008, 0.1) == pytest.approx(12 * 16 * 0.008 + 12 * 0.1)
+    # ...and with a floor of 25: 8 epochs of 48 texts, then one batch of 16.
+    assert _trial_seconds(full, {"min_steps": 25}, [48], 6, 0, [1], 0.01, 0.008, 0.1) == pytest.approx((8 * 48 + 16) * 0.008 + 25 * 0.1)
 
 
 def test_a_plan_counts_the_texts_prompt_search_embeds_to_choose_its_prompt():

@@ -149,8 +149,8 @@ def test_full_fine_tune_starts_from_the_linear_probe_head(encoder):
 
     # A label the examples never show ("weather") must never be the answer, as a probe never gives it.
     train = TrainingSet(TRAIN.texts, TRAIN.labels, ("cooking", "sport", "weather"))
-    still = {"max_steps": 1, "min_steps": 0, "learning_rate": 1e-12, "head_learning_rate": 1e-12, "batch_size": 8}
-    started = build("full", StrategyContext(encoder=encoder), still).fit(train)
+    still = {"max_steps": 1, "learning_rate": 1e-12, "head_learning_rate": 1e-12, "batch_size": 8}
+    started = build("full", StrategyContext(encoder=encoder), {**still, "head_init": "linear-probe"}).fit(train)
     probe = LinearProbe(StrategyContext(encoder=encoder)).fit(train)
     texts = list(TRAIN.texts) + TEST_TEXTS
     assert started.predict(texts) == probe.predict(texts)
@@ -159,8 +159,8 @@ def test_full_fine_tune_starts_from_the_linear_probe_head(encoder):
     probabilities = torch.softmax(logits, dim=1)[:, :2].numpy()  # cooking, sport: the probe's two classes
     assert np.allclose(probabilities, probe.head_.predict_proba(encoder.embed(texts)), atol=1e-3)
     assert float(torch.softmax(logits, dim=1)[:, 2].max()) < 1e-3  # weather
-    # The head torch draws at random is the other start: another function of the same vectors.
-    drawn = build("full", StrategyContext(encoder=encoder), {**still, "head_init": "random"}).fit(train)
+    # The default start, the head torch draws at random, is another function of the same vectors.
+    drawn = build("full", StrategyContext(encoder=encoder), still).fit(train)
     with torch.inference_mode():
         assert not torch.allclose(drawn._logits(texts), logits, atol=1e-2)
 
