@@ -3,15 +3,15 @@
 Run (see docs/benchmarks.md, "full's start: the probe's head and a floor of 25 steps"):
     .venv/bin/python benchmarks/full_start.py --dataset sst2 --per-class 7 --draws 10,11,12
 
-`full` fine-tunes every encoder weight and a linear head. Its head started as torch draws it,
-and it trained 4 epochs: on 14 examples, 4 steps. Each row fits, on one draw of a budget
+`full` fine-tunes every encoder weight and a linear head. By default its head starts as torch
+draws it, and it trains 4 epochs: on 14 examples, 4 steps. Each row fits, on one draw of a budget
 (drawn as benchmarks/decision_quality.py draws them; draws 10 and up are not the benchmark's),
 seed 0, and scores on the large test set:
 
 - linear-probe and setfit, for reference;
-- full as it was: a random head, 4 epochs (`head_init=random, min_steps=0`);
-- the head started from linear-probe's logistic regression, 4 epochs (`min_steps=0`);
-- that start and at least 25 steps (the default), and at least 50.
+- full as it is by default: a random head, 4 epochs (`head_init=random, min_steps=0`);
+- the head started from linear-probe's logistic regression, 4 epochs (`head_init=linear-probe`);
+- that start and at least 25 steps (`min_steps=25`), and at least 50.
 
 Printed per draw: each one's macro-F1, fit seconds and optimiser steps.
 """
