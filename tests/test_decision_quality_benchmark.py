@@ -128,6 +128,40 @@ def test_first_draw_runs_later_draws_only(bench, monkeypatch, tmp_path):
     assert '"first_draw": 3' in written and '"draw": 4' in written
 
 
+def test_rescore_scores_again_only_the_strategies_a_release_retrains(bench, monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    import shouldtune
+
+    def score(strategy, track, large):
+        return {"strategy": strategy, "track": track, "n_per_class": 4, "run_score": 0.9, "large_set_score": large,
+                "refit_mismatches": 0}
+
+    case = {"dataset": "toy", "budget_per_class": 4, "draw": 0, "test_examples": 1,
+            "scores": [score("zero-shot", "prompt", 0.70), score("setfit", "finetune", 0.80), score("full", "finetune", 0.60)]}
+    run = SimpleNamespace(
+        recommendation=SimpleNamespace(to_json=lambda: {"choice": "finetune", "strategy": "full"}),
+        task=SimpleNamespace(metric="macro_f1"), run_id="r1", analysis=SimpleNamespace(rivals=()),
+    )
+    monkeypatch.setattr(shouldtune, "run_experiment", lambda task, store_path, say: run)
+    exported = []
+
+    def score_strategy(store, run, strategy, folder, test, label_set):
+        exported.append(strategy)
+        return bench.StrategyScore(strategy, "finetune", 4, 0.95, 0.85, 0)
+
+    monkeypatch.setattr(bench, "score_strategy", score_strategy)
+    settings = bench.parse_args(["--rejudge", "x.json", "--rerun", "--rescore", "full", "--out", str(tmp_path)])
+    datasets = {"toy": _dataset(bench, {"a": 20, "b": 20})}
+    judged = bench.rerun_case(case, tmp_path / "store.db", settings, datasets, lambda line: None)
+    assert exported == ["full"]  # only the retrained strategy is exported and scored again
+    assert {s.strategy: s.large_set_score for s in judged.scores} == {"zero-shot": 0.70, "setfit": 0.80, "full": 0.85}
+    assert judged.best_strategy == "full" and judged.regret == 0.0  # judged on the new score, not the recorded 0.60
+    with pytest.raises(SystemExit) as stopped:
+        bench.parse_args(["--rescore", "full"])
+    assert stopped.value.code == 2
+
+
 def test_rerun_runs_each_recorded_case_again_on_its_own_store(bench, monkeypatch, tmp_path):
     import json
 

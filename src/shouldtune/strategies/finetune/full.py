@@ -9,10 +9,12 @@ scored 8.8 to 21.7 points of macro-F1 above the default (sst2, sms_spam, trec; o
 per class 9.0; benchmarks/full_start.py). It is not the default: in the decision-quality
 benchmark it made `full` a rival of setfit that the cross-validated scores could not rank,
 and the strategy handed over was within a point of the best less often (docs/benchmarks.md,
-"full's start"). From `early_stopping_per_class` examples
-of every label (default 200; None: never) it holds back a stratified slice, keeps the epoch
-with the lowest held-back loss and stops after `patience` epochs without a better one. On TREC
-the slice cost accuracy at 8-64 per class and not at 200 (see `backends/early_stopping.py`).
+"full's start").
+
+From `early_stopping_per_class` examples of every label (default 200; None: never) it holds
+back a stratified slice, keeps the epoch with the lowest held-back loss and stops after
+`patience` epochs without a better one. On TREC the slice cost accuracy at 8-64 per class and
+not at 200 (see `backends/early_stopping.py`).
 Each batch goes through the encoder in groups of like length (`length_groups`), the same
 embeddings with less padding. The loss weighs each class inversely to its count in the
 training rows (`balanced_class_weights`), as the logistic heads of linear-probe and setfit do:
@@ -190,8 +192,8 @@ class FullFineTune(Strategy):
             self.head_.bias.copy_(torch.from_numpy(bias))
 
     def training_steps(self, examples: int, classes: int = 1) -> int:
-        """Return the most optimiser steps a fit on `examples` examples takes: `epochs` passes, capped at
-        `max_steps` (the labels do not change it).
+        """Return the most optimiser steps a fit on `examples` examples takes: `epochs` passes, at least
+        `min_steps`, capped at `max_steps` (the labels do not change it).
 
         Early stopping trains on fewer examples and may stop sooner: this is an upper bound, the
         same on every run, which the adaptive plan compares.
