@@ -304,6 +304,31 @@ def score_strategy(
     )
 
 
+def budget_arguments(parser: argparse.ArgumentParser, draws: str) -> argparse.ArgumentParser:
+    """Add the options of a script that fits strategies on draws of one budget: dataset, budget, draws."""
+    parser.add_argument("--dataset", default="sst2")
+    parser.add_argument("--per-class", type=int, default=7, help="The budget: labelled examples per class.")
+    parser.add_argument("--draws", default=draws, help="Comma-separated draws of the budget.")
+    parser.add_argument("--max-test", type=int, default=1000)
+    parser.add_argument("--data-root", type=Path, default=DATA_ROOT)
+    return parser
+
+
+def fit_and_score(name: str, params: dict[str, Any], budget: LabelledTexts, dataset: Dataset, encoder: Any) -> tuple[float, float, Any]:
+    """Return `name` fitted on `budget` (seed 0) with `params`: its macro-F1 on the large test set, its fit
+    seconds, and the fitted strategy."""
+    from shouldtune.analysis.metrics import scores
+    from shouldtune.strategies.base import StrategyContext, TrainingSet
+    from shouldtune.strategies.registry import build
+
+    train = TrainingSet(budget.texts, budget.labels, tuple(sorted(set(budget.labels))))
+    start = time.perf_counter()
+    strategy = build(name, StrategyContext(encoder=encoder, seed=0), params).fit(train)
+    seconds = time.perf_counter() - start
+    predicted = strategy.predict(list(dataset.test.texts))
+    return scores(dataset.test.labels, predicted, dataset.label_set)["macro_f1"], seconds, strategy
+
+
 def best_of(scored: Sequence[StrategyScore], track: str | None = None) -> StrategyScore | None:
     """Return the best-scoring strategy on the large set (of one track, if given); earliest on ties."""
     candidates = [s for s in scored if track is None or s.track == track]
@@ -441,10 +466,9 @@ def rerun_case(case: dict[str, Any], store_path: Path, settings: Settings, datas
     budget, task = case_task(datasets[name], per_class, draw, natural, settings, case_folder)
     run = run_experiment(task, store_path=store_path, say=lambda line: say(f"    {plain(line)}"))
     recommendation = run.recommendation.to_json()
-    scored = [StrategyScore(**score) for score in case["scores"]]
+    scored, dataset = [StrategyScore(**score) for score in case["scores"]], datasets[name]
     for at, score in enumerate(scored):
         if score.strategy in settings.rescore:
-            dataset = datasets[name]
             scored[at] = score_strategy(
                 store_path, run, score.strategy, case_folder / "export" / score.strategy, dataset.test, dataset.label_set
             )

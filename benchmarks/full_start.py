@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from decision_quality import DATA_ROOT, draw_budget, load_dataset  # noqa: E402
+from decision_quality import budget_arguments, draw_budget, fit_and_score, load_dataset  # noqa: E402
 
 VARIANTS = (
     ("linear-probe", "linear-probe", {}),
@@ -38,31 +37,21 @@ VARIANTS = (
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="sst2")
-    parser.add_argument("--per-class", type=int, default=7, help="The budget: labelled examples per class.")
-    parser.add_argument("--draws", default="10,11,12", help="Comma-separated draws of the budget.")
-    parser.add_argument("--max-test", type=int, default=1000)
-    parser.add_argument("--data-root", type=Path, default=DATA_ROOT)
+    parser = budget_arguments(
+        argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter), "10,11,12"
+    )
     args = parser.parse_args()
 
-    from shouldtune.analysis.metrics import scores
     from shouldtune.backends.cache import CachedEncoder
     from shouldtune.backends.encoder import SentenceEncoder
-    from shouldtune.strategies.base import StrategyContext, TrainingSet
-    from shouldtune.strategies.registry import build
 
     data = load_dataset(args.dataset, args.data_root, args.max_test)
     encoder = CachedEncoder(SentenceEncoder())
     for draw in (int(d) for d in args.draws.split(",")):
         budget = draw_budget(data, args.per_class, draw)
-        train = TrainingSet(budget.texts, budget.labels, tuple(sorted(set(budget.labels))))
         print(f"{args.dataset}, {args.per_class} per class, draw {draw}:", flush=True)
         for title, name, params in VARIANTS:
-            start = time.perf_counter()
-            strategy = build(name, StrategyContext(encoder=encoder, seed=0), params).fit(train)
-            seconds = time.perf_counter() - start
-            macro_f1 = scores(data.test.labels, strategy.predict(list(data.test.texts)), data.label_set)["macro_f1"]
+            macro_f1, seconds, strategy = fit_and_score(name, params, budget, data, encoder)
             steps = len(getattr(strategy, "losses_", ())) or "-"
             print(f"  {title:<33} {macro_f1:.3f}  {seconds:5.1f} s  {steps} steps", flush=True)
 

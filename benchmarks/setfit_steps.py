@@ -15,43 +15,31 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from decision_quality import DATA_ROOT, draw_budget, load_dataset  # noqa: E402
+from decision_quality import budget_arguments, draw_budget, fit_and_score, load_dataset  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="sst2")
-    parser.add_argument("--per-class", type=int, default=7, help="The budget: labelled examples per class.")
-    parser.add_argument("--draws", default="10,11,12,13", help="Comma-separated draws of the budget.")
+    parser = budget_arguments(
+        argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter), "10,11,12,13"
+    )
     parser.add_argument("--steps", default="15,30,50,100", help="Comma-separated step counts.")
-    parser.add_argument("--max-test", type=int, default=1000)
-    parser.add_argument("--data-root", type=Path, default=DATA_ROOT)
     args = parser.parse_args()
 
-    from shouldtune.analysis.metrics import scores
     from shouldtune.backends.cache import CachedEncoder
     from shouldtune.backends.encoder import SentenceEncoder
-    from shouldtune.strategies.base import StrategyContext, TrainingSet
-    from shouldtune.strategies.registry import build
 
     data = load_dataset(args.dataset, args.data_root, args.max_test)
     encoder = CachedEncoder(SentenceEncoder())
     for draw in (int(d) for d in args.draws.split(",")):
         budget = draw_budget(data, args.per_class, draw)
-        train = TrainingSet(budget.texts, budget.labels, tuple(sorted(set(budget.labels))))
         row = []
         for steps in (int(s) for s in args.steps.split(",")):
-            start = time.perf_counter()
-            strategy = build("setfit", StrategyContext(encoder=encoder, seed=0), {"min_steps": steps, "max_steps": steps})
-            strategy.fit(train)
-            seconds = time.perf_counter() - start
-            predicted = strategy.predict(list(data.test.texts))
-            row.append(f"{steps} steps {scores(data.test.labels, predicted, data.label_set)['macro_f1']:.3f} ({seconds:.0f} s)")
+            macro_f1, seconds, _ = fit_and_score("setfit", {"min_steps": steps, "max_steps": steps}, budget, data, encoder)
+            row.append(f"{steps} steps {macro_f1:.3f} ({seconds:.0f} s)")
         print(f"{args.dataset} {args.per_class} per class, draw {draw}: " + "; ".join(row), flush=True)
 
 

@@ -512,14 +512,10 @@ def _consistency(analysis: Analysis, final: Comparison) -> Criterion | None:
     variants = next(iter(analysis.prompt_variants), None)
     if variants is not None:
         sentence += f"; {wording(variants)}"
-    favours = "neither"
     finetune_range, prompt_range = finetune.high - finetune.low, prompt.high - prompt.low
-    if min(finetune.seeds, prompt.seeds) < 2:
-        pass  # a spread measured against one that is not: no side is shown the steadier
-    elif finetune_range - prompt_range >= SEED_SPREAD_GAP:
-        favours = "prompt"
-    elif prompt_range - finetune_range >= SEED_SPREAD_GAP:
-        favours = "finetune"
+    favours = "neither"  # also when one spread is not measured (1 seed): no side is shown the steadier
+    if min(finetune.seeds, prompt.seeds) >= 2 and abs(finetune_range - prompt_range) >= SEED_SPREAD_GAP:
+        favours = "prompt" if finetune_range > prompt_range else "finetune"
     return Criterion(
         "consistency", favours, False, sentence + ".",
         {"finetune_seed_range": round(finetune_range, 6), "prompt_seed_range": round(prompt_range, 6),
