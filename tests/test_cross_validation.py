@@ -112,7 +112,7 @@ def test_a_default_run_deals_the_folds_every_way_only_for_strategies_on_the_froz
     assert seeds[("few-shot-knn", 10)] == seeds[("linear-probe", 4)] == {0, 1, 2}
     assert seeds[("full", 4)] == seeds[("full", 10)] == seeds[("majority", 0)] == {0}
     assert any("dealing the folds 2 more ways for few-shot-knn, linear-probe" in line for line in lines)
-    assert "3 repeats for the strategies on the frozen vectors, 1 for the rest" in results["data"]["split"]
+    assert "3 repeats for few-shot-knn and linear-probe (fits on the frozen vectors), 1 for the rest" in results["data"]["split"]
     left_out = {entry["strategy"]: entry for entry in results["skipped"]}
     assert set(left_out) == {"majority", "full"} and left_out["full"]["seeds"] == [1, 2]
 

@@ -203,3 +203,25 @@ def test_a_plan_counts_the_texts_prompt_search_embeds_to_choose_its_prompt():
     assert _trial_seconds(search, {}, [48], 6, 60, [5], 0.01, 0.05) == pytest.approx(5 * per_fit)
     # Strategies on the cached encoder's own embeddings plan no computing.
     assert _trial_seconds(strategy_class("linear-probe", "encoder"), {}, [48], 6, 60, [5], 0.01, 0.05) == 0.0
+
+
+def test_only_strategies_that_say_they_fit_on_the_frozen_vectors_are_repeated_and_the_split_says_which():
+    from shouldtune.planning import prepare, split_text
+    from shouldtune.schedule import repeated
+    from shouldtune.strategies.base import Strategy
+
+    classes = encoder_classes("majority", "zero-shot", "few-shot-knn", "prompt-search", "linear-probe", "setfit", "full")
+    assert [name for name, cls in classes.items() if repeated(cls)] == ["few-shot-knn", "prompt-search", "linear-probe"]
+
+    class PlugInFineTune(Strategy):  # needs only the encoder, as the base class assumes, but trains for minutes
+        name = "plug-in"
+        track = "finetune"
+
+    assert not repeated(PlugInFineTune)  # repeating is a strategy's own claim, not read off what it requires
+
+    data = Path(__file__).parent / "data" / "trec_small_train.jsonl"
+    task = load_task(None, data=data, strategies=["majority", "full"], seeds=3)
+    prepared = prepare(task)
+    assert ", 1 repeat:" in split_text(task, prepared.test, prepared.splits, prepared.seeds, [])
+    named = split_text(task, prepared.test, prepared.splits, prepared.seeds, ["few-shot-knn", "prompt-search", "linear-probe"])
+    assert "3 repeats for few-shot-knn, prompt-search and linear-probe (fits on the frozen vectors), 1 for the rest" in named

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -178,8 +178,11 @@ def prepare(task: TaskConfig) -> Prepared:
     return Prepared(train, test, warnings, label_set, scoring, seeds, splits)
 
 
-def split_text(task: TaskConfig, test: Examples | None, splits: list[Split], seeds: list[int]) -> str:
-    """Return how the test set was made, in words."""
+def split_text(
+    task: TaskConfig, test: Examples | None, splits: list[Split], seeds: list[int], repeated: Sequence[str] = ()
+) -> str:
+    """Return how the test set was made, in words; `repeated` are the contestants a default
+    cross-validated run deals every seed's way (`schedule.repeated`)."""
     classification = task.task_type == "classification"
     kind = "stratified" if classification else "by-input"
     if test is not None:
@@ -188,7 +191,8 @@ def split_text(task: TaskConfig, test: Examples | None, splits: list[Split], see
         # Without --exhaustive the other seeds' repeats run only for strategies on the frozen vectors: see shouldtune.schedule.
         repeats = (
             "1 repeat" if len(seeds) == 1 else f"{len(seeds)} repeats" if task.exhaustive
-            else f"{len(seeds)} repeats for the strategies on the frozen vectors, 1 for the rest"
+            else f"{len(seeds)} repeats for {_and(repeated)} (fits on the frozen vectors), 1 for the rest" if repeated
+            else "1 repeat"
         )
         fewer = " (sizes that fit in a smaller training part: fewer folds)" if splits[0].fewer_folds else ""
         return (
@@ -196,6 +200,10 @@ def split_text(task: TaskConfig, test: Examples | None, splits: list[Split], see
             f"{len(splits[0].test)} examples scored by models that never saw it (small data, no test file)"
         )
     return f"one {kind} hold-out split ({task.test_fraction:.0%}, seed {seeds[0]})"
+
+
+def _and(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def work_of(task: TaskConfig, label_set: tuple[str, ...], counts: Mapping[str, int]) -> Callable[[str, int], float]:

@@ -23,7 +23,7 @@ fits dominate its wait. Most of that grid cannot change the decision, so by defa
    examples, but a score read off one partition moves with which examples share a fold: on
    64 sst2 examples few-shot-knn's 5-fold macro-F1 ranges 0.570–0.748 over ten partitions
    (benchmarks/cv_partitions.py). The strategies that fit on the frozen, cached vectors
-   (`requires` no more than "embed": few-shot-knn, linear-probe, prompt-search) fit in
+   (`Strategy.repeatable`: few-shot-knn, linear-probe, prompt-search) fit in
    milliseconds to seconds, so every seed is run for them at every size they ran, and their
    score is the mean over partitions; the fine-tunes, whose fits are the wait, run one.
 
@@ -189,10 +189,8 @@ class Schedule:
         return _left_out(ran, measured, rest, why)
 
     def _on_frozen_vectors(self, name: str) -> bool:
-        """Return whether `name` learns from examples on the frozen encoder's cached vectors alone
-        (no fine-tune, no language model): a fit of milliseconds to seconds, repeated for free."""
-        cls = self.classes[name]
-        return cls.track != "baseline" and cls.needs_examples and cls.requires <= {"embed"}
+        """Return whether `name` is repeated over every fold partition by default (`repeatable`)."""
+        return repeated(self.classes[name])
 
     def _dominated(
         self,
@@ -232,6 +230,13 @@ class Schedule:
         first = self.seeds[0]
         run = (self.test_ids[first], self.gold[first], predictions[(a, n, first)], predictions[(b, n, first)])
         return paired_seeds_bootstrap([run], self.scoring, self.metric, seed=n)
+
+
+def repeated(cls: type) -> bool:
+    """Return whether a strategy class is run on every seed's fold partition by a default
+    cross-validated run: it learns from examples on the frozen encoder's cached vectors alone
+    (`Strategy.repeatable`: no fine-tune, no language model), a fit of milliseconds to seconds."""
+    return cls.track != "baseline" and cls.needs_examples and bool(getattr(cls, "repeatable", False))
 
 
 def _left_out(

@@ -76,6 +76,10 @@ class Strategy(ABC):
     #: What the strategy needs of its backend (see shouldtune.backends.base); "embed" means it
     #: embeds texts with `context.encoder`, so they are embedded ahead, once.
     requires: ClassVar[frozenset[str]] = frozenset({"embed"})
+    #: Whether a fit costs milliseconds to seconds — it learns on the frozen encoder's cached
+    #: vectors alone — so a cross-validated run deals its folds every seed's way by default
+    #: (shouldtune.schedule). A fine-tune, or a strategy that calls a language model, is not.
+    repeatable: ClassVar[bool] = False
     #: Whether the task's metric decides what is learned (e.g. a prompt chosen by validation score).
     selects_on_metric: ClassVar[bool] = False
 

@@ -25,6 +25,7 @@ class LinearProbe(Strategy):
     """Frozen encoder + logistic regression: the cheapest weights to train."""
 
     name = "linear-probe"
+    repeatable = True  # a fit on the cached vectors: every fold partition, in seconds
     track = "finetune"
 
     def __init__(self, context: StrategyContext, C: PositiveFloat = 10.0, max_iter: PositiveInt = 2000) -> None:

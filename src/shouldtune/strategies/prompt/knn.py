@@ -21,6 +21,7 @@ class FewShotKNN(Strategy):
     """Similarity-weighted vote of the k training examples nearest to the input."""
 
     name = "few-shot-knn"
+    repeatable = True  # a fit on the cached vectors: every fold partition, in seconds
     track = "prompt"
 
     def __init__(self, context: StrategyContext, k: PositiveInt = 7) -> None:
