@@ -24,6 +24,14 @@ Each case's run is decided afresh from its store, as `shouldtune report` does, a
 recommendation is held against the large-set scores recorded for that case. A change to the
 decision is measured this way before the benchmark is run again in full.
 
+Stores hold fine-tuned exports' embeddings and live under runs/, outside the project. A case's
+record holds only its evidence (the run's results and predictions) and how it was judged; the
+project keeps the benchmark's records in benchmarks/records/decision-quality/, so every recorded
+case can be decided afresh from a clean clone (tests/test_benchmark_records.py does, for each):
+    .venv/bin/python benchmarks/decision_quality.py ... --records benchmarks/records/decision-quality
+    .venv/bin/python benchmarks/decision_quality.py --rejudge benchmarks/records/decision-quality/*.json.gz --out runs/rejudged
+`--records` writes the record of every case a command decides (run, re-run or re-judged).
+
 Run earlier cases again on their stores (a release that runs more trials, e.g. more fold
 partitions for some strategies; minutes where it adds only cheap trials):
     .venv/bin/python benchmarks/decision_quality.py --rejudge runs/decision-quality/decision_quality.json --rerun --out runs/rerun
@@ -39,6 +47,7 @@ the large set again.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import random
 import shutil
@@ -81,6 +90,7 @@ class Settings:
     rescore: tuple[str, ...] = ()  # with rerun: strategies exported and scored on the large set again
     natural: bool = False  # budgets in the pool's label proportions, not per_class of every label
     first_draw: int = 0  # the draws run are first_draw .. first_draw + draws - 1
+    records: Path | None = None  # a folder: each case decided is written there as a record (see write_record)
 
 
 @dataclass(frozen=True)
@@ -416,20 +426,91 @@ def judge_recommendation(
 
 def rejudge_case(case: dict[str, Any], store_path: Path) -> CaseResult:
     """Return a recorded case decided afresh from its stored run, judged on its recorded large-set scores."""
-    from shouldtune.recommend import decide
     from shouldtune.store import Store
 
     with Store(store_path, create=False) as store:
         run = store.find_run(case["run_id"], finished=True)
         predictions = store.predictions(run.run_id)
-    analysis, recommendation = decide(run.results, predictions or None)
+    return replace(decide_again(case, run.results, predictions), store=str(store_path))
+
+
+def decide_again(
+    case: dict[str, Any], results: dict[str, Any], predictions: dict[tuple[str, int, int], Any]
+) -> CaseResult:
+    """Return a recorded case decided afresh by this release from its run's results and predictions,
+    judged on its recorded large-set scores."""
+    from shouldtune.recommend import decide
+
+    analysis, recommendation = decide(results, predictions or None)
     scored = tuple(StrategyScore(**score) for score in case["scores"])
-    judged = judge_recommendation(
+    return judge_recommendation(
         case["dataset"], case["budget_per_class"], case["draw"], case["budget_examples"], case["test_examples"],
         case["metric"], case["run_id"], recommendation.to_json(), scored, case["wall_seconds"],
         rivals_of(analysis, recommendation.strategy),
     )
-    return replace(judged, store=str(store_path))
+
+
+# --- records: a case's evidence, kept with the project ----------------------------------------
+
+RECORD_FORMAT = "shouldtune decision-quality record 1"
+
+
+def record_name(case: CaseResult | dict[str, Any]) -> str:
+    """Return the file name of a case's record: DATASET-PERCLASS-drawD.json.gz."""
+    fields = asdict(case) if isinstance(case, CaseResult) else case
+    return f"{fields['dataset']}-{fields['budget_per_class']}-draw{fields['draw']}.json.gz"
+
+
+def write_record(case: CaseResult, store_path: Path, folder: Path) -> Path:
+    """Write a decided case's record to `folder`; return its path.
+
+    A record holds what the case's decision is made from, without the store: the run's results
+    document and its trials' predictions on the budget, beside the case as judged (the large-set
+    scores of every strategy exported). `--rejudge RECORD...` decides it afresh from the record
+    alone, so a change to the decision can be judged on every recorded case from a clean clone,
+    in seconds. The bytes are the same for the same case (sorted keys, no time stamp in the gzip).
+    """
+    from shouldtune import __version__
+    from shouldtune.store import Store
+
+    with Store(store_path, create=False) as store:
+        run = store.find_run(case.run_id, finished=True)
+        predictions = store.predictions(run.run_id)
+    document = {
+        "format": RECORD_FORMAT,
+        "shouldtune": __version__,
+        "results": run.results,
+        "predictions": [[strategy, n, seed, list(answers)] for (strategy, n, seed), answers in sorted(predictions.items())],
+    }
+    return save_record(document, case, folder)
+
+
+def save_record(document: dict[str, Any], case: CaseResult, folder: Path) -> Path:
+    """Write a record's evidence with `case` (as judged) to `folder`; return its path."""
+    document = {**document, "case": {**asdict(case), "store": None}}
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / record_name(case)
+    data = json.dumps(document, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    path.write_bytes(gzip.compress(data, compresslevel=9, mtime=0))
+    return path
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """Return a record written by `write_record`."""
+    document = json.loads(gzip.decompress(path.read_bytes()))
+    if document.get("format") != RECORD_FORMAT:
+        raise ValueError(f"{path}: not a decision-quality record (format {document.get('format')!r})")
+    return document
+
+
+def rejudge_record(path: Path) -> CaseResult:
+    """Return a recorded case decided afresh from its record (no store), judged on its large-set scores."""
+    document = read_record(path)
+    predictions = {
+        (strategy, int(n), int(seed)): [tuple(a) if isinstance(a, list) else a for a in answers]
+        for strategy, n, seed, answers in document["predictions"]
+    }
+    return replace(decide_again(document["case"], document["results"], predictions), store=None)
 
 
 def case_task(
@@ -666,8 +747,14 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         f"{NATURAL_MINIMUM} of each label; cases named DATASET-natural) instead of the budget of every label",
     )
     parser.add_argument(
-        "--rejudge", type=Path, nargs="+", default=(), metavar="JSON",
-        help="decide the cases of these decision_quality.json files afresh from their stores; trains nothing",
+        "--rejudge", type=Path, nargs="+", default=(), metavar="FILE",
+        help="decide the cases of these decision_quality.json files (from their stores) or records (*.json.gz, "
+        "from the record alone) afresh; trains nothing",
+    )
+    parser.add_argument(
+        "--records", type=Path, default=None, metavar="DIR",
+        help="write each case decided to DIR as a record (its run's results and predictions, and the large-set "
+        "scores; DATASET-PERCLASS-drawD.json.gz); --rejudge reads records as well as JSON files",
     )
     parser.add_argument(
         "--rerun", action="store_true",
@@ -684,6 +771,8 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         parser.error(f"unknown dataset {unknown[0]!r}; choose from {', '.join(DATASETS)}")
     if args.rerun and not args.rejudge:
         parser.error("--rerun runs the cases of --rejudge JSON files again: name them")
+    if args.rerun and any(path.name.endswith(".json.gz") for path in args.rejudge):
+        parser.error("--rerun runs a case again on its store; a record holds no store: name decision_quality.json files")
     if args.rescore and not args.rerun:
         parser.error("--rescore scores strategies that --rerun trained again: add --rerun")
     if args.seeds < 1:
@@ -696,7 +785,7 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         strategies=args.strategies, sizes=args.sizes, data_root=args.data_root, out=args.out,
         store=args.store or args.out / f"store-{stamp}.db", cases_folder=args.out / f"cases-{stamp}",
         keep_exports=args.keep_exports, rejudge=tuple(args.rejudge), natural=args.natural,
-        first_draw=args.first_draw, rerun=args.rerun, rescore=args.rescore,
+        first_draw=args.first_draw, rerun=args.rerun, rescore=args.rescore, records=args.records,
     )
 
 
@@ -723,6 +812,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     if settings.rejudge:
         datasets: dict[str, Dataset] = {}
         for path in settings.rejudge:
+            if path.name.endswith(".json.gz"):  # a record: the case's evidence itself, no store
+                case = read_record(path)["case"]
+                cases.append(rejudge_record(path))
+                say(f"{case['dataset']}, {case['budget_per_class']} per class, draw {case['draw']}: was {case['choice']} "
+                    f"({case['recommended'] or 'no strategy'}, regret {number(case['regret'])}); now {outcome(cases[-1])}")
+                if settings.records is not None:  # the same evidence, the case as this release judges it
+                    save_record(read_record(path), cases[-1], settings.records)
+                continue
             document = json.loads(path.read_text(encoding="utf-8"))
             store = Path(document["settings"]["store"])
             for case in document["cases"]:
@@ -734,6 +831,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 )
                 say(f"{case['dataset']}, {case['budget_per_class']} per class, draw {case['draw']}: was {case['choice']} "
                     f"({case['recommended'] or 'no strategy'}, regret {number(case['regret'])}); now {outcome(cases[-1])}")
+                if settings.records is not None:
+                    write_record(cases[-1], found, settings.records)
         finish(cases, settings, time.perf_counter() - start)
         return
     total = len(settings.datasets) * len(settings.budgets) * settings.draws
@@ -749,6 +848,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 case = run_case(dataset, per_class, draw, settings, case_folder, say)
                 cases.append(case)
                 say(f"  -> {outcome(case)}")
+                if settings.records is not None and case.refusal is None:
+                    write_record(case, settings.store, settings.records)
                 write_outputs(cases, settings, time.perf_counter() - start)  # partial results survive a stop
     finish(cases, settings, time.perf_counter() - start)
 

@@ -188,3 +188,43 @@ def test_rerun_runs_each_recorded_case_again_on_its_own_store(bench, monkeypatch
     with pytest.raises(SystemExit) as stopped:
         bench.parse_args(["--rerun"])
     assert stopped.value.code == 2
+
+
+def test_a_record_decides_its_case_again_without_the_store(bench, tmp_path, tiny_encoder_folder):
+    import gzip
+
+    from shouldtune.experiment import run_experiment
+    from shouldtune.task import load_task
+
+    data = Path(__file__).parent / "data" / "trec_small_train.jsonl"
+    task = load_task(
+        None, data=data, name="record", strategies=["majority", "few-shot-knn", "linear-probe"], sizes=[4, 8],
+        backend={"model": str(tiny_encoder_folder)},
+    )
+    store = tmp_path / "store.db"
+    run = run_experiment(task, store_path=store, say=lambda line: None)
+    scores = (
+        bench.StrategyScore("majority", "baseline", 0, 0.2, 0.10, 0),
+        bench.StrategyScore("few-shot-knn", "prompt", 8, 0.5, 0.40, 0),
+        bench.StrategyScore("linear-probe", "finetune", 8, 0.6, 0.55, 0),
+    )
+    case = bench.judge(bench.Dataset("trec", bench.LabelledTexts((), ()), bench.LabelledTexts(("q",), ("a",))),
+                       8, 0, bench.LabelledTexts(("t",) * 96, ("a",) * 96), run, scores, 1.0)
+    from_store = bench.rejudge_case(bench.asdict(case), store)
+
+    path = bench.write_record(case, store, tmp_path / "records")
+    assert path.name == "trec-8-draw0.json.gz"
+    assert path.read_bytes() == bench.write_record(case, store, tmp_path / "again").read_bytes()  # the same bytes
+    store.unlink()
+    from_record = bench.rejudge_record(path)
+    assert (from_record.choice, from_record.recommended, from_record.regret, from_record.odds, from_record.rivals) == (
+        from_store.choice, from_store.recommended, from_store.regret, from_store.odds, from_store.rivals
+    )
+    assert from_record.recommended == case.recommended and from_record.store is None
+    assert "results" in bench.json.loads(gzip.decompress(path.read_bytes()))
+
+    bench.main(["--rejudge", str(path), "--records", str(tmp_path / "rewritten"), "--out", str(tmp_path / "out")])
+    assert bench.read_record(tmp_path / "rewritten" / path.name)["case"]["recommended"] == case.recommended
+    with pytest.raises(SystemExit) as stopped:  # a record has no store to run again on
+        bench.parse_args(["--rejudge", str(path), "--rerun"])
+    assert stopped.value.code == 2
