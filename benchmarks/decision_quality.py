@@ -670,6 +670,27 @@ def case_table(cases: Sequence[CaseResult]) -> list[str]:
     return rows
 
 
+def grid_table(cases: Sequence[CaseResult]) -> list[str]:
+    """Return the cases as a grid: a row per dataset and budget, a column per draw, each cell the
+    strategy handed over and its regret (bold: within the bar; † the recommended track is not the
+    one that wins on the large set). docs/benchmarks.md's "Where it stands" is this table."""
+    draws = sorted({c.draw for c in cases})
+    rows = ["| dataset | per class | " + " | ".join(f"draw {d}" for d in draws) + " |", "|---|---|" + "---|" * len(draws)]
+    by_cell = {(c.dataset, c.budget_per_class, c.draw): c for c in cases}
+    for dataset, per_class in dict.fromkeys((c.dataset, c.budget_per_class) for c in cases):
+        cells = []
+        for draw in draws:
+            c = by_cell.get((dataset, per_class, draw))
+            if c is None or c.regret is None:
+                cells.append("" if c is None else c.choice)
+                continue
+            text = f"{c.recommended or c.choice}, {number(c.regret) if c.regret else '0'}"
+            text = f"**{text}**" if c.regret <= REGRET_TOLERANCE + 1e-9 else text
+            cells.append(text + (" †" if c.track_right is False else ""))
+        rows.append(f"| {dataset} | {per_class} | " + " | ".join(cells) + " |")
+    return rows
+
+
 def score_table(cases: Sequence[CaseResult]) -> list[str]:
     """Return the markdown table of every strategy's large-set score per case (the recommended in bold)."""
     strategies = list(dict.fromkeys(s.strategy for c in cases for s in c.scores))
@@ -708,7 +729,8 @@ def write_outputs(cases: Sequence[CaseResult], settings: Settings, total_seconds
     markdown = [
         f"# Decision quality ({metric} on the large test set)", "",
         *case_table(cases), "", "Large-set score of every strategy (the recommended one in bold):", "",
-        *score_table(cases), "", "```", *summary_lines(cases, total_seconds), "```", "",
+        *score_table(cases), "", "The strategy handed over and its regret (bold: within the bar; † the track is wrong):", "",
+        *grid_table(cases), "", "```", *summary_lines(cases, total_seconds), "```", "",
     ]
     (settings.out / "decision_quality.md").write_text("\n".join(markdown), encoding="utf-8")
 
@@ -857,7 +879,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 def finish(cases: Sequence[CaseResult], settings: Settings, total_seconds: float) -> None:
     """Write the outputs and print the tables and the summary."""
     write_outputs(cases, settings, total_seconds)
-    print("\n".join(["", *case_table(cases), "", *score_table(cases), "", *summary_lines(cases, total_seconds)]))
+    print("\n".join(["", *case_table(cases), "", *score_table(cases), "", *grid_table(cases), "", *summary_lines(cases, total_seconds)]))
     print(f"wrote {settings.out / 'decision_quality.json'} and {settings.out / 'decision_quality.md'}")
     sys.stdout.flush()
 

@@ -103,6 +103,21 @@ def test_judge_counts_the_best_among_the_rivals_named_beside_the_recommended(ben
     assert "| full | setfit | setfit |" in "\n".join(bench.case_table([named]))
 
 
+def test_the_grid_marks_the_cases_within_the_bar_and_the_wrong_tracks(bench):
+    from dataclasses import replace
+
+    dataset = _dataset(bench, {"a": 10})
+    scored = _scores(bench, zero_shot=("prompt", 0.60), full=("finetune", 0.63), setfit=("finetune", 0.67))
+    right = bench.judge(dataset, 8, 0, dataset.pool, _run("finetune", "setfit"), scored, 1.0)
+    close = replace(bench.judge(dataset, 8, 1, dataset.pool, _run("finetune", "full"), scored, 1.0), regret=0.008)
+    miss = bench.judge(dataset, 8, 2, dataset.pool, _run("finetune", "full"), scored, 1.0)
+    wrong_track = replace(bench.judge(dataset, 32, 1, dataset.pool, _run("prompt", "zero-shot"), scored, 1.0), dataset="trec")
+    rows = bench.grid_table([right, close, miss, wrong_track])
+    assert rows[0] == "| dataset | per class | draw 0 | draw 1 | draw 2 |"
+    assert rows[2] == "| toy | 8 | **setfit, 0** | **full, 0.008** | full, 0.040 |"
+    assert rows[3] == "| trec | 32 |  | zero-shot, 0.070 † |  |"
+
+
 def test_baseline_wins_when_nothing_beats_it(bench):
     dataset = _dataset(bench, {"a": 10})
     scored = _scores(bench, majority=("baseline", 0.29), zero_shot=("prompt", 0.23), setfit=("finetune", 0.28))
