@@ -159,7 +159,7 @@ class Schedule:
         """Run the other seeds for the decision's contestants when it is in doubt; return what was not run."""
         rest = list(self.seeds[1:])
         if self.cross_validated:
-            cheap = [(name, n) for name, n in ran if self._on_frozen_vectors(name)]
+            cheap = [(name, n) for name, n in ran if repeated(self.classes[name])]
             if cheap:
                 names = ", ".join(dict.fromkeys(name for name, _ in cheap))
                 say(f"  dealing the folds {counted(len(rest), 'more way')} for {names} (fits on the frozen vectors: seconds)")
@@ -187,10 +187,6 @@ class Schedule:
             if in_doubt else f"the decision was clear on seed {self.seeds[0]}: extra seeds would not change it"
         )
         return _left_out(ran, measured, rest, why)
-
-    def _on_frozen_vectors(self, name: str) -> bool:
-        """Return whether `name` is repeated over every fold partition by default (`repeatable`)."""
-        return repeated(self.classes[name])
 
     def _dominated(
         self,
