@@ -505,11 +505,12 @@ def read_record(path: Path) -> dict[str, Any]:
 
 def rejudge_record(path: Path) -> CaseResult:
     """Return a recorded case decided afresh from its record (no store), judged on its large-set scores."""
-    document = read_record(path)
-    predictions = {
-        (strategy, int(n), int(seed)): [tuple(a) if isinstance(a, list) else a for a in answers]
-        for strategy, n, seed, answers in document["predictions"]
-    }
+    return decide_record(read_record(path))
+
+
+def decide_record(document: dict[str, Any]) -> CaseResult:
+    """Return the case of a record (as `read_record` returns it) decided afresh by this release."""
+    predictions = {(strategy, int(n), int(seed)): answers for strategy, n, seed, answers in document["predictions"]}
     return replace(decide_again(document["case"], document["results"], predictions), store=None)
 
 
@@ -822,6 +823,14 @@ def outcome(case: CaseResult) -> str:
     )
 
 
+def was_and_now(recorded: dict[str, Any], now: CaseResult) -> str:
+    """Return the line that closes a re-judged case: what was recorded, and what this release decides."""
+    return (
+        f"{recorded['dataset']}, {recorded['budget_per_class']} per class, draw {recorded['draw']}: was {recorded['choice']} "
+        f"({recorded['recommended'] or 'no strategy'}, regret {number(recorded['regret'])}); now {outcome(now)}"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     settings = parse_args(argv)
     settings.out.mkdir(parents=True, exist_ok=True)
@@ -835,12 +844,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         datasets: dict[str, Dataset] = {}
         for path in settings.rejudge:
             if path.name.endswith(".json.gz"):  # a record: the case's evidence itself, no store
-                case = read_record(path)["case"]
-                cases.append(rejudge_record(path))
-                say(f"{case['dataset']}, {case['budget_per_class']} per class, draw {case['draw']}: was {case['choice']} "
-                    f"({case['recommended'] or 'no strategy'}, regret {number(case['regret'])}); now {outcome(cases[-1])}")
+                record = read_record(path)
+                cases.append(decide_record(record))
+                say(was_and_now(record["case"], cases[-1]))
                 if settings.records is not None:  # the same evidence, the case as this release judges it
-                    save_record(read_record(path), cases[-1], settings.records)
+                    save_record(record, cases[-1], settings.records)
                 continue
             document = json.loads(path.read_text(encoding="utf-8"))
             store = Path(document["settings"]["store"])
@@ -851,8 +859,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 cases.append(
                     rerun_case(case, found, settings, datasets, say) if settings.rerun else rejudge_case(case, found)
                 )
-                say(f"{case['dataset']}, {case['budget_per_class']} per class, draw {case['draw']}: was {case['choice']} "
-                    f"({case['recommended'] or 'no strategy'}, regret {number(case['regret'])}); now {outcome(cases[-1])}")
+                say(was_and_now(case, cases[-1]))
                 if settings.records is not None:
                     write_record(cases[-1], found, settings.records)
         finish(cases, settings, time.perf_counter() - start)
