@@ -1,7 +1,9 @@
-"""Shared fixtures: the bundled encoder (loaded once) and a small real data slice."""
+"""Shared fixtures: the bundled encoder (loaded once), a small real data slice, and the benchmark script."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,15 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def bench():
+    """benchmarks/decision_quality.py, imported as a module (it is a script, not part of the package)."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "decision_quality.py"
+    spec = importlib.util.spec_from_file_location("decision_quality", script)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["decision_quality"] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop("decision_quality", None)

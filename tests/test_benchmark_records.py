@@ -9,24 +9,12 @@ the tables, so what the documentation claims is always what this release does.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = sorted((ROOT / "benchmarks" / "records" / "decision-quality").glob("*.json.gz"))
-
-
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("decision_quality", ROOT / "benchmarks" / "decision_quality.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["decision_quality"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("decision_quality", None)
 
 
 def test_the_benchmark_keeps_its_records():

@@ -1,25 +1,11 @@
-"""The decision-quality benchmark's own logic: budgets, test slices and the judging of a case (no runs)."""
+"""The decision-quality benchmark's own logic: budgets, test slices, the judging of a case and its record."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "decision_quality.py"
-
-
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("decision_quality", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["decision_quality"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("decision_quality", None)
 
 
 def _dataset(bench, counts: dict[str, int]):
