@@ -455,10 +455,9 @@ def decide_again(
 RECORD_FORMAT = "shouldtune decision-quality record 1"
 
 
-def record_name(case: CaseResult | dict[str, Any]) -> str:
+def record_name(case: CaseResult) -> str:
     """Return the file name of a case's record: DATASET-PERCLASS-drawD.json.gz."""
-    fields = asdict(case) if isinstance(case, CaseResult) else case
-    return f"{fields['dataset']}-{fields['budget_per_class']}-draw{fields['draw']}.json.gz"
+    return f"{case.dataset}-{case.budget_per_class}-draw{case.draw}.json.gz"
 
 
 def write_record(case: CaseResult, store_path: Path, folder: Path) -> Path:

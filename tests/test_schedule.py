@@ -222,6 +222,6 @@ def test_only_strategies_that_say_they_fit_on_the_frozen_vectors_are_repeated_an
     data = Path(__file__).parent / "data" / "trec_small_train.jsonl"
     task = load_task(None, data=data, strategies=["majority", "full"], seeds=3)
     prepared = prepare(task)
-    assert ", 1 repeat:" in split_text(task, prepared.test, prepared.splits, prepared.seeds, [])
-    named = split_text(task, prepared.test, prepared.splits, prepared.seeds, ["few-shot-knn", "prompt-search", "linear-probe"])
+    assert ", 1 repeat:" in split_text(task, prepared.test, prepared.splits, prepared.seeds, encoder_classes("majority", "full"))
+    named = split_text(task, prepared.test, prepared.splits, prepared.seeds, classes)
     assert "3 repeats for few-shot-knn, prompt-search and linear-probe (fits on the frozen vectors), 1 for the rest" in named

@@ -41,7 +41,7 @@ from shouldtune.planning import (
 from shouldtune.recommend import Recommendation, decide
 from shouldtune.records import TrialRecord
 from shouldtune.results import CurvePoint, DataSummary, RunResult, build_curves
-from shouldtune.schedule import Schedule, repeated
+from shouldtune.schedule import Schedule
 from shouldtune.strategies.base import TrainingSet
 from shouldtune.strategies.registry import strategy_class
 from shouldtune.task import Contestant, TaskConfig
@@ -211,7 +211,7 @@ def _run(
     done = _finished_trials(task, store, run_id, keys, fresh, prepared)
     outputs = f"{len(label_set)} labels" if classification else f"{task.task_type} (free-text outputs)"
     per = "per class" if classification else "examples"
-    described = split_text(task, prepared.test, splits, seeds, [name for name in contestants if repeated(classes[name])])
+    described = split_text(task, prepared.test, splits, seeds, classes)
     say(
         f"run {run_id}: {len(prepared.train)} training examples, {outputs}; test: {described}; "
         f"sizes {', '.join(map(str, sizes))} {per}; {len(seeds)} seeds; model {model_id}"

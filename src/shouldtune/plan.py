@@ -81,7 +81,7 @@ def estimate_plan(task: TaskConfig) -> RunPlan:
     """Return the run's trials and their estimated time, from a few timed passes on this machine."""
     from shouldtune.data.splits import examples_at, first_pool_counts, largest_size
     from shouldtune.planning import plan_sizes, prepare, split_text, training_set
-    from shouldtune.schedule import Schedule, repeated
+    from shouldtune.schedule import Schedule
     from shouldtune.strategies.registry import strategy_class
     from shouldtune.threads import use_available_cores
 
@@ -123,9 +123,8 @@ def estimate_plan(task: TaskConfig) -> RunPlan:
         plans.append(StrategyPlan(
             name, cls.track, points, len(points), len(points) * len(seeds), folds, seconds,
         ))
-    described = split_text(task, prepared.test, splits, seeds, [name for name in contestants if repeated(classes[name])])
     return RunPlan(
-        tuple(plans), sizes, len(seeds), described, test_examples, len(distinct),
+        tuple(plans), sizes, len(seeds), split_text(task, prepared.test, splits, seeds, classes), test_examples, len(distinct),
         per_text, per_trained_text, len(distinct) * per_text, per_step, splits[0].cross_validated,
     )
 

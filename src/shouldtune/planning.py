@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from shouldtune.analysis.metrics import Scoring, scoring_for
+from shouldtune.data.checks import listed
 from shouldtune.data.load import Examples
 from shouldtune.data.splits import Split, make_splits, per_class_subset, random_subset
+from shouldtune.schedule import repeated
 from shouldtune.task import METRICS_BY_TYPE, Contestant, TaskConfig
 
 TEST_TEXT_CHARS = 300  # test texts are kept in results.json cut to this length
@@ -179,10 +181,11 @@ def prepare(task: TaskConfig) -> Prepared:
 
 
 def split_text(
-    task: TaskConfig, test: Examples | None, splits: list[Split], seeds: list[int], repeated: Sequence[str] = ()
+    task: TaskConfig, test: Examples | None, splits: list[Split], seeds: list[int], classes: Mapping[str, type] | None = None
 ) -> str:
-    """Return how the test set was made, in words; `repeated` are the contestants a default
-    cross-validated run deals every seed's way (`schedule.repeated`)."""
+    """Return how the test set was made, in words; `classes` (contestant -> strategy class) name
+    those a default cross-validated run deals every seed's way (`schedule.repeated`)."""
+    every_way = [name for name, cls in (classes or {}).items() if repeated(cls)]
     classification = task.task_type == "classification"
     kind = "stratified" if classification else "by-input"
     if test is not None:
@@ -191,7 +194,7 @@ def split_text(
         # Without --exhaustive the other seeds' repeats run only for strategies on the frozen vectors: see shouldtune.schedule.
         repeats = (
             "1 repeat" if len(seeds) == 1 else f"{len(seeds)} repeats" if task.exhaustive
-            else f"{len(seeds)} repeats for {_and(repeated)} (fits on the frozen vectors), 1 for the rest" if repeated
+            else f"{len(seeds)} repeats for {listed(every_way)} (fits on the frozen vectors), 1 for the rest" if every_way
             else "1 repeat"
         )
         fewer = " (sizes that fit in a smaller training part: fewer folds)" if splits[0].fewer_folds else ""
@@ -200,10 +203,6 @@ def split_text(
             f"{len(splits[0].test)} examples scored by models that never saw it (small data, no test file)"
         )
     return f"one {kind} hold-out split ({task.test_fraction:.0%}, seed {seeds[0]})"
-
-
-def _and(names: Sequence[str]) -> str:
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def work_of(task: TaskConfig, label_set: tuple[str, ...], counts: Mapping[str, int]) -> Callable[[str, int], float]:

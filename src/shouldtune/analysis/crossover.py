@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shouldtune.analysis.significance import PairedComparison
+from shouldtune.data.checks import listed
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,8 @@ def find_crossover(
         return Crossover(
             None,
             False,
-            f"Fine-tuning beat prompting with confidence at {_listed(wins)} {unit} "
-            f"but fell significantly behind at {_listed(losses)}, so there is no stable crossover "
+            f"Fine-tuning beat prompting with confidence at {listed(wins)} {unit} "
+            f"but fell significantly behind at {listed(losses)}, so there is no stable crossover "
             f"up to {largest} {unit}.",
         )
     return Crossover(
@@ -65,9 +66,3 @@ def find_crossover(
         f"Fine-tuning did not beat prompting with confidence at any measured size "
         f"(up to {largest} {unit}).",
     )
-
-
-def _listed(sizes: Sequence[int]) -> str:
-    """Return sizes as 'a, b and c'."""
-    words = [str(size) for size in sizes]
-    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"

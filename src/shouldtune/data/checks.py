@@ -156,3 +156,9 @@ def _first_rows(values: Sequence[str], rows: Sequence[int]) -> dict[str, int]:
 def counted(n: int, noun: str) -> str:
     """Return ``n`` with ``noun`` in the right number, e.g. ``1 example`` or ``3 examples``."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def listed(words: Sequence[object]) -> str:
+    """Return words as ``a, b and c`` (one word alone as it is)."""
+    words = [str(word) for word in words]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
