@@ -502,13 +502,9 @@ def read_record(path: Path) -> dict[str, Any]:
     return document
 
 
-def rejudge_record(path: Path) -> CaseResult:
-    """Return a recorded case decided afresh from its record (no store), judged on its large-set scores."""
-    return decide_record(read_record(path))
-
-
 def decide_record(document: dict[str, Any]) -> CaseResult:
-    """Return the case of a record (as `read_record` returns it) decided afresh by this release."""
+    """Return the case of a record (as `read_record` returns it) decided afresh by this release, with no
+    store, judged on its recorded large-set scores."""
     predictions = {(strategy, int(n), int(seed)): answers for strategy, n, seed, answers in document["predictions"]}
     return replace(decide_again(document["case"], document["results"], predictions), store=None)
 

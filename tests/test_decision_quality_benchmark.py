@@ -217,7 +217,7 @@ def test_a_record_decides_its_case_again_without_the_store(bench, tmp_path, tiny
     assert path.name == "trec-8-draw0.json.gz"
     assert path.read_bytes() == bench.write_record(case, store, tmp_path / "again").read_bytes()  # the same bytes
     store.unlink()
-    from_record = bench.rejudge_record(path)
+    from_record = bench.decide_record(bench.read_record(path))
     assert (from_record.choice, from_record.recommended, from_record.regret, from_record.odds, from_record.rivals) == (
         from_store.choice, from_store.recommended, from_store.regret, from_store.odds, from_store.rivals
     )
