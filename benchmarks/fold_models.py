@@ -69,8 +69,9 @@ def main() -> None:
     )
     parser.set_defaults(per_class=8)
     parser.add_argument("--strategies", default=STRATEGIES, help="Comma-separated strategies that learn from the labels (their default settings).")
-    parser.add_argument("--folds", type=int, default=5, help="k, as `shouldtune run --folds`.")
     args = parser.parse_args()
+
+    from shouldtune.data.splits import DEFAULT_FOLDS
 
     from shouldtune.backends.cache import CachedEncoder
     from shouldtune.backends.encoder import SentenceEncoder
@@ -86,7 +87,7 @@ def main() -> None:
         )
         for name in args.strategies.split(","):
             start = time.perf_counter()
-            measured = fold_scores(name, budget, data.test, data.label_set, encoder, args.folds)
+            measured = fold_scores(name, budget, data.test, data.label_set, encoder, DEFAULT_FOLDS)
             export, _, _ = fit_and_score(name, {}, budget, data, encoder)
             folds = np.array(measured["folds"])
             spread = f"{folds.mean():.3f} ({folds.min():.3f}-{folds.max():.3f}, {len(folds)} folds)"
