@@ -47,6 +47,25 @@ def test_pool_never_holds_a_test_text(bench):
     assert bench.without(pool, test).texts == ("x", "z")
 
 
+def test_trec_fine_keeps_the_fine_labels_the_large_set_can_score(bench, tmp_path):
+    import json
+
+    def write(name: str, rows: list[tuple[str, str]]) -> None:
+        lines = [json.dumps({"text": text, "label": fine.split(":")[0], "fine_label": fine}) for text, fine in rows]
+        (tmp_path / "trec" / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    (tmp_path / "trec").mkdir()
+    few = bench.HELD_BACK_MIN_TEST - 1
+    write("test.jsonl", [(f"date {i}?", "NUM:date") for i in range(bench.HELD_BACK_MIN_TEST)]
+          + [(f"count {i}?", "NUM:count") for i in range(few)])
+    write("train.jsonl", [("date 0?", "NUM:date"), ("date 99?", "NUM:date"), ("count 99?", "NUM:count")])
+    dataset = bench.load_dataset("trec_fine", tmp_path, None)
+    assert dataset.label_set == ("NUM:date",)  # NUM:count has too few test questions to score
+    assert dataset.pool.texts == ("date 99?",)  # no test text, no dropped label
+    assert "trec_fine" not in bench.parse_args(["--out", str(tmp_path)]).datasets  # held back: asked for by name
+    assert bench.parse_args(["--datasets", "trec_fine", "--out", str(tmp_path)]).datasets == ("trec_fine",)
+
+
 def _run(choice: str, strategy: str, rivals: tuple[str, ...] = ()):
     recommendation = {"choice": choice, "strategy": strategy, "summary": "", "criteria": [
         {"name": "quality", "numbers": {"difference": 0.1, "ci_low": -0.2, "ci_high": 0.4, "p_finetune_better": 0.7}},
