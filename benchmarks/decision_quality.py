@@ -17,6 +17,9 @@ large-set best is among the named, and the regret of the better of them.
 
 Writes OUT/decision_quality.json (every case) and OUT/decision_quality.md (the tables).
 
+A task held back from every rule of the decision (asked for by name, never run by default):
+    .venv/bin/python benchmarks/decision_quality.py --datasets trec_fine --budgets 8 --seeds 3 --out runs/held-back
+
 Re-judge earlier cases with this release's decision (no training; seconds):
     .venv/bin/python benchmarks/decision_quality.py --rejudge runs/decision-quality/decision_quality.json --out runs/rejudged
 
