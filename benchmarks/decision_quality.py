@@ -237,8 +237,7 @@ def load_dataset(name: str, data_root: Path, max_test: int | None) -> Dataset:
     folder = data_root / name
     if name == "trec_fine":
         test = distinct(read_jsonl(data_root / "trec" / "test.jsonl", "fine_label"))
-        counts = Counter(test.labels)
-        kept = {label for label, count in counts.items() if count >= HELD_BACK_MIN_TEST}
+        kept = {label for label, count in Counter(test.labels).items() if count >= HELD_BACK_MIN_TEST}
         test = only_labels(test, kept)
         pool = only_labels(without(read_jsonl(data_root / "trec" / "train.jsonl", "fine_label"), test), kept)
     elif name == "sms_spam":  # one file: carve a stratified test set out of it

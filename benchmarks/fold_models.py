@@ -38,19 +38,19 @@ STRATEGIES = "linear-probe,full"
 
 
 def fold_scores(
-    name: str, budget: LabelledTexts, test: LabelledTexts, label_set: tuple[str, ...], encoder: Any, folds: int
+    name: str, budget: LabelledTexts, test: LabelledTexts, label_set: tuple[str, ...], encoder: Any
 ) -> dict[str, Any]:
     """Return `name`'s pooled cross-validated macro-F1 on `budget` (as `shouldtune run` scores it at its
-    largest size, seed 0) and each fold model's macro-F1 on `test`."""
+    largest size, seed 0, its default folds) and each fold model's macro-F1 on `test`."""
     from shouldtune.analysis.metrics import scores
     from shouldtune.data.load import Examples
-    from shouldtune.data.splits import cross_validation, largest_size
+    from shouldtune.data.splits import DEFAULT_FOLDS, cross_validation, largest_size
     from shouldtune.planning import training_set
     from shouldtune.strategies.base import StrategyContext, TrainingSet
     from shouldtune.strategies.registry import build
 
     examples = Examples(budget.texts, budget.labels, "budget", tuple(range(1, len(budget) + 1)))
-    split = cross_validation(examples, folds, seed=0)
+    split = cross_validation(examples, DEFAULT_FOLDS, seed=0)
     size = largest_size([split], label_set)
     pooled = [""] * len(split.test)
     on_large: list[float] = []
@@ -71,8 +71,6 @@ def main() -> None:
     parser.add_argument("--strategies", default=STRATEGIES, help="Comma-separated strategies that learn from the labels (their default settings).")
     args = parser.parse_args()
 
-    from shouldtune.data.splits import DEFAULT_FOLDS
-
     from shouldtune.backends.cache import CachedEncoder
     from shouldtune.backends.encoder import SentenceEncoder
 
@@ -87,7 +85,7 @@ def main() -> None:
         )
         for name in args.strategies.split(","):
             start = time.perf_counter()
-            measured = fold_scores(name, budget, data.test, data.label_set, encoder, DEFAULT_FOLDS)
+            measured = fold_scores(name, budget, data.test, data.label_set, encoder)
             export, _, _ = fit_and_score(name, {}, budget, data, encoder)
             folds = np.array(measured["folds"])
             spread = f"{folds.mean():.3f} ({folds.min():.3f}-{folds.max():.3f}, {len(folds)} folds)"

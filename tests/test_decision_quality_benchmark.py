@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -48,8 +49,6 @@ def test_pool_never_holds_a_test_text(bench):
 
 
 def test_trec_fine_keeps_the_fine_labels_the_large_set_can_score(bench, tmp_path):
-    import json
-
     def write(name: str, rows: list[tuple[str, str]]) -> None:
         lines = [json.dumps({"text": text, "label": fine.split(":")[0], "fine_label": fine}) for text, fine in rows]
         (tmp_path / "trec" / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
