@@ -155,3 +155,34 @@ def test_resolution_is_the_exact_bound_on_disagreements_never_seen():
     assert (1 - resolution(16)) ** 16 == pytest.approx(0.05)
     assert resolution(1000) == pytest.approx(3 / 1000, rel=0.01)  # the rule of three
     assert resolution(16) > resolution(128) > resolution(1000) > 0 == resolution(0)
+
+
+def test_a_contrast_of_two_gains_is_paired_like_a_difference():
+    # A gains 12 examples of 60 between two sizes, B gains 2: A's gain minus B's is +10/60 on the same
+    # examples. With weights 1 and -1 the contrast is the difference, to the last bit.
+    from shouldtune.analysis.metrics import LabelScoring
+    from shouldtune.analysis.significance import paired_contrast_bootstrap, paired_seeds_bootstrap
+
+    gold = ["A", "B", "C"] * 20
+    labels = ("A", "B", "C")
+
+    def wrong_on(*ranges: range) -> list[str]:
+        wrong = {i for r in ranges for i in r}
+        return [labels[(labels.index(g) + 1) % 3] if i in wrong else g for i, g in enumerate(gold)]
+
+    a_before, a_after = wrong_on(range(0, 20)), wrong_on(range(0, 8))
+    b_before, b_after = wrong_on(range(30, 40)), wrong_on(range(30, 38))
+    scoring = LabelScoring(labels)
+    gains = paired_contrast_bootstrap(
+        [("test", gold, (a_after, a_before, b_after, b_before))], (1, -1, -1, 1), scoring, "accuracy"
+    )
+    assert gains.difference == pytest.approx(10 / 60)
+    assert 0 < gains.ci_low < gains.difference < gains.ci_high < 20 / 60
+    assert gains.p_a_better > 0.975
+
+    plain = paired_seeds_bootstrap([("test", gold, a_after, b_after)], scoring, "macro_f1", margin=0.01)
+    assert paired_contrast_bootstrap(
+        [("test", gold, (a_after, b_after))], (1.0, -1.0), scoring, "macro_f1", margin=0.01
+    ) == plain
+    with pytest.raises(ValueError, match="each of 4 predictions"):
+        paired_contrast_bootstrap([("test", gold, (a_after, a_before))], (1, -1, -1, 1), scoring, "accuracy")

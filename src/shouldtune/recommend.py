@@ -721,7 +721,26 @@ def _rival_list(rivals: Sequence[TrackRival], analysis: Analysis) -> str:
             return same + (": too few to show them equal" if resolution(examples) > analysis.min_gain or not examples else "")
         return f"{r.contestant} {r.difference:+.3f}, 95% CI {r.ci_low:+.3f} to {r.ci_high:+.3f}"
 
-    return ", ".join(f"{r.rival} ({lead(r)})" for r in rivals)
+    return ", ".join(f"{r.rival} ({lead(r)}{_climbs(r, analysis)})" for r in rivals)
+
+
+def _climbs(rival: TrackRival, analysis: Analysis) -> str:
+    """Return "; full climbs faster, ..." when one of a rival and its contestant is shown to gain faster per
+    doubling of the examples than the other (the 95% interval of the difference excludes zero), else ""."""
+    climb = rival.climb
+    if climb is None or climb.ci_low <= 0 <= climb.ci_high:
+        return ""
+    rival_first = climb.difference > 0
+    faster, slower = (rival.rival, rival.contestant) if rival_first else (rival.contestant, rival.rival)
+    (gain, sizes), (other, other_sizes) = sorted(
+        ((climb.rival_gain, climb.rival_sizes), (climb.contestant_gain, climb.contestant_sizes)), reverse=True
+    )
+    low, high = (climb.ci_low, climb.ci_high) if rival_first else (-climb.ci_high, -climb.ci_low)
+    theirs = f" from {other_sizes[0]} to {other_sizes[1]}" if other_sizes != sizes else ""
+    return (
+        f"; {faster} climbs faster, {gain:+.3f} a doubling from {sizes[0]} to {_size(analysis, sizes[1])} against "
+        f"{slower}'s {other:+.3f}{theirs}, 95% CI of the gap {low:+.3f} to {high:+.3f}"
+    )
 
 
 def _runner_up(analysis: Analysis, strategy: str, run_id: str | None) -> str:

@@ -23,7 +23,9 @@ from shouldtune.analysis.curves import CurveRow, TrackPoint, curve_rows, latest_
 from shouldtune.analysis.extrapolate import ExtrapolatedPoint, extrapolate, plateau, power_law
 from shouldtune.analysis.metrics import Scoring, scoring_for
 from shouldtune.analysis.records import from_json, to_json
-from shouldtune.analysis.significance import PairedComparison, cv_inflation, mcnemar, paired_seeds_bootstrap, resolution
+from shouldtune.analysis.significance import (
+    PairedComparison, cv_inflation, mcnemar, paired_contrast_bootstrap, paired_seeds_bootstrap, resolution,
+)
 
 Predictions = Mapping[tuple[str, int, int], Sequence[str]]
 
@@ -132,6 +134,27 @@ class TrackRival:
     ci_low: float  # 95% interval of that difference; ci_low <= 0
     ci_high: float
     p_rival_ahead: float  # probability the rival leads by more than min_gain
+    climb: Climb | None = None  # how fast each still gains (None: a curve too short, or nothing to pair)
+
+
+@dataclass(frozen=True)
+class Climb:
+    """How fast a rival and its track's contestant still gain with more examples.
+
+    Each one's gain per doubling of the examples between the last two sizes it was measured at
+    (up to the decision size), and the rival's gain minus the contestant's with its paired 95%
+    interval: the same test examples score all four trials, so the difference of two slopes is
+    resampled as one contrast. Two strategies that score alike today may not for long: the one
+    still climbing faster is the better bet if more examples are coming.
+    """
+
+    contestant_sizes: tuple[int, int]
+    contestant_gain: float  # per doubling
+    rival_sizes: tuple[int, int]
+    rival_gain: float
+    difference: float  # rival_gain - contestant_gain
+    ci_low: float
+    ci_high: float
 
 
 @dataclass(frozen=True)
@@ -655,7 +678,13 @@ def _higher_curve_if_level(
     track, when it is higher than `best`'s by `min_gain` or more: a fitted lead is held to the
     same margin as a measured one, so two curves that end level leave `best` standing. The last
     point of a curve is one draw of the training subset and the test examples; the fit reads all
-    of them. Without two fitted curves `best` stands.
+    of them. Without two fitted curves `best` stands, and so it does when the measurements
+    contradict the fit: `best` is shown to gain faster per doubling than the other over their
+    last two sizes (`Climb`, paired). A saturating power law cannot follow a curve that is still
+    accelerating (a fine-tune whose steps grow with the data): it fits such a curve below its
+    last points, and would pass over the strategy climbing fastest, which the hand-over, trained
+    on every example, takes further up (measured in docs/benchmarks.md, "The learning-curve
+    rule against the measured climb").
     """
     def fitted(strategy: str) -> float | None:
         own = strategy_curve(rows, strategy)
@@ -676,6 +705,9 @@ def _higher_curve_if_level(
         key=lambda r: (curves[r.strategy], r.strategy == best.strategy, r.mean),
     )
     if row.strategy == best.strategy or curves[row.strategy] - curves[best.strategy] < min_gain:
+        return best, None
+    climb = _climb(row.strategy, row.n_per_class, next(r for r in level if r.strategy == best.strategy), rows, evidence, seed + 31)
+    if climb is not None and climb.ci_low > 0:  # the fit is contradicted: `best` is measured climbing faster
         return best, None
     _, _, result = evidence.difference(best, best.measured_at, row, row.n_per_class, seed + 13)
     point = TrackPoint(best.n_per_class, row.strategy, row.n_per_class, row.mean, row.ci_low, row.ci_high)
@@ -705,8 +737,56 @@ def _rivals(
                 found.append(TrackRival(
                     track, contestant.n_per_class, contestant.strategy, name, result.difference,
                     result.ci_low, result.ci_high, result.p_b_ahead,
+                    _climb(contestant.strategy, contestant.measured_at, row, rows, evidence, seed + 29),
                 ))
     return tuple(sorted(found, key=lambda r: (r.track, r.difference, r.rival)))
+
+
+def _climb(
+    contestant: str, measured_at: int, rival: CurveRow, rows: Sequence[CurveRow], evidence: _Evidence, seed: int
+) -> Climb | None:
+    """Return how fast `rival` and the contestant (measured at `measured_at`) gain per doubling between
+    their last two measured sizes, with the paired interval of the difference; None when either has
+    fewer than two sizes with examples, or the four trials share no seed with predictions."""
+    def last_two(strategy: str, upto: int) -> tuple[int, int] | None:
+        sizes = [r.n_per_class for r in strategy_curve(rows, strategy) if 0 < r.n_per_class <= upto]
+        return (sizes[-2], sizes[-1]) if len(sizes) >= 2 else None
+
+    ours, theirs = last_two(contestant, measured_at), last_two(rival.strategy, rival.n_per_class)
+    if ours is None or theirs is None or evidence.scoring is None:
+        return None
+    keys = [(rival.strategy, theirs[1]), (rival.strategy, theirs[0]), (contestant, ours[1]), (contestant, ours[0])]
+    seeds = [
+        s for s in _seeds_of(*keys[0], evidence.trials)
+        if s in evidence.tests and all((*key, s) in evidence.predicted for key in keys)
+    ]
+    if not seeds:
+        return None
+    ours_doublings, theirs_doublings = math.log2(ours[1] / ours[0]), math.log2(theirs[1] / theirs[0])
+    weights = (1 / theirs_doublings, -1 / theirs_doublings, -1 / ours_doublings, 1 / ours_doublings)
+    runs = [
+        (evidence.tests[s].test_id, evidence.tests[s].gold, [evidence.predicted[(*key, s)] for key in keys])
+        for s in seeds
+    ]
+    result = paired_contrast_bootstrap(
+        runs, weights, evidence.scoring, evidence.metric, n_resamples=evidence.n_resamples, seed=seed,
+        inflate=evidence.inflation(*keys),
+    )
+    scoring, metric = evidence.scoring, evidence.metric
+
+    def gain(first: int, weight: float) -> float:  # one strategy's gain per doubling on the seeds paired
+        return mean(
+            weight * sum(
+                sign * scoring.evaluate(scoring.statistics(gold, answers[i]).sum(axis=0, keepdims=True))[metric][0]
+                for i, sign in ((first, 1), (first + 1, -1))
+            )
+            for _, gold, answers in runs
+        )
+
+    return Climb(
+        ours, round(float(gain(2, 1 / ours_doublings)), 6), theirs, round(float(gain(0, 1 / theirs_doublings)), 6),
+        round(result.difference, 6), round(result.ci_low, 6), round(result.ci_high, 6),
+    )
 
 
 def _baseline_checks(

@@ -138,20 +138,50 @@ def paired_seeds_bootstrap(
     """
     if not runs:
         raise ValueError("paired_seeds_bootstrap needs at least one seed")
-    by_test: dict[str, np.ndarray] = {}
-    per_seed = np.empty((len(runs), n_resamples))
-    centre = []
-    for s, (key, gold, pred_a, pred_b) in enumerate(runs):
+    for s, (_, gold, pred_a, pred_b) in enumerate(runs):
         if not len(gold) == len(pred_a) == len(pred_b) or len(gold) == 0:
             raise ValueError(f"seed {s}: gold and both predictions must have one label per test example")
+    return paired_contrast_bootstrap(
+        [(key, gold, (pred_a, pred_b)) for key, gold, pred_a, pred_b in runs], (1.0, -1.0),
+        scoring, metric, n_resamples, seed, margin, inflate,
+    )
+
+
+def paired_contrast_bootstrap(
+    runs: Sequence[tuple[str, Sequence[str], Sequence[Sequence[str]]]],
+    weights: Sequence[float],
+    scoring: Scoring,
+    metric: str,
+    n_resamples: int = N_RESAMPLES,
+    seed: int = 0,
+    margin: float = 0.0,
+    inflate: float = 1.0,
+) -> PairedComparison:
+    """Return the mean over seeds of sum(weight * metric(predictions)) with a 95% two-level paired interval.
+
+    The general form of `paired_seeds_bootstrap` (weights 1 and -1: A minus B): every set of
+    predictions of one seed is scored on the same resampled test examples, so a contrast of
+    several, such as one strategy's gain between two sizes minus another's, is paired as a
+    difference is. ``runs`` holds one (test-set id, gold, predictions...) per seed, as many
+    predictions as weights; "A" of the result is the contrast, "B" its negation.
+    """
+    if not runs:
+        raise ValueError("paired_contrast_bootstrap needs at least one seed")
+    by_test: dict[str, np.ndarray] = {}
+    per_seed = np.zeros((len(runs), n_resamples))
+    centre = []
+    for s, (key, gold, predicted) in enumerate(runs):
+        if len(predicted) != len(weights) or len(gold) == 0 or any(len(p) != len(gold) for p in predicted):
+            raise ValueError(f"seed {s}: gold and each of {len(weights)} predictions must have one label per test example")
         if key not in by_test:
             by_test[key] = resample_weights(len(gold), seed + len(by_test), n_resamples)
-        weights = by_test[key]
-        stats_a, stats_b = scoring.statistics(gold, pred_a), scoring.statistics(gold, pred_b)
-        per_seed[s] = scoring.evaluate(weights @ stats_a)[metric] - scoring.evaluate(weights @ stats_b)[metric]
-        whole_a = scoring.evaluate(stats_a.sum(axis=0, keepdims=True))[metric][0]
-        whole_b = scoring.evaluate(stats_b.sum(axis=0, keepdims=True))[metric][0]
-        centre.append(float(whole_a - whole_b))
+        draws = by_test[key]
+        whole = 0.0
+        for weight, answers in zip(weights, predicted):
+            statistics = scoring.statistics(gold, answers)
+            per_seed[s] += weight * scoring.evaluate(draws @ statistics)[metric]
+            whole += weight * scoring.evaluate(statistics.sum(axis=0, keepdims=True))[metric][0]
+        centre.append(float(whole))
     if len(runs) == 1:
         values = per_seed[0]
     else:
@@ -162,7 +192,10 @@ def paired_seeds_bootstrap(
     values = values - np.median(values) + difference  # centred as the interval is (see bootstrap_interval)
     if inflate != 1.0:
         values = difference + (values - difference) * inflate
-    ci_low, ci_high = bootstrap_interval(values, difference, bounds=score_bounds(values, difference, difference=True))
+    # A score lies in [0, 1], so the contrast lies between its negative and its positive weights' sums.
+    low, high = sum(min(w, 0.0) for w in weights), sum(max(w, 0.0) for w in weights)
+    inside = low <= difference <= high and low <= float(np.min(values)) and float(np.max(values)) <= high
+    ci_low, ci_high = bootstrap_interval(values, difference, bounds=(low, high) if inside else None)
     return PairedComparison(
         difference=difference,
         ci_low=float(ci_low),
