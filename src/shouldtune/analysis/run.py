@@ -706,7 +706,8 @@ def _higher_curve_if_level(
     )
     if row.strategy == best.strategy or curves[row.strategy] - curves[best.strategy] < min_gain:
         return best, None
-    climb = _climb(row.strategy, row.n_per_class, next(r for r in level if r.strategy == best.strategy), rows, evidence, seed + 29)
+    best_row = next(r for r in level if r.strategy == best.strategy)
+    climb = _climb(row.strategy, row.n_per_class, best_row, rows, evidence, seed + 29)
     if climb is not None and climb.ci_low > 0:  # the fit is contradicted: `best` is measured climbing faster
         return best, None
     _, _, result = evidence.difference(best, best.measured_at, row, row.n_per_class, seed + 13)
