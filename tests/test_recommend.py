@@ -9,6 +9,7 @@ import pytest
 from shouldtune.analysis.cost import Prices
 from shouldtune.analysis.run import analyse
 from shouldtune.recommend import Recommendation, decide, money, recommend, with_decision
+from shouldtune.report.view import headline
 from synthetic_runs import curve_document, make_results, right_then_wrong
 
 GOLD = ["A", "B"] * 20  # 40 test examples
@@ -86,6 +87,25 @@ def test_thin_evidence_leans_with_its_odds_and_says_what_would_settle_it():
     assert "about 14 examples per class" in decision.summary and "estimate" in decision.summary
     data = next(c for c in decision.criteria if c.name == "data")
     assert data.numbers["more_in_all"] == 12
+
+
+def test_a_lean_less_likely_than_not_says_the_call_is_too_close_with_both_odds():
+    # The two tracks are wrong on 10 of the 40 each, 5 of them the same: no difference, a wide interval.
+    results, predictions = run(prompt_wrong=10, finetune_wrong=10, offset=5)
+    decision = recommend(analyse(results, predictions))
+    assert decision.confidence == "leaning" and decision.choice == "finetune" and decision.probability == 0.456
+    assert decision.summary.startswith(
+        "Too close to call: fine-tuning with probe is 46% likely to beat knn by more than 0.010 accuracy, "
+        "and knn 42% likely to beat it by as much"
+    )
+    assert "probe is the slightly better bet" in decision.summary and "To settle it:" in decision.summary
+    assert "Lean towards" not in decision.summary
+    assert headline(decision.to_json()) == "Too close to call (fine-tuning 46% likely ahead)"
+    # A lean that is more likely than not keeps its wording.
+    likely = recommend(analyse(*run(prompt_wrong=10, finetune_wrong=7, offset=20)))
+    assert likely.confidence == "leaning" and likely.probability == 0.73
+    assert likely.summary.startswith("Lean towards fine-tuning with probe: 73% likely")
+    assert headline(likely.to_json()) == "Lean towards fine-tuning (73% likely ahead)"
 
 
 def test_a_crossover_first_shown_at_the_largest_size_says_so():

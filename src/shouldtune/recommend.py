@@ -16,7 +16,9 @@
 4. **Leaning.** Otherwise the evidence is thin: the choice is the track more likely to lead
    by more than `min_gain` (from the paired resamples), said as a lean with its probability,
    the expected difference, and what would settle it (more labelled examples, or a larger
-   test set). Cost never decides between contestants whose quality is not shown close.
+   test set). When even that track is less likely than not to lead by `min_gain`, the summary
+   says the call is too close, with both tracks' odds: the choice is the better bet, not a
+   likely winner. Cost never decides between contestants whose quality is not shown close.
 
 Cost, latency, consistency, iteration speed and the knowledge gap are reported as criteria
 beside it, each one sentence.
@@ -204,6 +206,12 @@ def recommend(
         need.more_per_class if need else None, confidence,
         round(probability, 4) if probability is not None else None, round(final.difference, 6), settle,
     )
+
+
+def toss_up(probability: float | None) -> bool:
+    """Return True when a lean's own side is less likely than not to lead by a difference that
+    matters: the lean is the better bet, not a likely one."""
+    return probability is not None and probability < 0.5
 
 
 def _shown_close(final: Comparison, examples: int) -> bool:
@@ -631,10 +639,20 @@ def _summary(
         track = "fine-tuning" if choice == "finetune" else "prompt engineering"
         other = final.prompt.strategy if choice == "finetune" else final.finetune.strategy
         odds = f"{probability:.0%}" if probability is not None else "unknown"
-        text = (
-            f"Lean towards {track} with {strategy}: {odds} likely to beat {other} by more than "
-            f"{final.min_gain:.3f} {metric} (expected {gap}, at {_size(analysis, n)}); the evidence is thin."
-        )
+        if toss_up(probability):
+            against = final.p_prompt_ahead if choice == "finetune" else final.p_finetune_ahead
+            even = f"{against:.0%}" == odds
+            bet = f"an even bet, {strategy} named" if even else f"{strategy} is the slightly better bet"
+            text = (
+                f"Too close to call: {track} with {strategy} is {odds} likely to beat {other} by more than "
+                f"{final.min_gain:.3f} {metric}, and {other} {against:.0%} likely to beat it by as much (expected "
+                f"{gap}, at {_size(analysis, n)}); {bet}."
+            )
+        else:
+            text = (
+                f"Lean towards {track} with {strategy}: {odds} likely to beat {other} by more than "
+                f"{final.min_gain:.3f} {metric} (expected {gap}, at {_size(analysis, n)}); the evidence is thin."
+            )
         text += f" To settle it: {settle}." if settle else ""
         text += rivals
         if analysis.baseline_unbeaten:

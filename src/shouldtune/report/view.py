@@ -13,7 +13,7 @@ from typing import Any
 from shouldtune.analysis.cost import pareto_front
 from shouldtune.analysis.records import from_json
 from shouldtune.analysis.run import PromptVariants
-from shouldtune.recommend import money, wording
+from shouldtune.recommend import money, toss_up, wording
 
 HEADLINES = {
     "prompt": "Prompt-engineer",
@@ -150,6 +150,8 @@ def headline(recommendation: Mapping[str, Any]) -> str:
     if confidence == "leaning":
         track = "fine-tuning" if choice == "finetune" else "prompt engineering"
         odds = recommendation.get("probability")
+        if toss_up(odds):
+            return f"Too close to call ({track} {odds:.0%} likely ahead)"
         return f"Lean towards {track}" + (f" ({odds:.0%} likely ahead)" if odds is not None else "")
     if confidence == "baseline":
         return "Collect more data: nothing beats the baseline yet"
@@ -161,7 +163,9 @@ def _body(summary: str) -> str:
     return rest[:1].upper() + rest[1:] if rest and head.startswith(_SUMMARY_HEADS) else summary
 
 
-_SUMMARY_HEADS = ("Either", "Collect more data", "Fine-tune with ", "Prompt-engineer with ", "Lean towards ")
+_SUMMARY_HEADS = (
+    "Either", "Collect more data", "Fine-tune with ", "Prompt-engineer with ", "Lean towards ", "Too close to call",
+)
 
 
 def top_confusions(confusion: Mapping[str, Any], limit: int = 5) -> list[tuple[str, str, int]]:
