@@ -101,6 +101,10 @@ def test_a_lean_less_likely_than_not_says_the_call_is_too_close_with_both_odds()
     assert "probe is the slightly better bet" in decision.summary and "To settle it:" in decision.summary
     assert "Lean towards" not in decision.summary
     assert headline(decision.to_json()) == "Too close to call (fine-tuning 46% likely ahead)"
+    # Odds that round alike are no better bet either way.
+    even = recommend(analyse(*run(prompt_wrong=10, finetune_wrong=10, offset=15)))
+    assert even.summary.startswith("Too close to call: prompt engineering with knn is 46% likely")
+    assert "probe 46% likely to beat it by as much" in even.summary and "; an even bet, knn named." in even.summary
     # A lean that is more likely than not keeps its wording.
     likely = recommend(analyse(*run(prompt_wrong=10, finetune_wrong=7, offset=20)))
     assert likely.confidence == "leaning" and likely.probability == 0.73
