@@ -8,7 +8,7 @@ import pytest
 
 from shouldtune.analysis.cost import Prices
 from shouldtune.analysis.run import analyse
-from shouldtune.recommend import Recommendation, decide, money, recommend, with_decision
+from shouldtune.recommend import Recommendation, decide, money, recommend, toss_up, with_decision
 from shouldtune.report.view import headline
 from synthetic_runs import curve_document, make_results, right_then_wrong
 
@@ -110,6 +110,11 @@ def test_a_lean_less_likely_than_not_says_the_call_is_too_close_with_both_odds()
     assert likely.confidence == "leaning" and likely.probability == 0.73
     assert likely.summary.startswith("Lean towards fine-tuning with probe: 73% likely")
     assert headline(likely.to_json()) == "Lean towards fine-tuning (73% likely ahead)"
+
+
+def test_an_even_chance_is_too_close_to_call_and_more_than_even_is_a_lean():
+    assert toss_up(0.5) and toss_up(0.0)
+    assert not toss_up(0.501) and not toss_up(None)
 
 
 def test_a_crossover_first_shown_at_the_largest_size_says_so():

@@ -16,7 +16,7 @@
 4. **Leaning.** Otherwise the evidence is thin: the choice is the track more likely to lead
    by more than `min_gain` (from the paired resamples), said as a lean with its probability,
    the expected difference, and what would settle it (more labelled examples, or a larger
-   test set). When even that track is less likely than not to lead by `min_gain`, the summary
+   test set). When even that track is no more likely than not to lead by `min_gain`, the summary
    says the call is too close, with both tracks' odds: the choice is the better bet, not a
    likely winner. Cost never decides between contestants whose quality is not shown close.
 
@@ -209,9 +209,9 @@ def recommend(
 
 
 def toss_up(probability: float | None) -> bool:
-    """Return True when a lean's own side is less likely than not to lead by a difference that
+    """Return True when a lean's own side is no more likely than not to lead by a difference that
     matters: the lean is the better bet, not a likely one."""
-    return probability is not None and probability < 0.5
+    return probability is not None and probability <= 0.5
 
 
 def _shown_close(final: Comparison, examples: int) -> bool:
