@@ -49,6 +49,7 @@ from shouldtune.analysis.significance import resolution
 DEFAULT_REQUESTS_PER_MONTH = 100_000
 HORIZON_MONTHS = 12  # "cheaper" means cheaper over the first year: one-time cost plus 12 months
 CHOICES = ("prompt", "finetune", "either", "collect-more-data")
+TRACK_WORDS = {"finetune": "fine-tuning", "prompt": "prompt engineering"}  # a track chosen, in a sentence
 # Thresholds for a criterion to lean one way; below them it reports without leaning.
 LATENCY_RATIO = 1.5  # one p95 at least 1.5x the other
 ITERATION_RATIO = 2.0  # one change-and-measure cycle at least twice as long
@@ -636,23 +637,20 @@ def _summary(
                 f"{final.finetune.strategy}, by {-final.difference:.3f} {metric} (95% CI {-final.ci_high:+.3f} to "
                 f"{-final.ci_low:+.3f}) at {_size(analysis, n)}.{rivals}")
     if confidence == "leaning":
-        track = "fine-tuning" if choice == "finetune" else "prompt engineering"
+        track = TRACK_WORDS[choice]
         other = final.prompt.strategy if choice == "finetune" else final.finetune.strategy
         odds = f"{probability:.0%}" if probability is not None else "unknown"
+        beat = f"likely to beat {other} by more than {final.min_gain:.3f} {metric}"
+        measured = f"expected {gap}, at {_size(analysis, n)}"
         if toss_up(probability):
-            against = final.p_prompt_ahead if choice == "finetune" else final.p_finetune_ahead
-            even = f"{against:.0%}" == odds
-            bet = f"an even bet, {strategy} named" if even else f"{strategy} is the slightly better bet"
+            against = f"{final.p_prompt_ahead if choice == 'finetune' else final.p_finetune_ahead:.0%}"
+            bet = f"an even bet, {strategy} named" if against == odds else f"{strategy} is the slightly better bet"
             text = (
-                f"Too close to call: {track} with {strategy} is {odds} likely to beat {other} by more than "
-                f"{final.min_gain:.3f} {metric}, and {other} {against:.0%} likely to beat it by as much (expected "
-                f"{gap}, at {_size(analysis, n)}); {bet}."
+                f"Too close to call: {track} with {strategy} is {odds} {beat}, and {other} {against} likely to "
+                f"beat it by as much ({measured}); {bet}."
             )
         else:
-            text = (
-                f"Lean towards {track} with {strategy}: {odds} likely to beat {other} by more than "
-                f"{final.min_gain:.3f} {metric} (expected {gap}, at {_size(analysis, n)}); the evidence is thin."
-            )
+            text = f"Lean towards {track} with {strategy}: {odds} {beat} ({measured}); the evidence is thin."
         text += f" To settle it: {settle}." if settle else ""
         text += rivals
         if analysis.baseline_unbeaten:

@@ -13,7 +13,7 @@ from typing import Any
 from shouldtune.analysis.cost import pareto_front
 from shouldtune.analysis.records import from_json
 from shouldtune.analysis.run import PromptVariants
-from shouldtune.recommend import money, toss_up, wording
+from shouldtune.recommend import TRACK_WORDS, money, toss_up, wording
 
 HEADLINES = {
     "prompt": "Prompt-engineer",
@@ -148,7 +148,7 @@ def headline(recommendation: Mapping[str, Any]) -> str:
     choice = recommendation.get("choice", "either")
     confidence = recommendation.get("confidence")
     if confidence == "leaning":
-        track = "fine-tuning" if choice == "finetune" else "prompt engineering"
+        track = TRACK_WORDS[choice]
         odds = recommendation.get("probability")
         if toss_up(odds):
             return f"Too close to call ({track} {odds:.0%} likely ahead)"
