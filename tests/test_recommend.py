@@ -385,6 +385,19 @@ def test_nothing_beats_the_baseline_so_collect_data_naming_the_baseline():
     assert decision.criteria[0].name == "baseline" and decision.criteria[0].decisive
 
 
+def test_what_would_settle_a_lean_out_of_reach_also_says_what_ten_times_the_examples_would_resolve():
+    # No measured difference on 40 examples (±0.150): a 0.010 gap needs 9,000, so the sentence adds
+    # the gap 400 would resolve (the interval shrinks as 1/sqrt(n): 0.150 / sqrt(10)).
+    tied = recommend(analyse(*run(prompt_wrong=10, finetune_wrong=10, offset=5)))
+    assert tied.settle == (
+        "about 9,000 test examples would resolve a gap of 0.010 "
+        "(today 40 give ±0.150; 10 times as many, 400, would resolve a gap of 0.047)"
+    )
+    # A lean within reach (290 for its 0.075) says only that.
+    within = recommend(analyse(*run(prompt_wrong=10, finetune_wrong=7, offset=20)))
+    assert within.settle == "about 290 test examples would resolve a gap of 0.075 (today 40 give ±0.200)"
+
+
 def test_likely_but_unproven_better_than_the_baseline_leans_and_says_so():
     # 24 and 25 right of 40 against the baseline's 20: likely better, not shown with confidence.
     predictions = {
