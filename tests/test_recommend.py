@@ -427,6 +427,21 @@ def test_two_tracks_that_agree_on_every_example_are_not_shown_close_when_the_exa
     analysis = analyse(results, predictions)
     assert (analysis.final.ci_low, analysis.final.ci_high) == (0.0, 0.0)
     assert recommend(analysis).choice != "either"
+    # Nothing to lean on: the summary says so (not "0% likely" either way), names the cheaper, and says
+    # how many examples answered alike would show the two equal (0.95 ** (1/49) is 1 - 0.059).
+    decision = recommend(analysis, requests_per_month=100, prices=Prices(compute_per_hour=3.6))
+    assert (decision.choice, decision.strategy, decision.confidence) == ("prompt", "knn", "leaning")
+    assert decision.summary.startswith(
+        "Too close to call: knn and probe scored alike on the 40 examples and on every resample of them "
+        "(accuracy 0.950 and 0.950 at 8 examples per class): no difference is measured"
+    )
+    assert "knn named (the cheaper over the first year)" in decision.summary and "0%" not in decision.summary
+    assert decision.settle == (
+        "about 49 test examples, all scored alike, would show the two within 0.060 of each other (today 40 show it within 0.072)"
+    )
+    assert headline(decision.to_json()) == "Too close to call (no difference measured)"
+    busy = recommend(analysis, requests_per_month=1_000_000, prices=Prices(compute_per_hour=3.6))
+    assert (busy.choice, busy.strategy) == ("finetune", "probe") and "probe named (the cheaper" in busy.summary
     results, predictions = run(prompt_wrong=2, finetune_wrong=2, min_gain=0.04)  # ±0.08 holds 0.072
     assert recommend(analyse(results, predictions)).choice == "either"
 

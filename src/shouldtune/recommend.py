@@ -18,7 +18,10 @@
    the expected difference, and what would settle it (more labelled examples, or a larger
    test set). When even that track is no more likely than not to lead by `min_gain`, the summary
    says the call is too close, with both tracks' odds: the choice is the better bet, not a
-   likely winner. Cost never decides between contestants whose quality is not shown close.
+   likely winner. Cost never decides between contestants whose quality is not shown close,
+   with one exception: two that scored alike on every example and every resample (too few
+   examples to show them equal) give nothing to lean on, so the cheaper is named, and the
+   summary says so instead of giving odds of 0% each way.
 
 Cost, latency, consistency, iteration speed and the knowledge gap are reported as criteria
 beside it, each one sentence.
@@ -177,6 +180,12 @@ def recommend(
     elif _shown_close(final, analysis.paired_examples):
         choice, confidence, probability = "either", "close", final.p_close
         strategy = _cheaper_or_better(prompt, finetune, by_name, analysis)
+    elif _alike(final):  # nothing to lean on: the cheaper (or, costs within the noise, the prompt)
+        strategy = _cheaper_or_better(prompt, finetune, by_name, analysis)
+        choice = "prompt" if strategy == prompt.strategy else "finetune"
+        confidence = "leaning"
+        probability = final.p_prompt_ahead if choice == "prompt" else final.p_finetune_ahead
+        settle = _settle_alike(analysis, final)
     else:
         leans_finetune = (final.p_finetune_ahead, final.difference) > (final.p_prompt_ahead, -final.difference)
         choice = "finetune" if leans_finetune else "prompt"
@@ -214,6 +223,12 @@ def toss_up(probability: float | None) -> bool:
     """Return True when a lean's own side is no more likely than not to lead by a difference that
     matters: the lean is the better bet, not a likely one."""
     return probability is not None and probability <= 0.5
+
+
+def _alike(final: Comparison) -> bool:
+    """Return True when the two contestants scored alike on every paired resample: the examples hold
+    no difference to resample (they answered them alike), which shows nothing when they are few."""
+    return final.paired and final.ci_low == final.ci_high == final.difference == 0.0
 
 
 def _shown_close(final: Comparison, examples: int) -> bool:
@@ -274,6 +289,20 @@ def _settle(analysis: Analysis, final: Comparison) -> str:
             today += f"; {SETTLE_REACH} times as many, {more:,}, would resolve a gap of {reach:.3f}"
         parts.append(f"about {needed:,} {what} would resolve a gap of {gap:.3f} ({today})")
     return "; ".join(parts)
+
+
+def _settle_alike(analysis: Analysis, final: Comparison) -> str:
+    """Return how many examples, all scored alike, would show two contestants equal within the margin
+    of "either" (CLOSE_FACTOR × min_gain; `significance.resolution`)."""
+    bound = CLOSE_FACTOR * final.min_gain
+    if bound <= 0 or bound >= 1:
+        return ""
+    needed = math.ceil(math.log(0.05) / math.log(1 - bound))
+    what = "labelled examples in all (every one is scored by cross-validation)" if analysis.cross_validated else "test examples"
+    return (
+        f"about {needed:,} {what}, all scored alike, would show the two within {bound:.3f} of each other "
+        f"(today {analysis.paired_examples:,} show it within {resolution(analysis.paired_examples):.3f})"
+    )
 
 
 def _baseline(analysis: Analysis, decisive: bool) -> Criterion:
@@ -648,11 +677,24 @@ def _summary(
                 f"{-final.ci_low:+.3f}) at {_size(analysis, n)}.{rivals}")
     if confidence == "leaning":
         track = TRACK_WORDS[choice]
-        other = final.prompt.strategy if choice == "finetune" else final.finetune.strategy
+        prompt_name, finetune_name = final.prompt.strategy, final.finetune.strategy
+        other = prompt_name if choice == "finetune" else finetune_name
         odds = f"{probability:.0%}" if probability is not None else "unknown"
         beat = f"likely to beat {other} by more than {final.min_gain:.3f} {metric}"
         measured = f"expected {gap}, at {_size(analysis, n)}"
-        if toss_up(probability):
+        if _alike(final):
+            first_year = {name: by_name[name].first_year for name in (prompt_name, finetune_name)}
+            named = (
+                "the cheaper over the first year" if _costs_differ(analysis, first_year)
+                else "their costs differ by less than the timing noise"
+            )
+            text = (
+                f"Too close to call: {prompt_name} and {finetune_name} scored alike on the {analysis.paired_examples:,} "
+                f"examples and on every resample of them ({metric} {final.prompt.mean:.3f} and {final.finetune.mean:.3f} at "
+                f"{_size(analysis, n)}): no difference is measured, and so few examples cannot show them equal; "
+                f"{strategy} named ({named})."
+            )
+        elif toss_up(probability):
             against = f"{final.p_prompt_ahead if choice == 'finetune' else final.p_finetune_ahead:.0%}"
             bet = f"an even bet, {strategy} named" if against == odds else f"{strategy} is the slightly better bet"
             text = (

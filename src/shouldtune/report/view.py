@@ -150,6 +150,8 @@ def headline(recommendation: Mapping[str, Any]) -> str:
     if confidence == "leaning":
         track = TRACK_WORDS[choice]
         odds = recommendation.get("probability")
+        if odds == 0 and recommendation.get("expected_difference") == 0:
+            return "Too close to call (no difference measured)"
         if toss_up(odds):
             return f"Too close to call ({track} {odds:.0%} likely ahead)"
         return f"Lean towards {track}" + (f" ({odds:.0%} likely ahead)" if odds is not None else "")
