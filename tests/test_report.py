@@ -101,6 +101,23 @@ def test_the_crossover_tile_says_when_fine_tuning_first_leads_at_the_largest_siz
     assert tile.detail == "fine-tuning ahead with confidence at 8/class, the most measured, and not before"
 
 
+def test_two_contestants_scored_alike_on_too_few_examples_show_no_odds_in_the_headline_or_the_odds_tile():
+    from shouldtune.report.view import build_view
+
+    gold = ["A", "B"] * 20
+    predictions = {
+        ("majority", 0, 0): ["A"] * 40,
+        ("knn", 8, 0): right_then_wrong(gold, 2, ("A", "B")),
+        ("probe", 8, 0): right_then_wrong(gold, 2, ("A", "B")),
+    }
+    results = make_results(predictions, gold, TRACKS)
+    results["task"]["min_gain"] = 0.03  # ±0.06 cannot be shown by 40 agreeing answers (0.072)
+    view = build_view(with_decision(results, predictions))
+    assert view.headline == "Too close to call (no difference measured)"
+    (odds,) = [t for t in view.tiles if t.label == "Odds"]
+    assert odds.value == "0% / 0%" and odds.detail.startswith("the two scored alike on every example")
+
+
 def test_the_consistency_section_says_what_one_seed_and_a_few_examples_cannot_show():
     gold = ["A", "B"] * 20
     predictions = {

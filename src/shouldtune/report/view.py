@@ -193,10 +193,15 @@ def _tiles(
     )]
     if "p_finetune_ahead" in final:
         gain = final.get("min_gain", 0.0)
+        alike = (  # too few examples, all scored alike (recommend: "Too close to call ... scored alike")
+            recommendation.get("confidence") == "leaning" and final.get("paired")
+            and final["ci_low"] == final["ci_high"] == final["difference"] == 0
+        )
         tiles.append(Tile(
             "Odds",
             f"{final['p_finetune_ahead']:.0%} / {final['p_prompt_ahead']:.0%}",
-            f"chance fine-tuning / prompting leads by more than {gain:.3f} (the rest: within it)",
+            "the two scored alike on every example and every resample: no difference to resample, so no odds to read"
+            if alike else f"chance fine-tuning / prompting leads by more than {gain:.3f} (the rest: within it)",
         ))
     crossover = analysis.get("crossover") or {}
     if crossover.get("reached"):
