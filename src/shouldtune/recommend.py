@@ -180,7 +180,7 @@ def recommend(
     elif _shown_close(final, analysis.paired_examples):
         choice, confidence, probability = "either", "close", final.p_close
         strategy = _cheaper_or_better(prompt, finetune, by_name, analysis)
-    elif _alike(final):  # nothing to lean on: the cheaper (or, costs within the noise, the prompt)
+    elif final.scored_alike:  # nothing to lean on: the cheaper (or, costs within the noise, the prompt)
         strategy = _cheaper_or_better(prompt, finetune, by_name, analysis)
         choice = "prompt" if strategy == prompt.strategy else "finetune"
         confidence = "leaning"
@@ -223,12 +223,6 @@ def toss_up(probability: float | None) -> bool:
     """Return True when a lean's own side is no more likely than not to lead by a difference that
     matters: the lean is the better bet, not a likely one."""
     return probability is not None and probability <= 0.5
-
-
-def _alike(final: Comparison) -> bool:
-    """Return True when the two contestants scored alike on every paired resample: the examples hold
-    no difference to resample (they answered them alike), which shows nothing when they are few."""
-    return final.paired and final.ci_low == final.ci_high == final.difference == 0.0
 
 
 def _shown_close(final: Comparison, examples: int) -> bool:
@@ -281,7 +275,7 @@ def _settle(analysis: Analysis, final: Comparison) -> str:
     examples = analysis.test_examples
     if examples and half_width > 0 and gap > 0:
         needed = math.ceil(examples * (half_width / gap) ** 2 / 10) * 10
-        what = "labelled examples in all (every one is scored by cross-validation)" if analysis.cross_validated else "test examples"
+        what = _examples_word(analysis)
         today = f"today {examples:,} give ±{half_width:.3f}"
         if needed > SETTLE_REACH * examples:  # out of reach: say what a reachable effort would show
             more = SETTLE_REACH * examples
@@ -291,6 +285,11 @@ def _settle(analysis: Analysis, final: Comparison) -> str:
     return "; ".join(parts)
 
 
+def _examples_word(analysis: Analysis) -> str:
+    """Return what the examples a paired difference rests on are, in a settle sentence."""
+    return "labelled examples in all (every one is scored by cross-validation)" if analysis.cross_validated else "test examples"
+
+
 def _settle_alike(analysis: Analysis, final: Comparison) -> str:
     """Return how many examples, all scored alike, would show two contestants equal within the margin
     of "either" (CLOSE_FACTOR × min_gain; `significance.resolution`)."""
@@ -298,9 +297,8 @@ def _settle_alike(analysis: Analysis, final: Comparison) -> str:
     if bound <= 0 or bound >= 1:
         return ""
     needed = math.ceil(math.log(0.05) / math.log(1 - bound))
-    what = "labelled examples in all (every one is scored by cross-validation)" if analysis.cross_validated else "test examples"
     return (
-        f"about {needed:,} {what}, all scored alike, would show the two within {bound:.3f} of each other "
+        f"about {needed:,} {_examples_word(analysis)}, all scored alike, would show the two within {bound:.3f} of each other "
         f"(today {analysis.paired_examples:,} show it within {resolution(analysis.paired_examples):.3f})"
     )
 
@@ -682,7 +680,7 @@ def _summary(
         odds = f"{probability:.0%}" if probability is not None else "unknown"
         beat = f"likely to beat {other} by more than {final.min_gain:.3f} {metric}"
         measured = f"expected {gap}, at {_size(analysis, n)}"
-        if _alike(final):
+        if final.scored_alike:
             first_year = {name: by_name[name].first_year for name in (prompt_name, finetune_name)}
             named = (
                 "the cheaper over the first year" if _costs_differ(analysis, first_year)

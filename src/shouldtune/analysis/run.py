@@ -79,6 +79,12 @@ class Comparison:
         return max(0.0, 1.0 - self.p_finetune_ahead - self.p_prompt_ahead)
 
     @property
+    def scored_alike(self) -> bool:
+        """Return True when the two scored alike on every paired resample: the examples hold no
+        difference to resample (they answered them alike), which shows nothing when they are few."""
+        return self.paired and self.ci_low == self.ci_high == self.difference == 0.0
+
+    @property
     def verdict(self) -> str:
         """Return "finetune" or "prompt" when the 95% interval excludes 0, else "tie"."""
         if self.ci_low > 0:

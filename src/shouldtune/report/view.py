@@ -12,7 +12,7 @@ from typing import Any
 
 from shouldtune.analysis.cost import pareto_front
 from shouldtune.analysis.records import from_json
-from shouldtune.analysis.run import PromptVariants
+from shouldtune.analysis.run import Comparison, PromptVariants
 from shouldtune.recommend import TRACK_WORDS, money, toss_up, wording
 
 HEADLINES = {
@@ -193,10 +193,8 @@ def _tiles(
     )]
     if "p_finetune_ahead" in final:
         gain = final.get("min_gain", 0.0)
-        alike = (  # too few examples, all scored alike (recommend: "Too close to call ... scored alike")
-            recommendation.get("confidence") == "leaning" and final.get("paired")
-            and final["ci_low"] == final["ci_high"] == final["difference"] == 0
-        )
+        # Too few examples, all scored alike (recommend: "Too close to call ... scored alike").
+        alike = recommendation.get("confidence") == "leaning" and from_json(Comparison, final).scored_alike
         tiles.append(Tile(
             "Odds",
             f"{final['p_finetune_ahead']:.0%} / {final['p_prompt_ahead']:.0%}",
