@@ -439,7 +439,7 @@ def test_two_tracks_that_agree_on_every_example_are_not_shown_close_when_the_exa
     assert decision.settle == (
         "about 49 test examples, all scored alike, would show the two within 0.060 of each other (today 40 show it within 0.072)"
     )
-    assert headline(decision.to_json()) == "Too close to call (no difference measured)"
+    assert headline(decision.to_json(), analysis.to_json()["comparisons"][-1]) == "Too close to call (no difference measured)"
     busy = recommend(analysis, requests_per_month=1_000_000, prices=Prices(compute_per_hour=3.6))
     assert (busy.choice, busy.strategy) == ("finetune", "probe") and "probe named (the cheaper" in busy.summary
     results, predictions = run(prompt_wrong=2, finetune_wrong=2, min_gain=0.04)  # ±0.08 holds 0.072

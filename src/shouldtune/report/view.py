@@ -115,7 +115,7 @@ def build_view(results: Mapping[str, Any]) -> ReportView:
         title=task.get("name", "task"),
         run_id=results.get("run_id", ""),
         choice=choice,
-        headline=headline(recommendation),
+        headline=headline(recommendation, final),
         summary=recommendation.get("summary", ""),
         summary_body=_body(recommendation.get("summary", "")),
         strategy=recommendation.get("strategy", ""),
@@ -143,14 +143,14 @@ def build_view(results: Mapping[str, Any]) -> ReportView:
     )
 
 
-def headline(recommendation: Mapping[str, Any]) -> str:
+def headline(recommendation: Mapping[str, Any], final: Mapping[str, Any] | None = None) -> str:
     """Return the decision in a few words: a lean says it is one, a baseline stop says why."""
     choice = recommendation.get("choice", "either")
     confidence = recommendation.get("confidence")
     if confidence == "leaning":
         track = TRACK_WORDS[choice]
         odds = recommendation.get("probability")
-        if odds == 0 and recommendation.get("expected_difference") == 0:
+        if _scored_alike(recommendation, final):
             return "Too close to call (no difference measured)"
         if toss_up(odds):
             return f"Too close to call ({track} {odds:.0%} likely ahead)"
@@ -158,6 +158,11 @@ def headline(recommendation: Mapping[str, Any]) -> str:
     if confidence == "baseline":
         return "Collect more data: nothing beats the baseline yet"
     return HEADLINES.get(choice, choice)
+
+
+def _scored_alike(recommendation: Mapping[str, Any], final: Mapping[str, Any] | None) -> bool:
+    """Return True for a lean on too few examples, all scored alike (recommend: "Too close to call ... scored alike")."""
+    return recommendation.get("confidence") == "leaning" and final is not None and from_json(Comparison, final).scored_alike
 
 
 def _body(summary: str) -> str:
@@ -193,8 +198,7 @@ def _tiles(
     )]
     if "p_finetune_ahead" in final:
         gain = final.get("min_gain", 0.0)
-        # Too few examples, all scored alike (recommend: "Too close to call ... scored alike").
-        alike = recommendation.get("confidence") == "leaning" and from_json(Comparison, final).scored_alike
+        alike = _scored_alike(recommendation, final)
         tiles.append(Tile(
             "Odds",
             f"{final['p_finetune_ahead']:.0%} / {final['p_prompt_ahead']:.0%}",
