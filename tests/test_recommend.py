@@ -70,6 +70,18 @@ def test_either_takes_the_cheaper_and_break_even_by_hand():
     # At 1,000,000 a month the per-request saving dominates: probe is the cheaper.
     busy = recommend(analysis, requests_per_month=1_000_000, prices=Prices(compute_per_hour=3.6))
     assert busy.choice == "either" and busy.strategy == "probe"
+    assert "take probe, the cheaper ($" in busy.summary
+    assert headline(busy.to_json()) == "Either — take the cheaper"
+    # At 300 a month both cost $0.072 in the first year: no cheaper to take. The summary says so and
+    # names the prompt (the two score alike too); the headline does not claim a cheaper one.
+    level = recommend(analysis, requests_per_month=300, prices=Prices(compute_per_hour=3.6))
+    assert (level.choice, level.strategy) == ("either", "knn")
+    assert level.summary.endswith(
+        "their first-year costs ($0.07 and $0.07 at 300 requests a month) differ by less than the timing noise; "
+        "take knn, the prompt, which trains nothing."
+    )
+    assert headline(level.to_json()) == "Either — the costs alike too"
+    assert not any(c.decisive for c in level.criteria)  # the cost decides nothing here
 
 
 def test_thin_evidence_leans_with_its_odds_and_says_what_would_settle_it():

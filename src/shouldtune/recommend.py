@@ -446,7 +446,7 @@ def _data(analysis: Analysis, final: Comparison, decisive: bool) -> Criterion:
         then = (
             f"your pool already holds {pool}{_per(analysis)}, so first rerun with --sizes {_sizes_flag(analysis, pool)}"
             if pool is not None and pool > largest
-            else f"that is about {need.more_in_all} more labelled examples in all"
+            else f"that is about {need.more_in_all:,} more labelled examples in all"
         )
         numbers.update(estimated_n_per_class=need.n_per_class, more_per_class=need.more_per_class,
                        more_in_all=need.more_in_all, estimated_gap=need.estimated_gap, chance=need.chance)
@@ -505,6 +505,7 @@ def _cost(
     cheaper = min((prompt, finetune), key=lambda c: c.first_year)
     differ = _costs_differ(analysis, {prompt.strategy: prompt.first_year, finetune.strategy: finetune.first_year})
     favours = cheaper.track if differ else "neither"
+    decisive = decisive and differ  # costs within the noise decide nothing: the higher-scoring is named
     sentence = (
         f"Cost at {volume} ({prices}, {_charging(prompt, finetune, assumptions)}): "
         f"{finetune.strategy} costs {_money(finetune.one_time)} once and {_money(finetune.monthly)} a month, "
@@ -709,10 +710,20 @@ def _summary(
                 f"{'label' if analysis.labels else 'output'} ({analysis.baseline_checks[0].baseline}) with confidence."
             )
         return text
-    costs = f"{_money(by_name[strategy].first_year)} for the first year at {assumptions.requests_per_month:,} requests a month"
+    volume = f"at {assumptions.requests_per_month:,} requests a month"
+    first_year = {p.strategy: by_name[p.strategy].first_year for p in (final.prompt, final.finetune)}
+    if _costs_differ(analysis, first_year):
+        take = f"take {strategy}, the cheaper ({_money(first_year[strategy])} for the first year {volume})"
+    else:
+        why = "the higher-scoring" if final.prompt.mean != final.finetune.mean else "the prompt, which trains nothing"
+        take = (
+            f"their first-year costs ({_money(first_year[final.prompt.strategy])} and "
+            f"{_money(first_year[final.finetune.strategy])} {volume}) differ by less than the timing noise; "
+            f"take {strategy}, {why}"
+        )
     return (f"Either: {final.prompt.strategy} (prompt) and {final.finetune.strategy} (fine-tune) are within "
             f"{CLOSE_FACTOR * final.min_gain:.3f} {metric} of each other at {_size(analysis, n)} ({gap}); "
-            f"take {strategy} ({costs}).{rivals}")
+            f"{take}.{rivals}")
 
 
 def _one_track(analysis: Analysis, costs: Sequence[PricedStrategy], assumptions: CostAssumptions) -> Recommendation:

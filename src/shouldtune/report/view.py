@@ -157,6 +157,9 @@ def headline(recommendation: Mapping[str, Any], final: Mapping[str, Any] | None 
         return f"Lean towards {track}" + (f" ({odds:.0%} likely ahead)" if odds is not None else "")
     if confidence == "baseline":
         return "Collect more data: nothing beats the baseline yet"
+    cost = next((c for c in recommendation.get("criteria", []) if c.get("name") == "cost"), None)
+    if choice == "either" and cost is not None and cost.get("favours") == "neither":
+        return "Either — the costs alike too"  # the summary says which is named, and why
     return HEADLINES.get(choice, choice)
 
 
