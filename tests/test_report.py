@@ -9,6 +9,7 @@ from shouldtune.recommend import with_decision
 from shouldtune.report import write_outputs
 from shouldtune.report.html import render_html
 from shouldtune.report.markdown import render_markdown
+from shouldtune.report.view import ReportView, build_view
 from synthetic_runs import make_results, right_then_wrong
 
 SCRIPT = "<script>document.title='pwned'</script>"
@@ -85,34 +86,28 @@ def test_report_files_follow_the_umask(tmp_path: Path):
     assert {path.stat().st_mode & 0o777 for path in paths.values()} == {0o640}
 
 
-def test_the_crossover_tile_says_when_fine_tuning_first_leads_at_the_largest_size():
-    from shouldtune.report.view import build_view
-
+def two_label_view(wrong: dict[tuple[str, int], tuple[int, int]], **task) -> ReportView:
+    """Return the report's content for a run on 40 examples of two labels, the majority baseline beside
+    `wrong`: (strategy, n per class) -> (how many it answers wrong, from which example on)."""
     gold = ["A", "B"] * 20
-    predictions = {
-        ("majority", 0, 0): ["A"] * 40,
-        ("knn", 4, 0): right_then_wrong(gold, 14, ("A", "B")),
-        ("knn", 8, 0): right_then_wrong(gold, 14, ("A", "B")),
-        ("probe", 4, 0): right_then_wrong(gold, 12, ("A", "B"), offset=20),
-        ("probe", 8, 0): right_then_wrong(gold, 0, ("A", "B")),
+    predictions = {("majority", 0, 0): ["A"] * 40} | {
+        (strategy, n, 0): right_then_wrong(gold, count, ("A", "B"), offset=offset)
+        for (strategy, n), (count, offset) in wrong.items()
     }
-    view = build_view(with_decision(make_results(predictions, gold, TRACKS), predictions))
+    results = make_results(predictions, gold, TRACKS)
+    results["task"].update(task)
+    return build_view(with_decision(results, predictions))
+
+
+def test_the_crossover_tile_says_when_fine_tuning_first_leads_at_the_largest_size():
+    view = two_label_view({("knn", 4): (14, 0), ("knn", 8): (14, 0), ("probe", 4): (12, 20), ("probe", 8): (0, 0)})
     (tile,) = [t for t in view.tiles if t.label == "Crossover"]
     assert tile.detail == "fine-tuning ahead with confidence at 8/class, the most measured, and not before"
 
 
 def test_two_contestants_scored_alike_on_too_few_examples_show_no_odds_in_the_headline_or_the_odds_tile():
-    from shouldtune.report.view import build_view
-
-    gold = ["A", "B"] * 20
-    predictions = {
-        ("majority", 0, 0): ["A"] * 40,
-        ("knn", 8, 0): right_then_wrong(gold, 2, ("A", "B")),
-        ("probe", 8, 0): right_then_wrong(gold, 2, ("A", "B")),
-    }
-    results = make_results(predictions, gold, TRACKS)
-    results["task"]["min_gain"] = 0.03  # ±0.06 cannot be shown by 40 agreeing answers (0.072)
-    view = build_view(with_decision(results, predictions))
+    # min_gain 0.03: ±0.06 cannot be shown by 40 agreeing answers (0.072).
+    view = two_label_view({("knn", 8): (2, 0), ("probe", 8): (2, 0)}, min_gain=0.03)
     assert view.headline == "Too close to call (no difference measured)"
     (odds,) = [t for t in view.tiles if t.label == "Odds"]
     assert odds.value == "0% / 0%" and odds.detail.startswith("the two scored alike on every example")

@@ -169,7 +169,7 @@ def recommend(
     prompt, finetune = final.prompt, final.finetune
     need = analysis.data_need
     verdict = final.verdict
-    settle = ""
+    settle = named_for = ""
     if analysis.nothing_beats_baseline:
         baseline = analysis.baseline_checks[0].baseline
         choice, strategy, confidence, probability = "collect-more-data", baseline, "baseline", None
@@ -179,9 +179,9 @@ def recommend(
         probability = final.p_finetune_ahead if verdict == "finetune" else final.p_prompt_ahead
     elif _shown_close(final, analysis.paired_examples):
         choice, confidence, probability = "either", "close", final.p_close
-        strategy = _cheaper_or_better(prompt, finetune, by_name, analysis)
+        strategy, named_for = _cheaper_or_better(prompt, finetune, by_name, analysis)
     elif final.scored_alike:  # nothing to lean on: the cheaper (or, costs within the noise, the prompt)
-        strategy = _cheaper_or_better(prompt, finetune, by_name, analysis)
+        strategy, named_for = _cheaper_or_better(prompt, finetune, by_name, analysis)
         choice = "prompt" if strategy == prompt.strategy else "finetune"
         confidence = "leaning"
         probability = final.p_prompt_ahead if choice == "prompt" else final.p_finetune_ahead
@@ -211,7 +211,9 @@ def recommend(
             {"score": round(analysis.baseline, 6)},
         ))
     criteria.sort(key=lambda c: not c.decisive)  # the decisive criterion first, the rest in order
-    summary = _summary(choice, confidence, strategy, analysis, final, by_name, assumptions, probability, settle, run_id)
+    summary = _summary(
+        choice, confidence, strategy, analysis, final, by_name, assumptions, probability, settle, run_id, named_for
+    )
     return Recommendation(
         choice, strategy, summary, tuple(c.sentence for c in criteria), tuple(criteria), costs, assumptions,
         need.more_per_class if need else None, confidence,
@@ -234,13 +236,16 @@ def _shown_close(final: Comparison, examples: int) -> bool:
 
 def _cheaper_or_better(
     prompt: Any, finetune: Any, by_name: Mapping[str, PricedStrategy], analysis: Analysis
-) -> str:
-    """Return the cheaper of two contestants shown close in quality; the better-scoring when the
-    costs differ by less than the timing noise."""
+) -> tuple[str, str]:
+    """Return which of two contestants with nothing in quality between them to name, and why:
+    "cheaper" (over the first year); when the costs differ by less than the timing noise,
+    "higher-scoring", or "prompt" when they score alike too."""
     first_year = {p.strategy: by_name[p.strategy].first_year for p in (prompt, finetune)}
     if _costs_differ(analysis, first_year):
-        return min((prompt, finetune), key=lambda p: first_year[p.strategy]).strategy
-    return max((prompt, finetune), key=lambda p: (p.mean, p.strategy == prompt.strategy)).strategy
+        return min((prompt, finetune), key=lambda p: first_year[p.strategy]).strategy, "cheaper"
+    if prompt.mean != finetune.mean:
+        return max((prompt, finetune), key=lambda p: p.mean).strategy, "higher-scoring"
+    return prompt.strategy, "prompt"
 
 
 def _costs_differ(analysis: Analysis, first_year: Mapping[str, float]) -> bool:
@@ -653,8 +658,9 @@ def _gain(extrapolation: TrackExtrapolation) -> str:
 def _summary(
     choice: str, confidence: str, strategy: str, analysis: Analysis, final: Comparison,
     by_name: Mapping[str, PricedStrategy], assumptions: CostAssumptions, probability: float | None, settle: str,
-    run_id: str | None = None,
+    run_id: str | None = None, named_for: str = "",
 ) -> str:
+    """Return the decision in one paragraph; `named_for` is why `_cheaper_or_better` named the strategy."""
     metric, n = analysis.metric, final.n_per_class
     gap = f"{final.difference:+.3f} {metric}, 95% CI {final.ci_low:+.3f} to {final.ci_high:+.3f}"
     if confidence == "baseline":
@@ -682,11 +688,7 @@ def _summary(
         beat = f"likely to beat {other} by more than {final.min_gain:.3f} {metric}"
         measured = f"expected {gap}, at {_size(analysis, n)}"
         if final.scored_alike:
-            first_year = {name: by_name[name].first_year for name in (prompt_name, finetune_name)}
-            named = (
-                "the cheaper over the first year" if _costs_differ(analysis, first_year)
-                else "their costs differ by less than the timing noise"
-            )
+            named = "the cheaper over the first year" if named_for == "cheaper" else "their costs differ by less than the timing noise"
             text = (
                 f"Too close to call: {prompt_name} and {finetune_name} scored alike on the {analysis.paired_examples:,} "
                 f"examples and on every resample of them ({metric} {final.prompt.mean:.3f} and {final.finetune.mean:.3f} at "
@@ -711,14 +713,13 @@ def _summary(
             )
         return text
     volume = f"at {assumptions.requests_per_month:,} requests a month"
-    first_year = {p.strategy: by_name[p.strategy].first_year for p in (final.prompt, final.finetune)}
-    if _costs_differ(analysis, first_year):
-        take = f"take {strategy}, the cheaper ({_money(first_year[strategy])} for the first year {volume})"
+    if named_for == "cheaper":
+        take = f"take {strategy}, the cheaper ({_money(by_name[strategy].first_year)} for the first year {volume})"
     else:
-        why = "the higher-scoring" if final.prompt.mean != final.finetune.mean else "the prompt, which trains nothing"
+        why = "the higher-scoring" if named_for == "higher-scoring" else "the prompt, which trains nothing"
         take = (
-            f"their first-year costs ({_money(first_year[final.prompt.strategy])} and "
-            f"{_money(first_year[final.finetune.strategy])} {volume}) differ by less than the timing noise; "
+            f"their first-year costs ({_money(by_name[final.prompt.strategy].first_year)} and "
+            f"{_money(by_name[final.finetune.strategy].first_year)} {volume}) differ by less than the timing noise; "
             f"take {strategy}, {why}"
         )
     return (f"Either: {final.prompt.strategy} (prompt) and {final.finetune.strategy} (fine-tune) are within "
